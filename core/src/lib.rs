@@ -1,0 +1,1 @@
+//! profcmp's domain: estimator, simulated cluster, workloads, AIPerf artifacts, stages and reports.
