@@ -1,1 +1,9 @@
 //! profcmp's domain: estimator, simulated cluster, workloads, AIPerf artifacts, stages and reports.
+//!
+//! core never loads a library and never touches abi_stable types: methods reach it through the
+//! plain [`profcmp_plugin_api::HostContext`] trait and the stage runner.
+
+pub mod aiperf;
+pub mod backend;
+pub mod fsio;
+pub mod layout;

@@ -1,0 +1,177 @@
+//! The results directory layout (NVIDIA's comparison layout) and the records profcmp keeps in it.
+//!
+//! ```text
+//! results/<method>/config_with_planner.yaml   ConfigMap planner-profile-data + DynamoGraphDeployment
+//! results/<method>/profile.json               ProfileRecord (profcmp's own; absent in other tools' runs)
+//! results/<method>/profile.log                the method's forwarded log
+//! results/<method>/methods.lock               the resolved method set that produced the results
+//! results/<method>/validation/<level>/        AIPerf artifacts + validation.json (ValidationRecord)
+//! results/<method>/optimization/              AIPerf artifacts + optimization.json (OptimizationRecord)
+//! results/oracle/<ptp>x<dtp>/optimization/    the oracle's candidates, same files
+//! results/sinusoidal.jsonl                    the optimize stage's trace (mooncake)
+//! results/comparison/                         comparison_results.json, summary.txt, *.png, *.svg
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use profcmp_plugin_api::{CostReport, Manifest, ProfileRequest, ProfileResult};
+use serde::{Deserialize, Serialize};
+
+/// Load levels of the validate stage, in order.
+pub const LEVELS: [&str; 4] = ["idle", "medium", "saturation", "overload"];
+
+/// Paths inside one results directory.
+#[derive(Clone, Debug)]
+pub struct ResultsDir {
+    /// The root (`results/`).
+    pub root: PathBuf,
+}
+
+impl ResultsDir {
+    /// A results directory rooted at `root`.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        ResultsDir { root: root.into() }
+    }
+    /// `results/<method>/`.
+    pub fn method(&self, method: &str) -> PathBuf {
+        self.root.join(method)
+    }
+    /// `results/<method>/profile.json`.
+    pub fn profile_json(&self, method: &str) -> PathBuf {
+        self.method(method).join("profile.json")
+    }
+    /// `results/<method>/config_with_planner.yaml`.
+    pub fn config_with_planner(&self, method: &str) -> PathBuf {
+        self.method(method).join("config_with_planner.yaml")
+    }
+    /// `results/<method>/profile.log`.
+    pub fn profile_log(&self, method: &str) -> PathBuf {
+        self.method(method).join("profile.log")
+    }
+    /// `results/<method>/methods.lock`.
+    pub fn methods_lock(&self, method: &str) -> PathBuf {
+        self.method(method).join("methods.lock")
+    }
+    /// `results/<method>/validation/<level>/`.
+    pub fn validation(&self, method: &str, level: &str) -> PathBuf {
+        self.method(method).join("validation").join(level)
+    }
+    /// `results/<method>/optimization/`.
+    pub fn optimization(&self, method: &str) -> PathBuf {
+        self.method(method).join("optimization")
+    }
+    /// `results/oracle/<ptp>x<dtp>/optimization/`.
+    pub fn oracle(&self, prefill_tp: u32, decode_tp: u32) -> PathBuf {
+        self.root.join("oracle").join(format!("{prefill_tp}x{decode_tp}")).join("optimization")
+    }
+    /// `results/sinusoidal.jsonl`.
+    pub fn trace(&self) -> PathBuf {
+        self.root.join("sinusoidal.jsonl")
+    }
+    /// `results/comparison/`.
+    pub fn comparison(&self) -> PathBuf {
+        self.root.join("comparison")
+    }
+    /// Method directories present (every subdirectory but `comparison` and `oracle`), sorted.
+    pub fn methods(&self) -> std::io::Result<Vec<String>> {
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(&self.root)? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if entry.file_type()?.is_dir() && name != "comparison" && name != "oracle" && !name.starts_with('.') {
+                names.push(name);
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+}
+
+/// The host's metered account of one profiling run (what the comparison uses).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Ledger {
+    /// Duration on the backend's clock (virtual on the simulated cluster), s.
+    pub duration_s: f64,
+    /// CPU (wall) time actually spent by profcmp, s.
+    pub cpu_s: f64,
+    /// Sum over deployments of (creation to teardown) x GPUs, hours.
+    pub gpu_hours: f64,
+    /// Deployments created.
+    pub deployments: u32,
+    /// Estimator calls.
+    pub estimate_calls: u64,
+    /// Deployments the method left up (torn down by the host).
+    #[serde(default)]
+    pub leaked_deployments: u32,
+}
+
+/// `profile.json`: what the profile stage recorded for one method.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProfileRecord {
+    /// Format version of this record.
+    pub schema_version: u32,
+    /// The plugin's manifest.
+    pub manifest: Manifest,
+    /// The request the method got.
+    pub request: ProfileRequest,
+    /// Hash of the inputs, to skip unchanged work on a rerun.
+    pub input_hash: String,
+    /// The result, when the method succeeded.
+    pub result: Option<ProfileResult>,
+    /// The error, when it failed.
+    pub error: Option<String>,
+    /// The host's metered cost.
+    pub ledger: Ledger,
+    /// The method's own cost report.
+    pub method_cost: Option<CostReport>,
+}
+
+/// `validation.json`: one load level of the validate stage.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ValidationRecord {
+    /// Level name (`idle`, ...).
+    pub level: String,
+    /// Concurrency the level ran at.
+    pub concurrency: u32,
+    /// Measured requests.
+    pub requests: u32,
+    /// Seed of the measurement.
+    pub seed: u64,
+    /// Hash of the inputs.
+    pub input_hash: String,
+}
+
+/// `optimization.json`: one planner-in-the-loop run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OptimizationRecord {
+    /// Prefill TP of the graph.
+    pub prefill_tp: u32,
+    /// Decode TP of the graph.
+    pub decode_tp: u32,
+    /// Time-averaged GPUs held.
+    pub avg_gpus: f64,
+    /// Goodput, requests/s.
+    pub goodput: f64,
+    /// Goodput per time-averaged GPU.
+    pub goodput_per_gpu: f64,
+    /// Fraction of requests meeting the SLA.
+    pub sla_hit_rate: f64,
+    /// Replica counts over time: (time s, prefill, decode).
+    pub replicas: Vec<(f64, u32, u32)>,
+    /// Seed of the trace.
+    pub seed: u64,
+    /// Hash of the inputs.
+    pub input_hash: String,
+}
+
+/// Reads a JSON record, saying which file failed and why.
+pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Writes a JSON record atomically.
+pub fn write_json<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
+    let text = serde_json::to_string_pretty(value).expect("record serializes");
+    crate::fsio::write_atomic(path, text.as_bytes())
+}
