@@ -109,13 +109,20 @@ pub struct MetricStats {
 
 impl MetricStats {
     fn scalar(unit: &str, value: f64) -> Self {
-        MetricStats { unit: unit.to_string(), avg: Some(value), ..Default::default() }
+        MetricStats {
+            unit: unit.to_string(),
+            avg: Some(value),
+            ..Default::default()
+        }
     }
 
     /// Full distribution of `values` (numpy's linear-interpolation percentiles, population std).
     pub fn distribution(unit: &str, values: &[f64]) -> Self {
         if values.is_empty() {
-            return MetricStats { unit: unit.to_string(), ..Default::default() };
+            return MetricStats {
+                unit: unit.to_string(),
+                ..Default::default()
+            };
         }
         let mut sorted = values.to_vec();
         sorted.sort_by(f64::total_cmp);
@@ -184,8 +191,16 @@ const SCALARS: &[(&str, &str, &str)] = &[
     ("error_request_count", "requests", "Error Request Count"),
     ("good_request_count", "requests", "Good Request Count"),
     ("goodput", "requests/sec", "Goodput (requests/sec)"),
-    ("request_throughput", "requests/sec", "Request Throughput (requests/sec)"),
-    ("output_token_throughput", "tokens/sec", "Output Token Throughput (tokens/sec)"),
+    (
+        "request_throughput",
+        "requests/sec",
+        "Request Throughput (requests/sec)",
+    ),
+    (
+        "output_token_throughput",
+        "tokens/sec",
+        "Output Token Throughput (tokens/sec)",
+    ),
     ("total_output_tokens", "tokens", "Total Output Tokens (tokens)"),
 ];
 
@@ -193,9 +208,8 @@ impl Summary {
     /// Computes AIPerf's metrics from per-request records over a benchmark of `duration_s`.
     pub fn from_records(records: &[RequestRecord], slo: Option<Slo>, duration_s: f64) -> Summary {
         let ok: Vec<&RequestRecord> = records.iter().filter(|r| r.error.is_none()).collect();
-        let column = |f: &dyn Fn(&RequestRecord) -> Option<f64>| -> Vec<f64> {
-            ok.iter().filter_map(|r| f(r)).collect()
-        };
+        let column =
+            |f: &dyn Fn(&RequestRecord) -> Option<f64>| -> Vec<f64> { ok.iter().filter_map(|r| f(r)).collect() };
         let columns = [
             column(&|r| r.latency_ms),
             column(&|r| r.ttft_ms),
@@ -224,7 +238,10 @@ impl Summary {
             scalar("good_request_count", good);
             scalar("goodput", per_s(good));
         }
-        Summary { metrics, input_config: serde_json::Value::Null }
+        Summary {
+            metrics,
+            input_config: serde_json::Value::Null,
+        }
     }
 
     /// A metric by name.
@@ -297,7 +314,9 @@ impl Summary {
         let mut out = String::from("Metric,avg,min,max,p1,p5,p10,p25,p50,p75,p90,p95,p99,std\n");
         for (name, _, label) in DISTRIBUTIONS {
             if let Some(m) = self.metric(name) {
-                let cells = [m.avg, m.min, m.max, m.p1, m.p5, m.p10, m.p25, m.p50, m.p75, m.p90, m.p95, m.p99, m.std];
+                let cells = [
+                    m.avg, m.min, m.max, m.p1, m.p5, m.p10, m.p25, m.p50, m.p75, m.p90, m.p95, m.p99, m.std,
+                ];
                 let cells: Vec<String> = cells.into_iter().map(fmt).collect();
                 out.push_str(&format!("{label},{}\n", cells.join(",")));
             }
@@ -341,12 +360,18 @@ mod tests {
 
     #[test]
     fn goodput_counts_requests_meeting_every_threshold() {
-        let slo = Slo { ttft_ms: 500.0, itl_ms: 50.0 };
+        let slo = Slo {
+            ttft_ms: 500.0,
+            itl_ms: 50.0,
+        };
         let records = vec![
             record(0.0, 400.0, 400.0 + 10.0 * 40.0, 11), // good: itl 40
             record(0.0, 600.0, 600.0 + 10.0 * 40.0, 11), // ttft too high
             record(0.0, 400.0, 400.0 + 10.0 * 60.0, 11), // itl too high
-            RequestRecord { error: Some("timeout".into()), ..record(0.0, 1.0, 2.0, 11) },
+            RequestRecord {
+                error: Some("timeout".into()),
+                ..record(0.0, 1.0, 2.0, 11)
+            },
         ];
         let summary = Summary::from_records(&records, Some(slo), 2.0);
         assert_eq!(summary.value("good_request_count"), Some(1.0));
@@ -366,7 +391,14 @@ mod tests {
     #[test]
     fn summary_round_trips_through_json() {
         let records: Vec<_> = (0..10).map(|i| record(i as f64, 100.0 + i as f64, 500.0, 5)).collect();
-        let summary = Summary::from_records(&records, Some(Slo { ttft_ms: 105.0, itl_ms: 200.0 }), 1.0);
+        let summary = Summary::from_records(
+            &records,
+            Some(Slo {
+                ttft_ms: 105.0,
+                itl_ms: 200.0,
+            }),
+            1.0,
+        );
         let back = Summary::from_json(&summary.to_json()).unwrap();
         assert_eq!(back.metrics, summary.metrics);
     }

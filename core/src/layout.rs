@@ -62,7 +62,10 @@ impl ResultsDir {
     }
     /// `results/oracle/<ptp>x<dtp>/optimization/`.
     pub fn oracle(&self, prefill_tp: u32, decode_tp: u32) -> PathBuf {
-        self.root.join("oracle").join(format!("{prefill_tp}x{decode_tp}")).join("optimization")
+        self.root
+            .join("oracle")
+            .join(format!("{prefill_tp}x{decode_tp}"))
+            .join("optimization")
     }
     /// `results/sinusoidal.jsonl`.
     pub fn trace(&self) -> PathBuf {

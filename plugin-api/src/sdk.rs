@@ -41,11 +41,7 @@ pub trait Method: Default {
     const ROLE: Role;
 
     /// Chooses a config and predicts its behaviour.
-    fn profile(
-        &mut self,
-        request: &ProfileRequest,
-        host: &dyn HostContext,
-    ) -> Result<ProfileResult, PluginError>;
+    fn profile(&mut self, request: &ProfileRequest, host: &dyn HostContext) -> Result<ProfileResult, PluginError>;
 
     /// The method's own account of what its last `profile` call spent (also after an error).
     fn cost(&self) -> CostReport;
@@ -119,9 +115,8 @@ impl FfiHost<'_, '_> {
     fn call<T: DeserializeOwned>(&self, method: &str, payload: impl Serialize) -> Result<T, PluginError> {
         let payload = serde_json::to_string(&payload).expect("host payload serializes");
         match self.raw.call(method.into(), payload.as_str().into()) {
-            ROk(answer) => serde_json::from_str(answer.as_str()).map_err(|e| {
-                PluginError::new("host", format!("cannot read the host's answer to {method}: {e}"))
-            }),
+            ROk(answer) => serde_json::from_str(answer.as_str())
+                .map_err(|e| PluginError::new("host", format!("cannot read the host's answer to {method}: {e}"))),
             RErr(err) => Err(PluginError::from_wire(err.as_str())),
         }
     }
@@ -154,17 +149,35 @@ impl HostContext for FfiHost<'_, '_> {
         self.call("deploy", request)
     }
     fn measure(&self, deployment: &Deployment, probe: &Probe) -> Result<Measurement, PluginError> {
-        self.call("measure", MeasureCall { deployment: deployment.clone(), probe: probe.clone() })
+        self.call(
+            "measure",
+            MeasureCall {
+                deployment: deployment.clone(),
+                probe: probe.clone(),
+            },
+        )
     }
     fn teardown(&self, deployment: &Deployment) -> Result<(), PluginError> {
         self.call("teardown", deployment)
     }
     fn log(&self, level: LogLevel, message: &str) {
-        let _: Result<(), _> = self.call("log", LogCall { level, message: message.to_string() });
+        let _: Result<(), _> = self.call(
+            "log",
+            LogCall {
+                level,
+                message: message.to_string(),
+            },
+        );
     }
     fn progress(&self, done: u64, total: u64, message: &str) {
-        let _: Result<(), _> =
-            self.call("progress", ProgressCall { done, total, message: message.to_string() });
+        let _: Result<(), _> = self.call(
+            "progress",
+            ProgressCall {
+                done,
+                total,
+                message: message.to_string(),
+            },
+        );
     }
     fn cancelled(&self) -> bool {
         self.call("cancelled", ()).unwrap_or(false)

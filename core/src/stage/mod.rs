@@ -1,0 +1,31 @@
+//! The stages: profile, validate, optimize, compare. Stages return data and never print.
+
+use profcmp_plugin_api::LogLevel;
+
+pub mod optimize;
+pub mod profile;
+pub mod validate;
+
+/// Receives what stages and methods report, for the host to show; also carries cancellation.
+pub trait Observer: Sync {
+    /// A log line from a method.
+    fn log(&self, method: &str, level: LogLevel, message: &str);
+    /// Progress of a method's own work.
+    fn progress(&self, method: &str, done: u64, total: u64, message: &str);
+    /// A stage's step for one method (or the oracle).
+    fn stage_progress(&self, stage: &str, subject: &str, message: &str);
+    /// True once the user asked to stop.
+    fn cancelled(&self) -> bool;
+}
+
+/// An observer that shows nothing and never cancels (tests, benchmarks).
+pub struct Quiet;
+
+impl Observer for Quiet {
+    fn log(&self, _: &str, _: LogLevel, _: &str) {}
+    fn progress(&self, _: &str, _: u64, _: u64, _: &str) {}
+    fn stage_progress(&self, _: &str, _: &str, _: &str) {}
+    fn cancelled(&self) -> bool {
+        false
+    }
+}

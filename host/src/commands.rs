@@ -1,0 +1,120 @@
+//! Runs each subcommand; the only place that writes to the terminal.
+
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+
+use crate::cli::{Cli, Command, PluginsCommand};
+use crate::{load, lock, methods};
+
+/// Everything went fine.
+pub const EXIT_OK: u8 = 0;
+/// An error stopped the command.
+pub const EXIT_FAILURE: u8 = 1;
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Plugins { command } => plugins(command),
+    }
+}
+
+fn plugins(command: PluginsCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        PluginsCommand::List { path } => {
+            let dirs = load::search_path(&path.plugin_dirs);
+            let candidates = load::discover(&dirs);
+            println!(
+                "{:<22} {:<9} {:<13} {:<6} {:<40} status",
+                "name", "version", "role", "api", "path"
+            );
+            for c in &candidates {
+                let status = match c.status() {
+                    Ok(_) => "ok".to_string(),
+                    Err(e) => e,
+                };
+                match &c.manifest {
+                    Ok(m) => println!(
+                        "{:<22} {:<9} {:<13} {:<6} {:<40} {status}",
+                        m.name,
+                        m.version,
+                        format!("{:?}", m.role).to_lowercase(),
+                        m.api_version,
+                        c.path.display()
+                    ),
+                    Err(_) => println!(
+                        "{:<22} {:<9} {:<13} {:<6} {:<40} {status}",
+                        "-",
+                        "-",
+                        "-",
+                        "-",
+                        c.path.display()
+                    ),
+                }
+            }
+            if candidates.is_empty() {
+                println!(
+                    "no plugins found in {}: run `cargo build --workspace` (cargo test does not build cdylibs) or pass --plugin-dir",
+                    dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+                );
+            }
+            Ok(ExitCode::from(EXIT_OK))
+        }
+        PluginsCommand::Check { path } => {
+            let manifest = check(&path)?;
+            println!(
+                "ok: {} {} ({:?}), built against plugin-api {}",
+                manifest.name, manifest.version, manifest.role, manifest.api_version
+            );
+            Ok(ExitCode::from(EXIT_OK))
+        }
+        PluginsCommand::Install { path } => {
+            let manifest = check(&path)?;
+            let dir = load::install_dir();
+            std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            let target = dir.join(format!(
+                "lib{}-{}.{}",
+                manifest.name,
+                manifest.version,
+                std::env::consts::DLL_EXTENSION
+            ));
+            let tmp = target.with_extension("partial");
+            std::fs::copy(&path, &tmp)
+                .with_context(|| format!("cannot copy {} to {}", path.display(), tmp.display()))?;
+            std::fs::rename(&tmp, &target)?;
+            println!(
+                "installed {} {} as {}",
+                manifest.name,
+                manifest.version,
+                target.display()
+            );
+            Ok(ExitCode::from(EXIT_OK))
+        }
+        PluginsCommand::Resolve { methods } => {
+            print!("{}", lock::render(&methods::resolve(&methods)?));
+            Ok(ExitCode::from(EXIT_OK))
+        }
+    }
+}
+
+/// Reads the manifest, checks the API version, then does the full ABI load.
+fn check(path: &std::path::Path) -> anyhow::Result<profcmp_plugin_api::Manifest> {
+    let candidate = load::Candidate {
+        path: path.to_path_buf(),
+        manifest: load::read_manifest(path),
+    };
+    let manifest = match candidate.status() {
+        Ok(m) => m.clone(),
+        Err(e) => bail!("{e}"),
+    };
+    let resolved = load::Resolved {
+        name: manifest.name.clone(),
+        version: manifest.version.clone(),
+        path: path.to_path_buf(),
+        sha256: load::sha256_file(path).map_err(anyhow::Error::msg)?,
+        api_version: manifest.api_version.clone(),
+        options: serde_json::Value::Null,
+    };
+    load::load(&resolved).map_err(anyhow::Error::msg)?;
+    Ok(manifest)
+}

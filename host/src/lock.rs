@@ -1,0 +1,103 @@
+//! `methods.lock`: the resolved method set that produced a results directory.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::load::Resolved;
+
+#[derive(Serialize, Deserialize)]
+struct LockFile {
+    #[serde(rename = "method", default)]
+    methods: Vec<Resolved>,
+}
+
+/// The lock file's text for a resolved set.
+pub fn render(resolved: &[Resolved]) -> String {
+    let header = "# profcmp methods.lock: the exact plugins that produced these results\n";
+    format!(
+        "{header}{}",
+        toml::to_string(&LockFile {
+            methods: resolved.to_vec()
+        })
+        .expect("lock serializes")
+    )
+}
+
+/// Reads a lock file.
+pub fn read(path: &Path) -> anyhow::Result<Vec<Resolved>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("{}: cannot read the lock file: {e}", path.display()))?;
+    let lock: LockFile =
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: not a methods.lock: {e}", path.display()))?;
+    Ok(lock.methods)
+}
+
+/// Differences between a lock and the resolved set, one line each (empty when they agree).
+pub fn diff(locked: &[Resolved], resolved: &[Resolved]) -> Vec<String> {
+    let mut lines = Vec::new();
+    for want in locked {
+        match resolved.iter().find(|r| r.name == want.name) {
+            None => lines.push(format!("{} {} is locked but not selected", want.name, want.version)),
+            Some(have) if have.version != want.version => lines.push(format!(
+                "{}: locked {}, resolved {}",
+                want.name, want.version, have.version
+            )),
+            Some(have) if have.sha256 != want.sha256 => lines.push(format!(
+                "{} {}: the installed .so ({}) differs from the locked one (sha256 {} vs {})",
+                want.name,
+                want.version,
+                have.path.display(),
+                &have.sha256[..12],
+                &want.sha256[..12.min(want.sha256.len())]
+            )),
+            Some(_) => {}
+        }
+    }
+    for have in resolved.iter().filter(|r| !locked.iter().any(|l| l.name == r.name)) {
+        lines.push(format!(
+            "{} {} is selected but not in the lock",
+            have.name, have.version
+        ));
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolved(name: &str, version: &str, sha: &str) -> Resolved {
+        Resolved {
+            name: name.into(),
+            version: version.into(),
+            path: format!("/p/lib{name}.so").into(),
+            sha256: sha.into(),
+            api_version: "0.1.0".into(),
+            options: serde_json::Value::Null,
+        }
+    }
+
+    #[test]
+    fn lock_round_trips_and_diffs() {
+        let set = vec![
+            resolved("a", "1.0.0", "aaaaaaaaaaaaaaaa"),
+            resolved("b", "0.2.0", "bbbbbbbbbbbbbbbb"),
+        ];
+        let dir = std::env::temp_dir().join(format!("profcmp-lock-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("methods.lock");
+        std::fs::write(&path, render(&set)).unwrap();
+        let back = read(&path).unwrap();
+        assert!(diff(&back, &set).is_empty());
+        let changed = vec![
+            resolved("a", "1.1.0", "aaaaaaaaaaaaaaaa"),
+            resolved("b", "0.2.0", "cccccccccccccccc"),
+        ];
+        let lines = diff(&back, &changed);
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(lines[0].contains("locked 1.0.0, resolved 1.1.0"));
+        assert!(lines[1].contains("differs from the locked one"));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -1,0 +1,21 @@
+//! The `profcmp` binary: parse the command line, run it, map the outcome to an exit code.
+
+mod cli;
+mod commands;
+mod load;
+mod lock;
+mod methods;
+
+fn main() -> std::process::ExitCode {
+    let cli = <cli::Cli as clap::Parser>::parse();
+    match commands::run(cli) {
+        Ok(code) => code.into(),
+        Err(error) => {
+            eprintln!("error: {error}");
+            for cause in error.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            commands::EXIT_FAILURE.into()
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! The method set: `--method` flags or a methods.toml, resolved against the installed plugins.
+
+use std::path::Path;
+
+use anyhow::{anyhow, bail};
+use semver::VersionReq;
+
+use crate::cli::MethodArgs;
+use crate::load::{self, MethodPin, Resolved};
+use crate::lock;
+
+/// Parses a methods.toml.
+pub fn read_methods_file(path: &Path) -> anyhow::Result<Vec<MethodPin>> {
+    let text = std::fs::read_to_string(path).map_err(|e| anyhow!("{}: cannot read: {e}", path.display()))?;
+    let table: toml::Table = toml::from_str(&text).map_err(|e| anyhow!("{}: not valid TOML: {e}", path.display()))?;
+    let Some(methods) = table.get("methods").and_then(|m| m.as_table()) else {
+        bail!(
+            "{}: expected a [methods] table, e.g. `[methods]\\naic_all = \"^0.1\"`",
+            path.display()
+        );
+    };
+    let mut pins = Vec::new();
+    for (name, entry) in methods {
+        let (req, options) = match entry {
+            toml::Value::String(req) => (req.clone(), serde_json::Value::Null),
+            toml::Value::Table(t) => {
+                let req = t.get("version").and_then(|v| v.as_str()).unwrap_or("*").to_string();
+                let options = t
+                    .get("options")
+                    .map(|o| serde_json::to_value(o).expect("toml converts to json"));
+                if let Some(unknown) = t.keys().find(|k| *k != "version" && *k != "options") {
+                    bail!(
+                        "{}: methods.{name}: unknown key `{unknown}` (valid: version, options)",
+                        path.display()
+                    );
+                }
+                (req, options.unwrap_or_default())
+            }
+            _ => bail!(
+                "{}: methods.{name}: expected a version string or a table",
+                path.display()
+            ),
+        };
+        let req = VersionReq::parse(&req)
+            .map_err(|e| anyhow!("{}: methods.{name}: bad version `{req}`: {e}", path.display()))?;
+        pins.push(MethodPin {
+            name: name.clone(),
+            req,
+            options,
+        });
+    }
+    Ok(pins)
+}
+
+/// Resolves the method set the user asked for, checking it against `--locked`.
+pub fn resolve(args: &MethodArgs) -> anyhow::Result<Vec<Resolved>> {
+    let mut pins = match &args.methods_file {
+        Some(path) => read_methods_file(path)?,
+        None => Vec::new(),
+    };
+    for text in &args.methods {
+        let pin = MethodPin::parse(text).map_err(anyhow::Error::msg)?;
+        pins.retain(|p| p.name != pin.name);
+        pins.push(pin);
+    }
+    let dirs = load::search_path(&args.path.plugin_dirs);
+    let candidates = load::discover(&dirs);
+    let resolved = load::resolve(&candidates, &pins).map_err(|errors| anyhow!("{}", errors.join("\n")))?;
+    if resolved.is_empty() {
+        bail!(
+            "no plugins found in {}: run `cargo build --workspace` (cargo test does not build cdylibs) or pass --plugin-dir",
+            dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+        );
+    }
+    if let Some(lock_path) = &args.locked {
+        let locked = lock::read(lock_path)?;
+        let differences = lock::diff(&locked, &resolved);
+        if !differences.is_empty() {
+            bail!(
+                "the installed method set differs from {}:\n  {}",
+                lock_path.display(),
+                differences.join("\n  ")
+            );
+        }
+    }
+    Ok(resolved)
+}
