@@ -1,1 +1,3 @@
 //! profcmp's domain: estimator, simulated cluster, workloads, AIPerf artifacts, stages and reports.
+
+pub mod estimator;
