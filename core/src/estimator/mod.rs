@@ -330,7 +330,9 @@ fn kv_capacity(
 
 /// Attention kernel lanes to try first: the framework default of AIC's packaged
 /// `attention_lane_defaults.yaml` (sglang only), then `default`; aisimulate falls back to any
-/// other lane of the table after these. trtllm resolves to `["default"]`, as in AIC 0.12.
+/// other lane of the table after these. trtllm resolves to `["default"]`, as in AIC 0.12. AIC
+/// also density-ranks the other lanes of the table; on h200_sxm and h100_sxm this shorter order
+/// gives the same latencies for vllm and sglang (see `full_database_reference_points`).
 fn lane_order(backend: &str, version: &str, sm_version: u32) -> Vec<String> {
     let head = match (backend, version, sm_version) {
         ("sglang", "0.5.14", 90) => Some("fa3"),

@@ -202,6 +202,20 @@ fn kv_capacity_and_queries() {
     assert!((one.decode_step_ms(1, 2048).unwrap() - 18.67).abs() < 0.01);
 }
 
+#[test]
+fn qwen3_0_6b_matches_aic() {
+    // aiconfigurator-core 0.12.0, h200_sxm trtllm, batch 1, isl 2048: (tp, prefill, decode step).
+    let m = ModelInfo::known("Qwen/Qwen3-0.6B").unwrap();
+    for (tp, prefill, decode) in [
+        (1, 6.852458482379978, 1.571954320699576),
+        (2, 5.541883557736914, 1.5775774421774984),
+    ] {
+        let est = Estimator::load(&m, "h200_sxm", "trtllm", tp, None).unwrap();
+        assert!((est.prefill_ms(1, 2048).unwrap() / prefill - 1.0).abs() < 1e-9);
+        assert!((est.decode_step_ms(1, 2048).unwrap() / decode - 1.0).abs() < 1e-9);
+    }
+}
+
 /// Prints load and query times (run with `--nocapture`); b200_sxm is loaded by no other test.
 #[test]
 fn timing_report() {
