@@ -19,6 +19,49 @@ pub enum Command {
         #[command(subcommand)]
         command: PluginsCommand,
     },
+    /// AI Configurator estimate: one prefill pass or one decode step, in ms.
+    #[command(group(clap::ArgGroup::new("phase").required(true).args(["prefill", "decode"])))]
+    Estimate {
+        #[command(flatten)]
+        target: TargetArgs,
+        /// Tensor-parallel size.
+        #[arg(long)]
+        tp: u32,
+        /// One prefill pass of one request of ISL tokens (AIC's predict_prefill_latency(1, L, 0)).
+        #[arg(long)]
+        prefill: bool,
+        /// One decode step of BATCH sequences at context ISL (AIC's predict_decode_latency(B, L, 2)).
+        #[arg(long, requires = "batch")]
+        decode: bool,
+        /// Sequences in the decode batch.
+        #[arg(long)]
+        batch: Option<u32>,
+        /// Input (prefill) or context (decode) length, tokens.
+        #[arg(long)]
+        isl: u32,
+        /// Print JSON: {"latency_ms": x, ...}.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// The model, GPU system and serving framework.
+#[derive(Args, Debug, Clone)]
+pub struct TargetArgs {
+    /// Hugging Face model id (Qwen/Qwen3-32B, Qwen/Qwen3-8B, Qwen/Qwen3-0.6B,
+    /// meta-llama/Meta-Llama-3.1-8B, meta-llama/Meta-Llama-3.1-70B) or a path to a config.json.
+    #[arg(long, default_value = "Qwen/Qwen3-32B")]
+    pub model: String,
+    /// GPU system of the perf database (h200_sxm, h100_sxm, b200_sxm).
+    #[arg(long, default_value = "h200_sxm")]
+    pub system: String,
+    /// Serving framework: trtllm, vllm or sglang (the shipped database has trtllm only).
+    #[arg(long, default_value = "trtllm")]
+    pub backend: String,
+    /// A full AI Configurator systems directory (e.g. from the aiconfigurator-core 0.12.0 wheel)
+    /// instead of the shipped subset.
+    #[arg(long, value_name = "DIR")]
+    pub aic_systems_root: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]

@@ -4,7 +4,9 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 
-use crate::cli::{Cli, Command, PluginsCommand};
+use profcmp_core::estimator::{EstimatorSet, ModelInfo};
+
+use crate::cli::{Cli, Command, PluginsCommand, TargetArgs};
 use crate::{load, lock, methods};
 
 /// Everything went fine.
@@ -16,7 +18,54 @@ pub const EXIT_FAILURE: u8 = 1;
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Plugins { command } => plugins(command),
+        Command::Estimate {
+            target,
+            tp,
+            prefill,
+            decode: _,
+            batch,
+            isl,
+            json,
+        } => estimate(&target, tp, prefill, batch.unwrap_or(1), isl, json),
     }
+}
+
+fn estimator_set(target: &TargetArgs) -> anyhow::Result<EstimatorSet> {
+    let model = ModelInfo::resolve(&target.model)?;
+    Ok(EstimatorSet::new(
+        model,
+        &target.system,
+        &target.backend,
+        target.aic_systems_root.clone(),
+    )?)
+}
+
+fn estimate(target: &TargetArgs, tp: u32, prefill: bool, batch: u32, isl: u32, json: bool) -> anyhow::Result<ExitCode> {
+    let set = estimator_set(target)?;
+    let estimator = set.get(tp)?;
+    let (phase, batch, latency_ms) = if prefill {
+        ("prefill", 1, estimator.prefill_ms(1, isl)?)
+    } else {
+        ("decode_step", batch, estimator.decode_step_ms(batch, isl)?)
+    };
+    if json {
+        let out = serde_json::json!({
+            "latency_ms": latency_ms,
+            "model": target.model,
+            "system": target.system,
+            "backend": target.backend,
+            "version": estimator.version(),
+            "tp": tp,
+            "phase": phase,
+            "batch": batch,
+            "isl": isl,
+            "kv_capacity_tokens": estimator.kv_capacity_tokens(),
+        });
+        println!("{out}");
+    } else {
+        println!("{latency_ms:.3} ms");
+    }
+    Ok(ExitCode::from(EXIT_OK))
 }
 
 fn plugins(command: PluginsCommand) -> anyhow::Result<ExitCode> {

@@ -1,4 +1,5 @@
 //! End-to-end tests: build fixture plugins, run the `profcmp` binary, check what it does.
 
+mod estimate;
 mod plugins;
 mod util;

@@ -132,26 +132,20 @@ impl Estimator {
             version: target.version,
             tp,
             kv_capacity_tokens,
-            max_batch: kv_capacity_tokens
-                .min(u64::from(DEFAULT_MAX_NUM_SEQS))
-                .max(1) as u32,
+            max_batch: kv_capacity_tokens.min(u64::from(DEFAULT_MAX_NUM_SEQS)).max(1) as u32,
         })
     }
 
     /// Latency of one prefill of `batch` requests of `isl` tokens each, no cached prefix (ms).
     pub fn prefill_ms(&self, batch: u32, isl: u32) -> Result<f64, EstimatorError> {
         check_shape(batch, isl)?;
-        self.engine
-            .predict_prefill_latency(batch, isl, 0)
-            .map_err(database)
+        self.engine.predict_prefill_latency(batch, isl, 0).map_err(database)
     }
 
     /// Latency of one decode step of `batch` requests whose context holds `context` tokens (ms).
     pub fn decode_step_ms(&self, batch: u32, context: u32) -> Result<f64, EstimatorError> {
         check_shape(batch, context.saturating_add(1))?;
-        self.engine
-            .predict_decode_latency(batch, context, 2)
-            .map_err(database)
+        self.engine.predict_decode_latency(batch, context, 2).map_err(database)
     }
 
     /// KV-cache tokens one worker holds (see the module docs for the memory reserve).
@@ -212,10 +206,7 @@ impl EstimatorSet {
 
     /// The estimator at `tp`, loading it the first time.
     pub fn get(&self, tp: u32) -> Result<Arc<Estimator>, EstimatorError> {
-        let mut loaded = self
-            .loaded
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut loaded = self.loaded.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(estimator) = loaded.get(&tp) {
             return Ok(Arc::clone(estimator));
         }
@@ -251,11 +242,7 @@ struct Target {
 }
 
 impl Target {
-    fn resolve(
-        system: &str,
-        backend: &str,
-        systems_root: Option<&Path>,
-    ) -> Result<Target, EstimatorError> {
+    fn resolve(system: &str, backend: &str, systems_root: Option<&Path>) -> Result<Target, EstimatorError> {
         let root = system::resolve_systems_root(systems_root)?;
         let facts = system::SystemFacts::load(&root, system)?;
         let version = system::current_version(&root, system, backend)?;
@@ -267,11 +254,7 @@ impl Target {
                 root,
             });
         }
-        Ok(Target {
-            root,
-            facts,
-            version,
-        })
+        Ok(Target { root, facts, version })
     }
 }
 
@@ -300,12 +283,7 @@ fn check_shape(batch: u32, tokens: u32) -> Result<(), EstimatorError> {
 }
 
 /// KV tokens a worker holds, or `DoesNotFit` (see the module docs).
-fn kv_capacity(
-    model: &ModelInfo,
-    facts: &system::SystemFacts,
-    backend: &str,
-    tp: u32,
-) -> Result<u64, EstimatorError> {
+fn kv_capacity(model: &ModelInfo, facts: &system::SystemFacts, backend: &str, tp: u32) -> Result<u64, EstimatorError> {
     let f = KV_MEMORY_FRACTION;
     let have = facts.mem_capacity as f64 * f64::from(tp);
     let non_kv = model.weight_bytes() as f64 + facts.other_mem as f64 * f64::from(tp);
@@ -340,10 +318,7 @@ fn lane_order(backend: &str, version: &str, sm_version: u32) -> Vec<String> {
         ("sglang", "0.5.14", 120) => Some("flashinfer"),
         _ => None,
     };
-    head.into_iter()
-        .chain(["default"])
-        .map(String::from)
-        .collect()
+    head.into_iter().chain(["default"]).map(String::from).collect()
 }
 
 /// Builds the engine. aisimulate shares parsed perf tables between engines of one database
@@ -363,9 +338,7 @@ fn build_engine(
         target.version.clone(),
     );
     let anchors = ANCHORS.get_or_init(Default::default);
-    let mut anchors = anchors
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut anchors = anchors.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     anchors.entry(key).or_insert_with(|| Arc::clone(&engine));
     Ok(engine)
 }
@@ -375,9 +348,5 @@ fn database(e: aisimulate_core::perfmodel::AicError) -> EstimatorError {
 }
 
 fn join(values: &[u32]) -> String {
-    values
-        .iter()
-        .map(u32::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
+    values.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
 }

@@ -45,16 +45,13 @@ impl ModelInfo {
 
     /// Parses a Hugging Face `config.json` of a dense decoder (Llama, Qwen2, Qwen3; bf16).
     pub fn from_config_json(id: &str, text: &str) -> Result<ModelInfo, EstimatorError> {
-        let config: Value = serde_json::from_str(text).map_err(|e| {
-            EstimatorError::Config(format!("config.json of {id} is not valid json: {e}"))
-        })?;
+        let config: Value = serde_json::from_str(text)
+            .map_err(|e| EstimatorError::Config(format!("config.json of {id} is not valid json: {e}")))?;
         let arch = config
             .get("architectures")
             .and_then(|a| a.get(0))
             .and_then(Value::as_str)
-            .ok_or_else(|| {
-                EstimatorError::Config(format!("config.json of {id} has no architectures"))
-            })?;
+            .ok_or_else(|| EstimatorError::Config(format!("config.json of {id} has no architectures")))?;
         if !SUPPORTED_ARCHITECTURES.contains(&arch) {
             return Err(EstimatorError::Config(format!(
                 "architecture {arch} of {id} is not supported; supported dense decoders: {}",
@@ -75,15 +72,12 @@ impl ModelInfo {
                     .filter(|v| *v > 0)
                     .map(Some)
                     .ok_or_else(|| {
-                        EstimatorError::Config(format!(
-                            "{name} in config.json of {id} must be a positive integer"
-                        ))
+                        EstimatorError::Config(format!("{name} in config.json of {id} must be a positive integer"))
                     }),
             }
         };
         let required = |name: &str| -> Result<u32, EstimatorError> {
-            field(name)?
-                .ok_or_else(|| EstimatorError::Config(format!("config.json of {id} lacks {name}")))
+            field(name)?.ok_or_else(|| EstimatorError::Config(format!("config.json of {id} lacks {name}")))
         };
         let num_layers = required("num_hidden_layers")?;
         let hidden_size = required("hidden_size")?;
@@ -103,11 +97,7 @@ impl ModelInfo {
             .unwrap_or(false);
         let qk_norm = arch == "Qwen3ForCausalLM";
 
-        let (h, v, i) = (
-            hidden_size as f64,
-            vocab_size as f64,
-            intermediate_size as f64,
-        );
+        let (h, v, i) = (hidden_size as f64, vocab_size as f64, intermediate_size as f64);
         let q = (num_attention_heads * head_dim) as f64;
         let kv = (num_kv_heads * head_dim) as f64;
         let norms = 2.0 * h + if qk_norm { 2.0 * head_dim as f64 } else { 0.0 };
@@ -171,8 +161,7 @@ impl ModelInfo {
 }
 
 /// Architectures built by AIC's dense `LLAMA` model family (bf16 only here).
-const SUPPORTED_ARCHITECTURES: [&str; 3] =
-    ["LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM"];
+const SUPPORTED_ARCHITECTURES: [&str; 3] = ["LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM"];
 
 const KNOWN_IDS: [&str; 5] = [
     "Qwen/Qwen3-32B",
@@ -189,11 +178,7 @@ const ALIASES: [(&str, &str); 2] = [
 
 macro_rules! config {
     ($file:literal) => {
-        include_str!(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/data/aic/model_configs/",
-            $file
-        ))
+        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/data/aic/model_configs/", $file))
     };
 }
 
@@ -201,12 +186,6 @@ const KNOWN: [(&str, &str); 5] = [
     (KNOWN_IDS[0], config!("Qwen--Qwen3-32B_config.json")),
     (KNOWN_IDS[1], config!("Qwen--Qwen3-8B_config.json")),
     (KNOWN_IDS[2], config!("Qwen--Qwen3-0.6B_config.json")),
-    (
-        KNOWN_IDS[3],
-        config!("meta-llama--Meta-Llama-3.1-8B_config.json"),
-    ),
-    (
-        KNOWN_IDS[4],
-        config!("meta-llama--Meta-Llama-3.1-70B_config.json"),
-    ),
+    (KNOWN_IDS[3], config!("meta-llama--Meta-Llama-3.1-8B_config.json")),
+    (KNOWN_IDS[4], config!("meta-llama--Meta-Llama-3.1-70B_config.json")),
 ];

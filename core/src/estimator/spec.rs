@@ -52,8 +52,7 @@ pub fn engine_spec(
         "context_ops": phase_ops(model, tp, "context", lane_order),
         "generation_ops": phase_ops(model, tp, "generation", lane_order),
     });
-    serde_json::from_value(spec)
-        .map_err(|e| EstimatorError::Database(format!("cannot build the engine spec: {e}")))
+    serde_json::from_value(spec).map_err(|e| EstimatorError::Database(format!("cannot build the engine spec: {e}")))
 }
 
 /// One phase's ops (`phase` is `context` or `generation`), in LLAMAModel's order.
@@ -67,13 +66,7 @@ fn phase_ops(m: &ModelInfo, tp: u32, phase: &str, lane_order: &[String]) -> Vec<
     let vocab = m.vocab_size / tp;
     let name = |op: &str| format!("{phase}_{op}");
     // AIC's ElementWise(dim_in, dim_out) moves dim_in * 2 + dim_out * 2 bytes per token.
-    let add_norm = |n: &str| {
-        elementwise(
-            &name(n),
-            layers,
-            f64::from(2 * h) * 2.0 + f64::from(2 * h) * 2.0,
-        )
-    };
+    let add_norm = |n: &str| elementwise(&name(n), layers, f64::from(2 * h) * 2.0 + f64::from(2 * h) * 2.0);
     let attention = if phase == "context" {
         json!({"ContextAttention": {
             "name": "context_attention", "scale_factor": layers,
@@ -95,13 +88,7 @@ fn phase_ops(m: &ModelInfo, tp: u32, phase: &str, lane_order: &[String]) -> Vec<
             "hidden_size": h, "quant_mode": "bfloat16", "seq_split": 1
         }}),
         add_norm("add_norm_1"),
-        gemm(
-            &name("qkv_gemm"),
-            layers,
-            q_out + m.head_dim * kv_heads * 2,
-            h,
-            false,
-        ),
+        gemm(&name("qkv_gemm"), layers, q_out + m.head_dim * kv_heads * 2, h, false),
         attention,
         gemm(&name("proj_gemm"), layers, h, q_out, true),
         add_norm("add_norm_2"),

@@ -44,15 +44,9 @@ pub fn list_systems(root: &Path) -> Vec<String> {
         .filter_map(Result::ok)
         .filter_map(|e| {
             let path = e.path();
-            let name = path
-                .file_name()?
-                .to_str()?
-                .strip_suffix(".yaml")?
-                .to_string();
+            let name = path.file_name()?.to_str()?.strip_suffix(".yaml")?.to_string();
             let text = std::fs::read_to_string(&path).ok()?;
-            text.lines()
-                .any(|l| l.starts_with("data_dir:"))
-                .then_some(name)
+            text.lines().any(|l| l.starts_with("data_dir:")).then_some(name)
         })
         .collect();
     names.sort();
@@ -83,22 +77,18 @@ impl SystemFacts {
                 known,
             });
         }
-        let text = std::fs::read_to_string(&path).map_err(|e| {
-            EstimatorError::Database(format!("cannot read {}: {e}", path.display()))
-        })?;
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| EstimatorError::Database(format!("cannot read {}: {e}", path.display())))?;
         let value = |key: &str| scalar(&text, key);
         let number = |key: &str| -> Result<u64, EstimatorError> {
             value(key)
                 .and_then(|v| v.parse::<f64>().ok())
                 .filter(|v| v.is_finite() && *v >= 0.0)
                 .map(|v| v as u64)
-                .ok_or_else(|| {
-                    EstimatorError::Database(format!("{} lacks a numeric {key}", path.display()))
-                })
+                .ok_or_else(|| EstimatorError::Database(format!("{} lacks a numeric {key}", path.display())))
         };
-        let data_dir = value("data_dir").ok_or_else(|| {
-            EstimatorError::Database(format!("{} lacks data_dir", path.display()))
-        })?;
+        let data_dir =
+            value("data_dir").ok_or_else(|| EstimatorError::Database(format!("{} lacks data_dir", path.display())))?;
         Ok(SystemFacts {
             name: system.to_string(),
             data_root: root.join(data_dir),
@@ -111,13 +101,9 @@ impl SystemFacts {
     /// True when the perf data has `backend`/`version` tables (family-first or legacy layout).
     pub fn has_data(&self, backend: &str, version: &str) -> bool {
         self.data_root.join(backend).join(version).is_dir()
-            || ["gemm", "attention"].iter().any(|family| {
-                self.data_root
-                    .join(family)
-                    .join(backend)
-                    .join(version)
-                    .is_dir()
-            })
+            || ["gemm", "attention"]
+                .iter()
+                .any(|family| self.data_root.join(family).join(backend).join(version).is_dir())
     }
 }
 

@@ -78,18 +78,10 @@ fn qwen3_32b_facts() {
     assert!(m.qk_norm);
     let llama = ModelInfo::known("meta-llama/Llama-3.1-70B").unwrap();
     assert_eq!(llama.id, "meta-llama/Meta-Llama-3.1-70B");
-    assert!(
-        (llama.params / 1e9 - 70.55).abs() < 0.05,
-        "{}",
-        llama.params
-    );
+    assert!((llama.params / 1e9 - 70.55).abs() < 0.05, "{}", llama.params);
     assert!(!llama.qk_norm);
     let small = ModelInfo::known("Qwen/Qwen3-0.6B").unwrap();
-    assert!(
-        (small.params / 1e9 - 0.596).abs() < 0.01,
-        "{}",
-        small.params
-    );
+    assert!((small.params / 1e9 - 0.596).abs() < 0.01, "{}", small.params);
     for id in ModelInfo::known_ids() {
         ModelInfo::known(id).unwrap();
     }
@@ -139,10 +131,7 @@ fn unknown_model_system_and_backend() {
     let err = EstimatorSet::new(m.clone(), "h200_sxm", "tgi", None)
         .err()
         .expect("bad backend");
-    assert!(
-        matches!(err, EstimatorError::UnknownBackend { .. }),
-        "{err}"
-    );
+    assert!(matches!(err, EstimatorError::UnknownBackend { .. }), "{err}");
     let err = EstimatorSet::new(m, "h200_sxm", "vllm", None)
         .err()
         .expect("no vllm data");
@@ -154,18 +143,12 @@ fn unknown_model_system_and_backend() {
 fn llama_70b_fits_h100_only_with_tp() {
     let m = ModelInfo::known("meta-llama/Meta-Llama-3.1-70B").unwrap();
     match Estimator::load(&m, "h100_sxm", "trtllm", 1, None) {
-        Err(EstimatorError::DoesNotFit {
-            need_gb, have_gb, ..
-        }) => assert!(need_gb > have_gb),
+        Err(EstimatorError::DoesNotFit { need_gb, have_gb, .. }) => assert!(need_gb > have_gb),
         Err(other) => panic!("unexpected {other}"),
         Ok(_) => panic!("llama 70b fits one h100?"),
     }
     let est = Estimator::load(&m, "h100_sxm", "trtllm", 4, None).unwrap();
-    assert!(
-        est.kv_capacity_tokens() > 100_000,
-        "{}",
-        est.kv_capacity_tokens()
-    );
+    assert!(est.kv_capacity_tokens() > 100_000, "{}", est.kv_capacity_tokens());
     assert_eq!(est.max_batch(), DEFAULT_MAX_NUM_SEQS);
     assert!(est.prefill_ms(1, 1024).unwrap() > 0.0);
 }
@@ -186,10 +169,7 @@ fn kv_capacity_and_queries() {
     assert!(Arc::ptr_eq(&one, &set.get(1).unwrap()));
     assert_eq!(two.tp(), 2);
     assert!(two.kv_capacity_tokens() > 2 * one.kv_capacity_tokens());
-    assert!(matches!(
-        one.prefill_ms(0, 128),
-        Err(EstimatorError::BadQuery(_))
-    ));
+    assert!(matches!(one.prefill_ms(0, 128), Err(EstimatorError::BadQuery(_))));
     assert!(matches!(
         one.decode_step_ms(1 << 20, 1 << 20),
         Err(EstimatorError::BadQuery(_))
@@ -229,14 +209,10 @@ fn timing_report() {
     first.decode_step_ms(1, 128).unwrap();
     let parse = start.elapsed();
     let start = Instant::now();
-    let estimators: Vec<_> = [1, 2, 4, 8]
-        .iter()
-        .map(|&tp| set.get(tp).unwrap())
-        .collect();
+    let estimators: Vec<_> = [1, 2, 4, 8].iter().map(|&tp| set.get(tp).unwrap()).collect();
     let loads = start.elapsed();
     let isls = [
-        128, 256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096, 5120, 6144, 8192, 10240, 12288,
-        14336, 16384,
+        128, 256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096, 5120, 6144, 8192, 10240, 12288, 14336, 16384,
     ];
     let batches = [1, 2, 4, 8, 16, 32, 64, 128, 256];
     let contexts = [512, 2048, 8192, 16384];

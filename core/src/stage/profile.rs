@@ -279,3 +279,28 @@ pub fn check_result(request: &ProfileRequest, result: &ProfileResult) -> Result<
     }
     Ok(())
 }
+
+/// Answers a method's estimator query from the AIC estimator; an invalid TP is an error the
+/// method can read as "not a candidate".
+pub fn answer_estimate(set: &crate::estimator::EstimatorSet, query: &EstimateQuery) -> Result<Estimate, PluginError> {
+    let estimator_error = |e: crate::estimator::EstimatorError| PluginError::new("estimate", e.to_string());
+    let (tp, latency) = match *query {
+        EstimateQuery::Prefill { tp, batch, isl } => {
+            let estimator = set.get(tp).map_err(estimator_error)?;
+            (tp, Some(estimator.prefill_ms(batch, isl).map_err(estimator_error)?))
+        }
+        EstimateQuery::Decode { tp, batch, context } => {
+            let estimator = set.get(tp).map_err(estimator_error)?;
+            (
+                tp,
+                Some(estimator.decode_step_ms(batch, context).map_err(estimator_error)?),
+            )
+        }
+        EstimateQuery::KvCapacity { tp } => (tp, None),
+    };
+    let estimator = set.get(tp).map_err(estimator_error)?;
+    Ok(Estimate {
+        latency_ms: latency,
+        kv_capacity_tokens: estimator.kv_capacity_tokens(),
+    })
+}
