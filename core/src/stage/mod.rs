@@ -18,6 +18,10 @@ pub trait Observer: Sync {
     fn cancelled(&self) -> bool;
 }
 
+/// Makes a fresh backend seeded with the given seed (one per method or job, so each has its own
+/// clock and stages can run jobs in parallel).
+pub type BackendFactory<'a> = dyn Fn(u64) -> Result<Box<dyn crate::backend::Backend>, String> + Sync + 'a;
+
 /// An observer that shows nothing and never cancels (tests, benchmarks).
 pub struct Quiet;
 

@@ -139,7 +139,7 @@ pub fn run_jobs(
     trace: &[TraceRequest],
     seed: u64,
     threads: usize,
-    make_backend: &(dyn Fn(u64) -> Result<Box<dyn Backend>, String> + Sync),
+    make_backend: &crate::stage::BackendFactory<'_>,
     observer: &dyn Observer,
 ) -> Vec<Result<OptimizationRecord, String>> {
     let next = std::sync::atomic::AtomicUsize::new(0);

@@ -304,3 +304,82 @@ pub fn answer_estimate(set: &crate::estimator::EstimatorSet, query: &EstimateQue
         kv_capacity_tokens: estimator.kv_capacity_tokens(),
     })
 }
+
+/// A method to profile, with what identifies its code and its options.
+pub struct MethodEntry<'a> {
+    /// The runnable method.
+    pub runner: &'a dyn MethodRunner,
+    /// Method options from the method set.
+    pub options: serde_json::Value,
+    /// Identifies the method's code (the plugin's sha256), so a rebuilt plugin reruns.
+    pub code_hash: String,
+}
+
+#[derive(serde::Serialize)]
+struct ProfileInputs<'a> {
+    request: &'a ProfileRequest,
+    code_hash: &'a str,
+    reality: &'a str,
+}
+
+/// Profiles every method (skipping those whose inputs are unchanged) and writes profile.json,
+/// profile.log, config_with_planner.yaml and methods.lock in each method's directory.
+pub fn profile_stage(
+    spec: &crate::spec::RunSpec,
+    results: &crate::layout::ResultsDir,
+    methods: &[MethodEntry<'_>],
+    lock_text: &str,
+    make_backend: &crate::stage::BackendFactory<'_>,
+    estimates: EstimateFn<'_>,
+    observer: &dyn Observer,
+) -> Vec<crate::layout::ProfileRecord> {
+    use crate::layout::{read_json, write_json, ProfileRecord};
+    let mut records = Vec::new();
+    for entry in methods {
+        let manifest = entry.runner.manifest().clone();
+        let name = manifest.name.clone();
+        let request = spec.profile_request(entry.options.clone());
+        let input_hash = crate::spec::input_hash(&ProfileInputs {
+            request: &request,
+            code_hash: &entry.code_hash,
+            reality: &spec.reality,
+        });
+        let path = results.profile_json(&name);
+        if let Ok(old) = read_json::<ProfileRecord>(&path) {
+            if old.input_hash == input_hash && old.result.is_some() {
+                observer.stage_progress("profile", &name, "unchanged, skipped");
+                records.push(old);
+                continue;
+            }
+        }
+        observer.stage_progress("profile", &name, "running");
+        let (result, ledger, method_cost, log) = match make_backend(spec.seed) {
+            Ok(mut backend) => run_method(entry.runner, &request, backend.as_mut(), estimates, observer),
+            Err(e) => (Err(e), Ledger::default(), None, Vec::new()),
+        };
+        let record = ProfileRecord {
+            schema_version: 1,
+            manifest,
+            request,
+            input_hash,
+            error: result.as_ref().err().cloned(),
+            result: result.ok(),
+            ledger,
+            method_cost,
+        };
+        let write = || -> std::io::Result<()> {
+            crate::fsio::write_atomic(&results.profile_log(&name), (log.join("\n") + "\n").as_bytes())?;
+            crate::fsio::write_atomic(&results.methods_lock(&name), lock_text.as_bytes())?;
+            if let Some(result) = &record.result {
+                let yaml = crate::dynamo::config_with_planner(spec, &name, result);
+                crate::fsio::write_atomic(&results.config_with_planner(&name), yaml.as_bytes())?;
+            }
+            write_json(&path, &record)
+        };
+        if let Err(e) = write() {
+            observer.log(&name, LogLevel::Error, &format!("cannot write results: {e}"));
+        }
+        records.push(record);
+    }
+    records
+}
