@@ -27,6 +27,8 @@
 pub mod abi;
 mod error;
 pub mod sdk;
+pub mod testing;
+pub mod toolkit;
 pub mod types;
 
 pub use abi_stable;
