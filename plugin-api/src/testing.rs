@@ -10,6 +10,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use crate::{
+    CostReport, Method, ProfileRequest, ProfileResult, SearchSpace, ServingBackend, Sla,
     DeployRequest, Deployment, Estimate, EstimateQuery, HostContext, LogLevel, Measurement,
     PluginError, Probe, Stat,
 };
@@ -264,6 +265,31 @@ impl FakeHost {
             * self.throughput_efficiency
             / f64::from(tp)
     }
+}
+
+/// A request shaped like the reference comparison: Qwen3-32B on h200_sxm with TRT-LLM,
+/// ISL 2048 / OSL 256, TTFT <= 500 ms, ITL <= 50 ms, TP 1/2/4/8 in both phases, 8 GPUs, seed 1.
+pub fn reference_request(options: serde_json::Value) -> ProfileRequest {
+    ProfileRequest {
+        schema_version: crate::PAYLOAD_SCHEMA_VERSION,
+        model: "Qwen/Qwen3-32B".into(),
+        system: "h200_sxm".into(),
+        backend: ServingBackend::Trtllm,
+        sla: Sla { isl: 2048, osl: 256, ttft_ms: 500.0, itl_ms: 50.0 },
+        search: SearchSpace { prefill_tp: vec![1, 2, 4, 8], decode_tp: vec![1, 2, 4, 8], gpu_budget: 8 },
+        seed: 1,
+        options,
+    }
+}
+
+/// Runs a fresh method on a host and returns its result and its cost account.
+pub fn run_method<M: Method>(
+    host: &dyn HostContext,
+    request: &ProfileRequest,
+) -> (Result<ProfileResult, PluginError>, CostReport) {
+    let mut method = M::default();
+    let result = method.profile(request, host);
+    (result, method.cost())
 }
 
 fn stat(x: f64) -> Stat {

@@ -9,7 +9,7 @@
 
 use super::grid::{self, DecodePoint};
 use super::{
-    check_cancelled, concurrency_sweep, max_concurrency, DecodeRow, PrefillRow, DECODE_SWEEP_POINTS,
+    check_cancelled, concurrency_sweep, Candidate, max_concurrency, DecodeRow, PrefillRow, DECODE_SWEEP_POINTS,
 };
 use crate::{
     DecodeProfile, Deployment, EstimateQuery, HostContext, LogLevel, Measurement, PluginError,
@@ -236,6 +236,25 @@ pub fn estimated_decode_rows(
             })
         })
         .collect()
+}
+
+/// The estimator's rows for every candidate: one prefill row per prefill TP, the decode sweep
+/// (up to the estimated KV capacity) per decode TP.
+pub fn estimated_rows(
+    host: &dyn HostContext,
+    sla: &Sla,
+    prefill: &[Candidate],
+    decode: &[Candidate],
+) -> Result<(Vec<PrefillRow>, Vec<DecodeRow>), PluginError> {
+    let mut prefill_rows = Vec::new();
+    for c in prefill {
+        prefill_rows.push(estimated_prefill_row(host, c.tp, sla)?);
+    }
+    let mut decode_rows = Vec::new();
+    for c in decode {
+        decode_rows.extend(estimated_decode_rows(host, c.tp, c.kv_capacity_tokens, sla)?);
+    }
+    Ok((prefill_rows, decode_rows))
 }
 
 /// Measured-to-estimated ratios of the chosen TPs, to correct the estimator where nothing was
