@@ -9,10 +9,14 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
+use crate::toolkit::{
+    concurrency_sweep, max_concurrency, select_decode, select_prefill, DecodeRow, PrefillRow,
+    DECODE_SWEEP_POINTS,
+};
 use crate::{
-    CostReport, Method, ProfileRequest, ProfileResult, SearchSpace, ServingBackend, Sla,
-    DeployRequest, Deployment, Estimate, EstimateQuery, HostContext, LogLevel, Measurement,
-    PluginError, Probe, Stat,
+    CostReport, DeployRequest, Deployment, Estimate, EstimateQuery, HostContext, LogLevel,
+    Measurement, Method, PluginError, Probe, ProfileRequest, ProfileResult, SearchSpace,
+    ServingBackend, Sla, Stat,
 };
 
 /// Analytic latencies and KV capacity (defaults resemble Qwen3-32B bf16 on H200).
@@ -265,6 +269,43 @@ impl FakeHost {
             * self.throughput_efficiency
             / f64::from(tp)
     }
+
+    /// The measured rows Online-ALL would see on this host at `sla`: one prefill row per TP and
+    /// the decode concurrency sweep per TP (TPs the model does not support are skipped).
+    pub fn true_rows(&self, sla: &Sla, tps: &[u32]) -> (Vec<PrefillRow>, Vec<DecodeRow>) {
+        let tps: Vec<u32> = tps
+            .iter()
+            .copied()
+            .filter(|t| self.valid_tps.contains(t))
+            .collect();
+        let prefill = tps
+            .iter()
+            .map(|&tp| PrefillRow::new(tp, sla.isl, self.true_ttft(tp, sla.isl)))
+            .collect();
+        let mut decode = Vec::new();
+        for &tp in &tps {
+            let kv = (self.model.kv_tokens(tp) as f64 * self.kv_ratio) as u64;
+            for c in concurrency_sweep(max_concurrency(kv, sla.isl, sla.osl), DECODE_SWEEP_POINTS) {
+                decode.push(DecodeRow {
+                    tp,
+                    concurrency: c,
+                    itl_ms: self.true_itl(tp, c, sla.isl, sla.osl),
+                    thpt_per_gpu: self.true_decode_thpt_per_gpu(tp, c, sla.isl, sla.osl),
+                });
+            }
+        }
+        (prefill, decode)
+    }
+
+    /// The (prefill row, decode row) Online-ALL picks on this host: Dynamo's rule over
+    /// [`FakeHost::true_rows`].
+    pub fn online_choice(&self, sla: &Sla, tps: &[u32]) -> Option<(PrefillRow, DecodeRow)> {
+        let (prefill, decode) = self.true_rows(sla, tps);
+        Some((
+            select_prefill(&prefill, sla.ttft_ms)?,
+            select_decode(&decode, sla.itl_ms)?,
+        ))
+    }
 }
 
 /// A request shaped like the reference comparison: Qwen3-32B on h200_sxm with TRT-LLM,
@@ -275,8 +316,17 @@ pub fn reference_request(options: serde_json::Value) -> ProfileRequest {
         model: "Qwen/Qwen3-32B".into(),
         system: "h200_sxm".into(),
         backend: ServingBackend::Trtllm,
-        sla: Sla { isl: 2048, osl: 256, ttft_ms: 500.0, itl_ms: 50.0 },
-        search: SearchSpace { prefill_tp: vec![1, 2, 4, 8], decode_tp: vec![1, 2, 4, 8], gpu_budget: 8 },
+        sla: Sla {
+            isl: 2048,
+            osl: 256,
+            ttft_ms: 500.0,
+            itl_ms: 50.0,
+        },
+        search: SearchSpace {
+            prefill_tp: vec![1, 2, 4, 8],
+            decode_tp: vec![1, 2, 4, 8],
+            gpu_budget: 8,
+        },
         seed: 1,
         options,
     }
