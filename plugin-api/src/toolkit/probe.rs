@@ -9,7 +9,8 @@
 
 use super::grid::{self, DecodePoint};
 use super::{
-    check_cancelled, concurrency_sweep, Candidate, max_concurrency, DecodeRow, PrefillRow, DECODE_SWEEP_POINTS,
+    check_cancelled, concurrency_sweep, max_concurrency, Candidate, DecodeRow, PrefillRow,
+    DECODE_SWEEP_POINTS,
 };
 use crate::{
     DecodeProfile, Deployment, EstimateQuery, HostContext, LogLevel, Measurement, PluginError,
@@ -252,7 +253,12 @@ pub fn estimated_rows(
     }
     let mut decode_rows = Vec::new();
     for c in decode {
-        decode_rows.extend(estimated_decode_rows(host, c.tp, c.kv_capacity_tokens, sla)?);
+        decode_rows.extend(estimated_decode_rows(
+            host,
+            c.tp,
+            c.kv_capacity_tokens,
+            sla,
+        )?);
     }
     Ok((prefill_rows, decode_rows))
 }

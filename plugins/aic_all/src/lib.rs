@@ -10,7 +10,8 @@ use profcmp_plugin_api::toolkit::probe::{self, Correction};
 use profcmp_plugin_api::toolkit::session::{run_session, Session};
 use profcmp_plugin_api::toolkit::{self, grid};
 use profcmp_plugin_api::{
-    CostReport, HostContext, Method, PlannerProfile, PluginError, ProfileRequest, ProfileResult, Role,
+    CostReport, HostContext, Method, PlannerProfile, PluginError, ProfileRequest, ProfileResult,
+    Role,
 };
 use serde::{Deserialize, Serialize};
 
@@ -36,7 +37,11 @@ impl Method for AicAll {
         "Dynamo's AIC mode: estimator for every candidate TP, Dynamo's selection rule, no deployment";
     const ROLE: Role = Role::Baseline;
 
-    fn profile(&mut self, request: &ProfileRequest, host: &dyn HostContext) -> Result<ProfileResult, PluginError> {
+    fn profile(
+        &mut self,
+        request: &ProfileRequest,
+        host: &dyn HostContext,
+    ) -> Result<ProfileResult, PluginError> {
         let (result, cost) = run_session(host, |s| run(request, s));
         self.cost = cost;
         result
@@ -62,13 +67,22 @@ fn run(request: &ProfileRequest, s: &Session) -> Result<ProfileResult, PluginErr
     let p = toolkit::select_prefill(&prefill_rows, sla.ttft_ms)
         .ok_or_else(|| PluginError::new("no_choice", "no prefill candidate"))?;
     let d = toolkit::select_decode(&decode_rows, sla.itl_ms).ok_or_else(|| {
-        PluginError::new("no_choice", "no decode candidate holds one request of ISL + OSL tokens")
+        PluginError::new(
+            "no_choice",
+            "no decode candidate holds one request of ISL + OSL tokens",
+        )
     })?;
     let kv = |tp: u32, cands: &[toolkit::Candidate]| {
-        cands.iter().find(|c| c.tp == tp).map_or(0, |c| c.kv_capacity_tokens)
+        cands
+            .iter()
+            .find(|c| c.tp == tp)
+            .map_or(0, |c| c.kv_capacity_tokens)
     };
     let (kv_p, kv_d) = (kv(p.tp, &prefill_c), kv(d.tp, &decode_c));
-    s.info(&format!("chose prefill TP{} and decode TP{}; estimating the planner data", p.tp, d.tp));
+    s.info(&format!(
+        "chose prefill TP{} and decode TP{}; estimating the planner data",
+        p.tp, d.tp
+    ));
     let (prefill, decode) = probe::estimated_profile(
         s,
         p.tp,
@@ -111,14 +125,19 @@ mod tests {
 
     #[test]
     fn deterministic() {
-        let a = run_method::<AicAll>(&FakeHost::new(), &reference_request(json!({}))).0.unwrap();
-        let b = run_method::<AicAll>(&FakeHost::new(), &reference_request(json!({}))).0.unwrap();
+        let a = run_method::<AicAll>(&FakeHost::new(), &reference_request(json!({})))
+            .0
+            .unwrap();
+        let b = run_method::<AicAll>(&FakeHost::new(), &reference_request(json!({})))
+            .0
+            .unwrap();
         assert_eq!(a, b);
     }
 
     #[test]
     fn unknown_option_is_rejected() {
-        let (result, _) = run_method::<AicAll>(&FakeHost::new(), &reference_request(json!({"top_k": 2})));
+        let (result, _) =
+            run_method::<AicAll>(&FakeHost::new(), &reference_request(json!({"top_k": 2})));
         let err = result.unwrap_err();
         assert_eq!(err.code, "invalid_options");
         assert!(err.help.unwrap().contains("max_context"));
@@ -133,6 +152,9 @@ mod tests {
             .unwrap();
         assert!(result.notes[0].contains("[1, 2, 4]"), "{}", result.notes[0]);
         let isls = &result.profile_data.prefill.prefill_isl;
-        assert_eq!(*isls.last().unwrap(), 100.0 + 16.0 * ((40960.0f64 - 100.0) / 16.0).floor());
+        assert_eq!(
+            *isls.last().unwrap(),
+            100.0 + 16.0 * ((40960.0f64 - 100.0) / 16.0).floor()
+        );
     }
 }

@@ -11,8 +11,8 @@ use profcmp_plugin_api::toolkit::probe::{self, OnFailure};
 use profcmp_plugin_api::toolkit::session::{run_session, Session};
 use profcmp_plugin_api::toolkit::{self, grid};
 use profcmp_plugin_api::{
-    CostReport, DeployRequest, HostContext, Method, PlannerProfile, PluginError, ProfileRequest, ProfileResult,
-    Role,
+    CostReport, DeployRequest, HostContext, Method, PlannerProfile, PluginError, ProfileRequest,
+    ProfileResult, Role,
 };
 use serde::{Deserialize, Serialize};
 
@@ -38,7 +38,11 @@ impl Method for OnlineAll {
         "Dynamo's online mode: deploys and measures every candidate TP per phase, then the chosen ones again for the planner data";
     const ROLE: Role = Role::Baseline;
 
-    fn profile(&mut self, request: &ProfileRequest, host: &dyn HostContext) -> Result<ProfileResult, PluginError> {
+    fn profile(
+        &mut self,
+        request: &ProfileRequest,
+        host: &dyn HostContext,
+    ) -> Result<ProfileResult, PluginError> {
         let (result, cost) = run_session(host, |s| run(request, s));
         self.cost = cost;
         result
@@ -65,7 +69,10 @@ fn run(request: &ProfileRequest, s: &Session) -> Result<ProfileResult, PluginErr
         let dep = s.deploy(&DeployRequest::PrefillOnly { tp: c.tp })?;
         let row = probe::measured_prefill_row(s, &dep, &sla)?;
         s.teardown(&dep)?;
-        s.info(&format!("prefill TP{}: TTFT {:.1} ms, {:.0} tok/s/GPU", c.tp, row.ttft_ms, row.thpt_per_gpu));
+        s.info(&format!(
+            "prefill TP{}: TTFT {:.1} ms, {:.0} tok/s/GPU",
+            c.tp, row.ttft_ms, row.thpt_per_gpu
+        ));
         prefill_rows.push(row);
         done += 1;
     }
@@ -77,7 +84,11 @@ fn run(request: &ProfileRequest, s: &Session) -> Result<ProfileResult, PluginErr
         let dep = s.deploy(&DeployRequest::DecodeOnly { tp: c.tp })?;
         let rows = probe::measured_decode_rows(s, &dep, &sla)?;
         s.teardown(&dep)?;
-        s.info(&format!("decode TP{}: {} concurrencies measured", c.tp, rows.len()));
+        s.info(&format!(
+            "decode TP{}: {} concurrencies measured",
+            c.tp,
+            rows.len()
+        ));
         decode_rows.extend(rows);
         done += 1;
     }
@@ -85,12 +96,22 @@ fn run(request: &ProfileRequest, s: &Session) -> Result<ProfileResult, PluginErr
     let p = toolkit::select_prefill(&prefill_rows, sla.ttft_ms)
         .ok_or_else(|| PluginError::new("no_choice", "no prefill candidate"))?;
     let d = toolkit::select_decode(&decode_rows, sla.itl_ms).ok_or_else(|| {
-        PluginError::new("no_choice", "no decode engine held one request of ISL + OSL tokens")
+        PluginError::new(
+            "no_choice",
+            "no decode engine held one request of ISL + OSL tokens",
+        )
     })?;
-    s.info(&format!("chose prefill TP{} and decode TP{}; interpolation sweeps", p.tp, d.tp));
+    s.info(&format!(
+        "chose prefill TP{} and decode TP{}; interpolation sweeps",
+        p.tp, d.tp
+    ));
 
     s.check_cancelled()?;
-    s.progress(done, total, &format!("prefill interpolation: deploying TP{}", p.tp));
+    s.progress(
+        done,
+        total,
+        &format!("prefill interpolation: deploying TP{}", p.tp),
+    );
     let dep = s.deploy(&DeployRequest::PrefillOnly { tp: p.tp })?;
     let max_ctx = grid::max_context(opts.max_context, &sla, dep.kv_capacity_tokens);
     let prefill = probe::measured_prefill_profile(s, &dep, max_ctx, &OnFailure::Skip)?;
@@ -98,7 +119,11 @@ fn run(request: &ProfileRequest, s: &Session) -> Result<ProfileResult, PluginErr
     done += 1;
 
     s.check_cancelled()?;
-    s.progress(done, total, &format!("decode interpolation: deploying TP{}", d.tp));
+    s.progress(
+        done,
+        total,
+        &format!("decode interpolation: deploying TP{}", d.tp),
+    );
     let dep = s.deploy(&DeployRequest::DecodeOnly { tp: d.tp })?;
     let max_ctx = grid::max_context(opts.max_context, &sla, dep.kv_capacity_tokens);
     let decode = probe::measured_decode_profile(s, &dep, max_ctx, &OnFailure::Skip)?;
@@ -139,7 +164,10 @@ mod tests {
         assert!((result.predicted.ttft_ms - host.true_ttft(1, 2048)).abs() < 1e-9);
         assert!(toolkit::validate_profile(&result.profile_data).is_ok());
         assert_eq!(result.profile_data.prefill.prefill_isl.len(), 17);
-        assert_eq!(result.profile_data.decode.max_kv_tokens, host.model.kv_tokens(2));
+        assert_eq!(
+            result.profile_data.decode.max_kv_tokens,
+            host.model.kv_tokens(2)
+        );
     }
 
     #[test]
@@ -167,7 +195,9 @@ mod tests {
     fn failed_interpolation_point_is_skipped() {
         // Measurements 1-4 prefill, 5-28 decode (6 per TP), 29 the first prefill ISL.
         let host = FakeHost::new().failing_measure(29);
-        let result = run_method::<OnlineAll>(&host, &reference_request(json!(null))).0.unwrap();
+        let result = run_method::<OnlineAll>(&host, &reference_request(json!(null)))
+            .0
+            .unwrap();
         assert_eq!(result.profile_data.prefill.prefill_isl.len(), 16);
         assert_eq!(host.live_count(), 0);
     }
@@ -183,12 +213,17 @@ mod tests {
 
     #[test]
     fn deterministic_and_strict_options() {
-        let a = run_method::<OnlineAll>(&FakeHost::new(), &reference_request(json!(null))).0.unwrap();
-        let b = run_method::<OnlineAll>(&FakeHost::new(), &reference_request(json!(null))).0.unwrap();
-        assert_eq!(a, b);
-        let err = run_method::<OnlineAll>(&FakeHost::new(), &reference_request(json!({"budget": 4})))
+        let a = run_method::<OnlineAll>(&FakeHost::new(), &reference_request(json!(null)))
             .0
-            .unwrap_err();
+            .unwrap();
+        let b = run_method::<OnlineAll>(&FakeHost::new(), &reference_request(json!(null)))
+            .0
+            .unwrap();
+        assert_eq!(a, b);
+        let err =
+            run_method::<OnlineAll>(&FakeHost::new(), &reference_request(json!({"budget": 4})))
+                .0
+                .unwrap_err();
         assert_eq!(err.code, "invalid_options");
     }
 }

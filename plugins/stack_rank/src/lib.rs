@@ -12,7 +12,9 @@ use profcmp_plugin_api::toolkit::probe::{self, Correction};
 use profcmp_plugin_api::toolkit::search::{Fill, Search};
 use profcmp_plugin_api::toolkit::session::{run_session, Session};
 use profcmp_plugin_api::toolkit::{self};
-use profcmp_plugin_api::{CostReport, HostContext, Method, PluginError, ProfileRequest, ProfileResult, Role};
+use profcmp_plugin_api::{
+    CostReport, HostContext, Method, PluginError, ProfileRequest, ProfileResult, Role,
+};
 use serde::{Deserialize, Serialize};
 
 /// Where the planner data of the chosen TPs comes from.
@@ -41,7 +43,11 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { top_k: 2, interpolation: Interpolation::Measured, max_context: None }
+        Options {
+            top_k: 2,
+            interpolation: Interpolation::Measured,
+            max_context: None,
+        }
     }
 }
 
@@ -58,7 +64,11 @@ impl Method for StackRank {
         "Ranks TPs with the estimator, deploys and measures the top k per phase, chooses by Dynamo's rule";
     const ROLE: Role = Role::Experimental;
 
-    fn profile(&mut self, request: &ProfileRequest, host: &dyn HostContext) -> Result<ProfileResult, PluginError> {
+    fn profile(
+        &mut self,
+        request: &ProfileRequest,
+        host: &dyn HostContext,
+    ) -> Result<ProfileResult, PluginError> {
         let (result, cost) = run_session(host, |s| run(request, s));
         self.cost = cost;
         result
@@ -73,7 +83,10 @@ fn run(request: &ProfileRequest, s: &Session) -> Result<ProfileResult, PluginErr
     toolkit::check_request(request)?;
     let opts: Options = toolkit::parse_options(&request.options)?;
     if opts.top_k == 0 {
-        return Err(PluginError::new("invalid_options", "top_k must be at least 1"));
+        return Err(PluginError::new(
+            "invalid_options",
+            "top_k must be at least 1",
+        ));
     }
     let sla = request.sla;
     let prefill_c = toolkit::candidate_tps(s, &request.search.prefill_tp)?;
@@ -85,24 +98,40 @@ fn run(request: &ProfileRequest, s: &Session) -> Result<ProfileResult, PluginErr
     let prefill_top = &prefill_rank[..k.min(prefill_rank.len())];
     let decode_top = &decode_rank[..k.min(decode_rank.len())];
     if decode_top.is_empty() {
-        return Err(PluginError::new("no_choice", "no decode candidate holds one request of ISL + OSL tokens"));
+        return Err(PluginError::new(
+            "no_choice",
+            "no decode candidate holds one request of ISL + OSL tokens",
+        ));
     }
     s.info(&format!("estimator ranking: prefill {prefill_rank:?}, decode {decode_rank:?}; deploying the top {k}"));
 
     let mut search = Search::new(s, sla);
     let total = (prefill_top.len() + decode_top.len()) as u64;
     for &tp in prefill_top {
-        s.progress(u64::from(search.deployments()), total, &format!("prefill TP{tp}"));
+        s.progress(
+            u64::from(search.deployments()),
+            total,
+            &format!("prefill TP{tp}"),
+        );
         search.try_prefill(tp)?;
     }
     for &tp in decode_top {
-        s.progress(u64::from(search.deployments()), total, &format!("decode TP{tp}"));
+        s.progress(
+            u64::from(search.deployments()),
+            total,
+            &format!("decode TP{tp}"),
+        );
         search.try_decode(tp)?;
     }
     s.progress(total, total, "ranked candidates measured");
     let (p, d) = match (search.prefill_incumbent(), search.decode_incumbent()) {
         (Some(p), Some(d)) => (p, d),
-        _ => return Err(PluginError::new("no_choice", "no deployed decode engine held one request of ISL + OSL tokens")),
+        _ => {
+            return Err(PluginError::new(
+                "no_choice",
+                "no deployed decode engine held one request of ISL + OSL tokens",
+            ))
+        }
     };
     let correction = Correction::fit(s, &sla, &p, &search.decode_rows_of(d.tp))?;
     let fill = match opts.interpolation {
@@ -111,8 +140,14 @@ fn run(request: &ProfileRequest, s: &Session) -> Result<ProfileResult, PluginErr
     };
     let profile_data = search.profile_data(opts.max_context, fill)?;
 
-    let mut notes =
-        toolkit::explain_choice(&sla, &search.prefill_rows, &search.decode_rows, &p, &d, "measured");
+    let mut notes = toolkit::explain_choice(
+        &sla,
+        &search.prefill_rows,
+        &search.decode_rows,
+        &p,
+        &d,
+        "measured",
+    );
     notes.push(format!(
         "estimator ranking: prefill {prefill_rank:?}, decode {decode_rank:?}; deployed the top {k} per phase ({} deployments)",
         search.deployments()
@@ -140,7 +175,8 @@ mod tests {
     fn deploys_top_k_per_phase_and_reuses_them() {
         for (k, expected) in [(1, 2), (2, 4), (3, 6), (9, 8)] {
             let host = FakeHost::new();
-            let (result, cost) = run_method::<StackRank>(&host, &reference_request(json!({"top_k": k})));
+            let (result, cost) =
+                run_method::<StackRank>(&host, &reference_request(json!({"top_k": k})));
             let result = result.unwrap();
             assert_eq!(cost.deployments, expected, "top_k {k}");
             assert_eq!(host.deploy_count(), expected);
@@ -164,16 +200,27 @@ mod tests {
     #[test]
     fn corrected_interpolation_measures_nothing_more() {
         let host = FakeHost::new();
-        let result = run_method::<StackRank>(&host, &reference_request(json!({"interpolation": "corrected"})))
-            .0
-            .unwrap();
+        let result = run_method::<StackRank>(
+            &host,
+            &reference_request(json!({"interpolation": "corrected"})),
+        )
+        .0
+        .unwrap();
         // 2 prefill probes + 2 x 6 decode probes of the ranking sweep.
         assert_eq!(host.measure_count(), 14);
         let prefill = &result.profile_data.prefill;
-        let at_sla = prefill.prefill_isl.iter().position(|&i| i == 2048.0).unwrap();
+        let at_sla = prefill
+            .prefill_isl
+            .iter()
+            .position(|&i| i == 2048.0)
+            .unwrap();
         assert_eq!(prefill.prefill_ttft[at_sla], result.predicted.ttft_ms);
         // The corrected estimate reproduces the uniform 1.2 ratio of the fake host.
-        let i = prefill.prefill_isl.iter().position(|&i| i == 100.0).unwrap();
+        let i = prefill
+            .prefill_isl
+            .iter()
+            .position(|&i| i == 100.0)
+            .unwrap();
         assert!((prefill.prefill_ttft[i] / host.model.prefill_ms(1, 1, 100) - 1.2).abs() < 1e-9);
         assert_eq!(host.live_count(), 0);
     }
@@ -186,17 +233,33 @@ mod tests {
         assert_eq!(host.live_count(), 0);
         assert_eq!(cost.deployments, host.deploy_count());
         let host = FakeHost::new().cancelling_after(2);
-        assert_eq!(run_method::<StackRank>(&host, &reference_request(json!(null))).0.unwrap_err().code, "cancelled");
+        assert_eq!(
+            run_method::<StackRank>(&host, &reference_request(json!(null)))
+                .0
+                .unwrap_err()
+                .code,
+            "cancelled"
+        );
         assert_eq!(host.live_count(), 0);
     }
 
     #[test]
     fn deterministic_and_strict_options() {
-        let a = run_method::<StackRank>(&FakeHost::new(), &reference_request(json!(null))).0.unwrap();
-        let b = run_method::<StackRank>(&FakeHost::new(), &reference_request(json!(null))).0.unwrap();
+        let a = run_method::<StackRank>(&FakeHost::new(), &reference_request(json!(null)))
+            .0
+            .unwrap();
+        let b = run_method::<StackRank>(&FakeHost::new(), &reference_request(json!(null)))
+            .0
+            .unwrap();
         assert_eq!(a, b);
-        for bad in [json!({"topk": 2}), json!({"top_k": 0}), json!({"interpolation": "guess"})] {
-            let err = run_method::<StackRank>(&FakeHost::new(), &reference_request(bad)).0.unwrap_err();
+        for bad in [
+            json!({"topk": 2}),
+            json!({"top_k": 0}),
+            json!({"interpolation": "guess"}),
+        ] {
+            let err = run_method::<StackRank>(&FakeHost::new(), &reference_request(bad))
+                .0
+                .unwrap_err();
             assert_eq!(err.code, "invalid_options");
         }
     }
