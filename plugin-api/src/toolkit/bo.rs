@@ -335,7 +335,7 @@ pub fn run(
             .map(|(a, r)| format!("{} {:.2}%", a.label(), 100.0 * r))
             .collect::<Vec<_>>()
             .join(", ");
-        if !(rel >= settings.ei_threshold) {
+        if rel.is_nan() || rel < settings.ei_threshold {
             out.stop = format!(
                 "expected improvement negligible (best {:.2}% < {:.2}%: {listing})",
                 100.0 * rel,

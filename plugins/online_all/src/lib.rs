@@ -226,4 +226,19 @@ mod tests {
                 .unwrap_err();
         assert_eq!(err.code, "invalid_options");
     }
+
+    #[test]
+    fn runs_through_the_ffi_shim() {
+        use profcmp_plugin_api::sdk::{run_profile, run_report_cost, HostServer};
+        let host = FakeHost::new();
+        let server = HostServer::new(&host);
+        let request = serde_json::to_string(&reference_request(json!(null))).unwrap();
+        let answer = run_profile::<OnlineAll>(request.as_str().into(), server.as_host_ref());
+        let answer = answer.into_result().map_err(|e| e.to_string()).unwrap();
+        let result: ProfileResult = serde_json::from_str(answer.as_str()).unwrap();
+        assert_eq!((result.prefill.tp, result.decode.tp), (1, 2));
+        let cost: CostReport = serde_json::from_str(run_report_cost().as_str()).unwrap();
+        assert_eq!(cost.deployments, 10);
+        assert_eq!(host.live_count(), 0);
+    }
 }
