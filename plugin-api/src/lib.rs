@@ -11,6 +11,11 @@
 //! (free), `deploy` / `measure` / `teardown` (GPU time metered by the host), `log`, `progress`
 //! and `cancelled`. Panics are caught on both sides of the boundary and become [`PluginError`]s.
 //!
+//! [`toolkit`] holds what every method shares (candidates, Dynamo's selection rule, sweeps,
+//! planner grids, the profile validity check, strict options, a cost-counting and
+//! tearing-down session, a GP and the Bayesian search); [`testing`] a scripted in-process host
+//! (`FakeHost`) for method unit tests.
+//!
 //! # Compatibility rule
 //!
 //! The `#[repr(C)]` surface ([`abi::MethodMod`], [`abi::HostCall`], [`abi::MANIFEST_SYMBOL`]) is
@@ -27,6 +32,8 @@
 pub mod abi;
 mod error;
 pub mod sdk;
+pub mod testing;
+pub mod toolkit;
 pub mod types;
 
 pub use abi_stable;
