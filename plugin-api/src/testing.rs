@@ -10,13 +10,11 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use crate::toolkit::{
-    concurrency_sweep, max_concurrency, select_decode, select_prefill, DecodeRow, PrefillRow,
-    DECODE_SWEEP_POINTS,
+    concurrency_sweep, max_concurrency, select_decode, select_prefill, DecodeRow, PrefillRow, DECODE_SWEEP_POINTS,
 };
 use crate::{
-    CostReport, DeployRequest, Deployment, Estimate, EstimateQuery, HostContext, LogLevel,
-    Measurement, Method, PluginError, Probe, ProfileRequest, ProfileResult, SearchSpace,
-    ServingBackend, Sla, Stat,
+    CostReport, DeployRequest, Deployment, Estimate, EstimateQuery, HostContext, LogLevel, Measurement, Method,
+    PluginError, Probe, ProfileRequest, ProfileResult, SearchSpace, ServingBackend, Sla, Stat,
 };
 
 /// Analytic latencies and KV capacity (defaults resemble Qwen3-32B bf16 on H200).
@@ -68,9 +66,7 @@ impl FakeModel {
     /// One prefill pass of `batch` requests of `isl` tokens, ms.
     pub fn prefill_ms(&self, tp: u32, batch: u32, isl: u32) -> f64 {
         let (t, b, n) = (f64::from(tp), f64::from(batch), f64::from(isl));
-        b * n
-            * (self.prefill_ms_per_token / t.powf(self.prefill_tp_exponent)
-                + self.prefill_ms_per_token2 * n / t)
+        b * n * (self.prefill_ms_per_token / t.powf(self.prefill_tp_exponent) + self.prefill_ms_per_token2 * n / t)
             + self.overhead_ms / 2.0
             + 1.5 * self.comm_ms_per_doubling * t.log2()
     }
@@ -78,8 +74,7 @@ impl FakeModel {
     /// One decode step of `batch` sequences at `context` tokens, ms.
     pub fn decode_ms(&self, tp: u32, batch: u32, context: u32) -> f64 {
         let (t, b, c) = (f64::from(tp), f64::from(batch), f64::from(context));
-        (self.decode_weights_ms + b * c * self.decode_ms_per_kv_token + b * self.decode_ms_per_seq)
-            / t
+        (self.decode_weights_ms + b * c * self.decode_ms_per_kv_token + b * self.decode_ms_per_seq) / t
             + self.overhead_ms
             + self.comm_ms_per_doubling * t.log2() * (1.0 + b / 128.0)
     }
@@ -251,33 +246,22 @@ impl FakeHost {
 
     /// Measured ITL (ms) at `concurrency` requests of `isl`/`osl` tokens on TP `tp`.
     pub fn true_itl(&self, tp: u32, concurrency: u32, isl: u32, osl: u32) -> f64 {
-        let ratio = self
-            .decode_ratio
-            .get(&tp)
-            .copied()
-            .unwrap_or(self.default_decode_ratio);
+        let ratio = self.decode_ratio.get(&tp).copied().unwrap_or(self.default_decode_ratio);
         let batch = concurrency.min(self.max_batch).max(1);
-        self.model.decode_ms(tp, batch, isl + osl / 2)
-            * ratio
-            * self.jitter([1, tp, batch, isl + osl])
+        self.model.decode_ms(tp, batch, isl + osl / 2) * ratio * self.jitter([1, tp, batch, isl + osl])
     }
 
     /// Measured output tokens/s per GPU at `concurrency` on TP `tp`.
     pub fn true_decode_thpt_per_gpu(&self, tp: u32, concurrency: u32, isl: u32, osl: u32) -> f64 {
         let batch = concurrency.min(self.max_batch).max(1);
-        f64::from(batch) * 1000.0 / self.true_itl(tp, concurrency, isl, osl)
-            * self.throughput_efficiency
+        f64::from(batch) * 1000.0 / self.true_itl(tp, concurrency, isl, osl) * self.throughput_efficiency
             / f64::from(tp)
     }
 
     /// The measured rows Online-ALL would see on this host at `sla`: one prefill row per TP and
     /// the decode concurrency sweep per TP (TPs the model does not support are skipped).
     pub fn true_rows(&self, sla: &Sla, tps: &[u32]) -> (Vec<PrefillRow>, Vec<DecodeRow>) {
-        let tps: Vec<u32> = tps
-            .iter()
-            .copied()
-            .filter(|t| self.valid_tps.contains(t))
-            .collect();
+        let tps: Vec<u32> = tps.iter().copied().filter(|t| self.valid_tps.contains(t)).collect();
         let prefill = tps
             .iter()
             .map(|&tp| PrefillRow::new(tp, sla.isl, self.true_ttft(tp, sla.isl)))
@@ -359,9 +343,7 @@ impl HostContext for FakeHost {
         let m = &self.model;
         let (tp, latency) = match *query {
             EstimateQuery::Prefill { tp, batch, isl } => (tp, Some(m.prefill_ms(tp, batch, isl))),
-            EstimateQuery::Decode { tp, batch, context } => {
-                (tp, Some(m.decode_ms(tp, batch, context)))
-            }
+            EstimateQuery::Decode { tp, batch, context } => (tp, Some(m.decode_ms(tp, batch, context))),
             EstimateQuery::KvCapacity { tp } => (tp, None),
         };
         self.check_tp(tp)?;
@@ -477,10 +459,7 @@ impl HostContext for FakeHost {
     }
 
     fn log(&self, level: LogLevel, message: &str) {
-        self.state
-            .borrow_mut()
-            .logs
-            .push((level, message.to_string()));
+        self.state.borrow_mut().logs.push((level, message.to_string()));
     }
 
     fn progress(&self, _done: u64, _total: u64, _message: &str) {
@@ -518,10 +497,7 @@ mod tests {
         assert_eq!(c.iter().map(|c| c.tp).collect::<Vec<_>>(), vec![1, 2]);
         assert_eq!(host.estimate_calls(), 4);
         host.valid_tps.clear();
-        assert_eq!(
-            candidate_tps(&host, &[1, 2]).unwrap_err().code,
-            "no_candidates"
-        );
+        assert_eq!(candidate_tps(&host, &[1, 2]).unwrap_err().code, "no_candidates");
     }
 
     #[test]

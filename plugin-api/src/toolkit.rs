@@ -23,8 +23,8 @@ use std::cmp::Ordering;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 use crate::{
-    EstimateQuery, HostContext, LogLevel, PlannerProfile, PluginError, Prediction, ProfileRequest,
-    ProfileResult, Sla, WorkerConfig,
+    EstimateQuery, HostContext, LogLevel, PlannerProfile, PluginError, Prediction, ProfileRequest, ProfileResult, Sla,
+    WorkerConfig,
 };
 
 /// Most concurrencies Dynamo's decode sweep measures at one TP.
@@ -32,11 +32,7 @@ pub const DECODE_SWEEP_POINTS: usize = 6;
 
 /// The powers of two among `tps`, sorted and without duplicates.
 pub fn power_of_two_tps(tps: &[u32]) -> Vec<u32> {
-    let mut out: Vec<u32> = tps
-        .iter()
-        .copied()
-        .filter(|t| t.is_power_of_two())
-        .collect();
+    let mut out: Vec<u32> = tps.iter().copied().filter(|t| t.is_power_of_two()).collect();
     out.sort_unstable();
     out.dedup();
     out
@@ -63,10 +59,7 @@ pub fn candidate_tps(host: &dyn HostContext, tps: &[u32]) -> Result<Vec<Candidat
                 kv_capacity_tokens: est.kv_capacity_tokens,
             }),
             Err(err) if err.code == "cancelled" => return Err(err),
-            Err(err) => host.log(
-                LogLevel::Debug,
-                &format!("tp {tp} is not a candidate: {}", err.message),
-            ),
+            Err(err) => host.log(LogLevel::Debug, &format!("tp {tp} is not a candidate: {}", err.message)),
         }
     }
     if out.is_empty() {
@@ -91,11 +84,7 @@ pub fn concurrency_sweep(max_concurrency: u64, points: usize) -> Vec<u32> {
         return Vec::new();
     }
     if (max as usize) < points || points == 1 {
-        return if points == 1 {
-            vec![max]
-        } else {
-            (1..=max).collect()
-        };
+        return if points == 1 { vec![max] } else { (1..=max).collect() };
     }
     let step = f64::from(max - 1) / (points - 1) as f64;
     let mut out: Vec<u32> = (0..points).map(|i| 1 + (i as f64 * step) as u32).collect();
@@ -207,14 +196,8 @@ pub fn explain_choice(
     decode: &DecodeRow,
     source: &str,
 ) -> Vec<String> {
-    let ok_p = prefill_rows
-        .iter()
-        .filter(|r| r.ttft_ms <= sla.ttft_ms)
-        .count();
-    let ok_d = decode_rows
-        .iter()
-        .filter(|r| r.itl_ms <= sla.itl_ms)
-        .count();
+    let ok_p = prefill_rows.iter().filter(|r| r.ttft_ms <= sla.ttft_ms).count();
+    let ok_d = decode_rows.iter().filter(|r| r.itl_ms <= sla.itl_ms).count();
     let tps_p = unique_tps(prefill_rows.iter().map(|r| r.tp));
     let tps_d = unique_tps(decode_rows.iter().map(|r| r.tp));
     let p = if ok_p > 0 {
@@ -288,28 +271,23 @@ pub fn validate_profile(profile: &PlannerProfile) -> Result<(), PluginError> {
     if p.prefill_isl.windows(2).any(|w| w[0] >= w[1]) {
         return bad("prefill ISLs must be strictly increasing".into());
     }
-    let positive =
-        |name: &str, xs: &[f64]| match xs.iter().position(|x| !(x.is_finite() && *x > 0.0)) {
-            Some(i) => Err(PluginError::new(
-                "invalid_profile",
-                format!("{name}[{i}] = {} is not positive and finite", xs[i]),
-            )),
-            None => Ok(()),
-        };
+    let positive = |name: &str, xs: &[f64]| match xs.iter().position(|x| !(x.is_finite() && *x > 0.0)) {
+        Some(i) => Err(PluginError::new(
+            "invalid_profile",
+            format!("{name}[{i}] = {} is not positive and finite", xs[i]),
+        )),
+        None => Ok(()),
+    };
     positive("prefill_isl", &p.prefill_isl)?;
     positive("prefill_ttft", &p.prefill_ttft)?;
     positive("prefill_thpt_per_gpu", &p.prefill_thpt_per_gpu)?;
     let d = &profile.decode;
     let n = d.x_kv_usage.len();
-    if n == 0 || d.y_context_length.len() != n || d.z_itl.len() != n || d.z_thpt_per_gpu.len() != n
-    {
+    if n == 0 || d.y_context_length.len() != n || d.z_itl.len() != n || d.z_thpt_per_gpu.len() != n {
         return bad("decode data needs equal, non-empty arrays".into());
     }
     if let Some(i) = d.x_kv_usage.iter().position(|x| !(0.0..=1.0).contains(x)) {
-        return bad(format!(
-            "x_kv_usage[{i}] = {} is outside [0, 1]",
-            d.x_kv_usage[i]
-        ));
+        return bad(format!("x_kv_usage[{i}] = {} is outside [0, 1]", d.x_kv_usage[i]));
     }
     positive("y_context_length", &d.y_context_length)?;
     positive("z_itl", &d.z_itl)?;
@@ -327,8 +305,7 @@ pub fn check_request(request: &ProfileRequest) -> Result<(), PluginError> {
     if sla.isl == 0 || sla.osl < 2 {
         return bad("the SLA needs isl >= 1 and osl >= 2 (ITL needs two output tokens)");
     }
-    if !(sla.ttft_ms.is_finite() && sla.ttft_ms > 0.0 && sla.itl_ms.is_finite() && sla.itl_ms > 0.0)
-    {
+    if !(sla.ttft_ms.is_finite() && sla.ttft_ms > 0.0 && sla.itl_ms.is_finite() && sla.itl_ms > 0.0) {
         return bad("the SLA latencies must be positive and finite");
     }
     if request.search.prefill_tp.is_empty() || request.search.decode_tp.is_empty() {
@@ -353,10 +330,8 @@ where
             .join(", "),
         _ => "none".to_string(),
     };
-    let bad = |m: String| {
-        PluginError::new("invalid_options", m)
-            .with_help(format!("valid options (defaults): {listing}"))
-    };
+    let bad =
+        |m: String| PluginError::new("invalid_options", m).with_help(format!("valid options (defaults): {listing}"));
     match value {
         serde_json::Value::Null => return Ok(T::default()),
         serde_json::Value::Object(map) => {
@@ -450,11 +425,7 @@ mod tests {
         assert_eq!(select_prefill(&rows, 500.0).unwrap().tp, 2);
         let rows = [p(4, 50.0, 5000.0), p(2, 50.0, 5000.0)];
         assert_eq!(select_prefill(&rows, 10.0).unwrap().tp, 2);
-        let rows = [
-            d(2, 64, 30.0, 3000.0),
-            d(1, 40, 40.0, 3000.0),
-            d(1, 20, 35.0, 3000.0),
-        ];
+        let rows = [d(2, 64, 30.0, 3000.0), d(1, 40, 40.0, 3000.0), d(1, 20, 35.0, 3000.0)];
         assert_eq!(select_decode(&rows, 50.0).unwrap(), d(1, 20, 35.0, 3000.0));
     }
 
@@ -513,16 +484,10 @@ mod tests {
         assert!(validate_profile(&good_profile()).is_ok());
         let mut p = good_profile();
         p.prefill.prefill_isl = vec![2000.0, 100.0];
-        assert!(validate_profile(&p)
-            .unwrap_err()
-            .message
-            .contains("increasing"));
+        assert!(validate_profile(&p).unwrap_err().message.contains("increasing"));
         let mut p = good_profile();
         p.decode.x_kv_usage[2] = 1.2;
-        assert!(validate_profile(&p)
-            .unwrap_err()
-            .message
-            .contains("outside"));
+        assert!(validate_profile(&p).unwrap_err().message.contains("outside"));
         let mut p = good_profile();
         p.decode.z_itl[1] = f64::NAN;
         assert!(validate_profile(&p).is_err());
@@ -555,10 +520,7 @@ mod tests {
         assert_eq!(err.code, "invalid_options");
         assert!(err.message.contains("topk"), "{}", err.message);
         let help = err.help.unwrap();
-        assert!(
-            help.contains("top_k = 0") && help.contains("name = null"),
-            "{help}"
-        );
+        assert!(help.contains("top_k = 0") && help.contains("name = null"), "{help}");
         assert!(parse_options::<Opts>(&serde_json::json!({"top_k": "x"})).is_err());
         assert!(parse_options::<Opts>(&serde_json::json!([1])).is_err());
     }

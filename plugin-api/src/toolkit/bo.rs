@@ -76,8 +76,7 @@ impl Prior for PhysicsPrior {
         Ok(-self.prefill_tp_exponent * f64::from(tp).ln())
     }
     fn decode(&self, tp: u32, batch: u32) -> Result<f64, PluginError> {
-        Ok(-self.decode_tp_exponent * f64::from(tp).ln()
-            + self.decode_batch_exponent * f64::from(batch.max(1)).ln())
+        Ok(-self.decode_tp_exponent * f64::from(tp).ln() + self.decode_batch_exponent * f64::from(batch.max(1)).ln())
     }
 }
 
@@ -235,12 +234,7 @@ pub fn joint_objective(sla: &Sla, p: f64, d: f64) -> f64 {
 
 /// Runs the search (see the module docs). On return the search holds every measurement and
 /// keeps the incumbent deployments alive for the interpolation sweeps.
-pub fn run(
-    search: &mut Search,
-    space: &Space,
-    prior: &dyn Prior,
-    settings: &Settings,
-) -> Result<Outcome, PluginError> {
+pub fn run(search: &mut Search, space: &Space, prior: &dyn Prior, settings: &Settings) -> Result<Outcome, PluginError> {
     if space.prefill.is_empty() || space.decode.is_empty() {
         return Err(PluginError::new(
             "no_candidates",
@@ -310,10 +304,8 @@ pub fn run(
                 break;
             };
             actions.retain(|a| *a != Action::Decode(c));
-            out.steps.push(format!(
-                "no usable decode row yet -> deploy decode TP{}",
-                c.tp
-            ));
+            out.steps
+                .push(format!("no usable decode row yet -> deploy decode TP{}", c.tp));
             search.try_decode(c.tp)?;
             continue;
         }
@@ -343,10 +335,8 @@ pub fn run(
             );
             break;
         }
-        out.steps.push(format!(
-            "expected improvement {listing} -> deploy {}",
-            best.label()
-        ));
+        out.steps
+            .push(format!("expected improvement {listing} -> deploy {}", best.label()));
         s.info(out.steps.last().map(String::as_str).unwrap_or_default());
         actions.retain(|a| *a != best);
         match best {
@@ -382,22 +372,12 @@ fn log2(x: u32) -> f64 {
 }
 
 impl Model {
-    fn fit(
-        search: &Search,
-        space: &Space,
-        prior: &dyn Prior,
-        settings: &Settings,
-    ) -> Result<Model, PluginError> {
+    fn fit(search: &Search, space: &Space, prior: &dyn Prior, settings: &Settings) -> Result<Model, PluginError> {
         let sla = *search.sla();
         let max_batch = search.max_batch.filter(|b| *b > 0).unwrap_or(u32::MAX);
         let (p, d) = match (search.prefill_incumbent(), search.decode_incumbent()) {
             (Some(p), Some(d)) => (p, d),
-            _ => {
-                return Err(PluginError::new(
-                    "internal",
-                    "the model needs a row in each phase",
-                ))
-            }
+            _ => return Err(PluginError::new("internal", "the model needs a row in each phase")),
         };
         let mut xs = Vec::new();
         let mut ys = Vec::new();
@@ -413,19 +393,13 @@ impl Model {
             ys.push(r.itl_ms.ln() - prior.decode(r.tp, batch)?);
             log_eta += (r.thpt_per_gpu / super::probe::thpt_from_step(batch, r.itl_ms, r.tp)).ln();
         }
-        let eta = (log_eta / search.decode_rows.len().max(1) as f64)
-            .exp()
-            .clamp(0.2, 2.0);
+        let eta = (log_eta / search.decode_rows.len().max(1) as f64).exp().clamp(0.2, 2.0);
         let decode = Gp::fit(&settings.decode_kernel, &xs, &ys)?;
         let ratios: Vec<f64> = search
             .decode_tried
             .iter()
             .filter_map(|(tp, kv)| {
-                let est = space
-                    .decode
-                    .iter()
-                    .find(|c| c.tp == *tp)?
-                    .kv_capacity_tokens;
+                let est = space.decode.iter().find(|c| c.tp == *tp)?.kv_capacity_tokens;
                 (est > 0 && *kv > 0).then(|| (*kv as f64 / est as f64).ln())
             })
             .collect();
@@ -446,11 +420,7 @@ impl Model {
             d_ref: d.thpt_per_gpu,
             best_p: if p.ttft_ms <= sla.ttft_ms { j_now } else { 0.0 },
             best_d: if d.itl_ms <= sla.itl_ms { j_now } else { 0.0 },
-            j_now: if j_now > 0.0 {
-                j_now
-            } else {
-                f64::MIN_POSITIVE
-            },
+            j_now: if j_now > 0.0 { j_now } else { f64::MIN_POSITIVE },
         })
     }
 
@@ -473,9 +443,7 @@ impl Model {
             Action::Decode(c) => {
                 let kv = (c.kv_capacity_tokens as f64 * self.kv_scale) as u64;
                 let mut best: f64 = 0.0;
-                for conc in
-                    concurrency_sweep(max_concurrency(kv, sla.isl, sla.osl), DECODE_SWEEP_POINTS)
-                {
+                for conc in concurrency_sweep(max_concurrency(kv, sla.isl, sla.osl), DECODE_SWEEP_POINTS) {
                     let batch = conc.min(self.max_batch);
                     let (m, v) = self.decode.predict(&[log2(c.tp), log2(batch)]);
                     let mean = m + prior.decode(c.tp, batch)?;

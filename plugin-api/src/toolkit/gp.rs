@@ -57,10 +57,7 @@ impl Gp {
     pub fn fit(kernel: &Kernel, xs: &[Vec<f64>], ys: &[f64]) -> Result<Gp, PluginError> {
         let n = xs.len();
         if ys.len() != n || ys.iter().any(|y| !y.is_finite()) {
-            return Err(PluginError::new(
-                "gp",
-                "gp training data must be finite and paired",
-            ));
+            return Err(PluginError::new("gp", "gp training data must be finite and paired"));
         }
         let mut jitter = kernel.noise_var.max(1e-10);
         for _ in 0..6 {
@@ -82,10 +79,7 @@ impl Gp {
             }
             jitter *= 10.0;
         }
-        Err(PluginError::new(
-            "gp",
-            "gp covariance is not positive definite",
-        ))
+        Err(PluginError::new("gp", "gp covariance is not positive definite"))
     }
 
     /// Posterior mean and variance (of the latent function, without noise) at `x`.
@@ -159,8 +153,7 @@ pub fn normal_cdf(z: f64) -> f64 {
                 + t * (0.096_784_18
                     + t * (-0.186_288_06
                         + t * (0.278_868_07
-                            + t * (-1.135_203_98
-                                + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
+                            + t * (-1.135_203_98 + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
     let erfc = t * poly.exp();
     0.5 * if x >= 0.0 { erfc } else { 2.0 - erfc }
 }
@@ -276,18 +269,10 @@ mod tests {
 
     #[test]
     fn quadrature_matches_closed_form() {
-        for (mean, sd, best) in [
-            (0.0, 1.0, 0.0),
-            (1.0, 0.5, 1.5),
-            (2.0, 0.1, 1.0),
-            (-1.0, 2.0, 0.5),
-        ] {
+        for (mean, sd, best) in [(0.0, 1.0, 0.0), (1.0, 0.5, 1.5), (2.0, 0.1, 1.0), (-1.0, 2.0, 0.5)] {
             let exact = expected_improvement_normal(mean, sd, best);
             let quad = expected_improvement(mean, sd, |y| y - best);
-            assert!(
-                (exact - quad).abs() < 1e-4,
-                "{mean} {sd} {best}: {exact} vs {quad}"
-            );
+            assert!((exact - quad).abs() < 1e-4, "{mean} {sd} {best}: {exact} vs {quad}");
         }
         assert_eq!(expected_improvement(1.0, 0.0, |y| y - 0.5), 0.5);
         // A constraint that never holds gives no improvement.

@@ -82,15 +82,8 @@ pub fn decode_grid(max_context: u32, max_kv_tokens: u64) -> Vec<DecodePoint> {
     };
     let mut out = Vec::new();
     for isl in isls {
-        for concurrency in concurrency_sweep(
-            max_concurrency(max_kv_tokens, isl, osl),
-            DECODE_SWEEP_POINTS,
-        ) {
-            out.push(DecodePoint {
-                isl,
-                osl,
-                concurrency,
-            });
+        for concurrency in concurrency_sweep(max_concurrency(max_kv_tokens, isl, osl), DECODE_SWEEP_POINTS) {
+            out.push(DecodePoint { isl, osl, concurrency });
         }
     }
     out
@@ -202,15 +195,8 @@ mod tests {
         let grid = decode_grid(40960, 502_272);
         let mut contexts: Vec<f64> = grid.iter().map(|p| p.context()).collect();
         contexts.dedup();
-        assert_eq!(
-            contexts,
-            vec![350.0, 7093.0, 13836.0, 20579.0, 27322.0, 34065.0]
-        );
-        let first: Vec<u32> = grid
-            .iter()
-            .filter(|p| p.isl == 100)
-            .map(|p| p.concurrency)
-            .collect();
+        assert_eq!(contexts, vec![350.0, 7093.0, 13836.0, 20579.0, 27322.0, 34065.0]);
+        let first: Vec<u32> = grid.iter().filter(|p| p.isl == 100).map(|p| p.concurrency).collect();
         assert_eq!(first, vec![1, 168, 335, 502, 669, 837]);
         let usage = kv_usage(168, 350.0, 502_272);
         assert!((usage - 0.117_068_042_813_455_66).abs() < 1e-12);
@@ -232,8 +218,7 @@ mod tests {
 
     #[test]
     fn merging_keeps_isl_order() {
-        let mut p =
-            prefill_profile(1, &[100, 1000, 3000], |isl| Ok(Some(f64::from(isl) / 10.0))).unwrap();
+        let mut p = prefill_profile(1, &[100, 1000, 3000], |isl| Ok(Some(f64::from(isl) / 10.0))).unwrap();
         merge_prefill_row(&mut p, 2048, &PrefillRow::new(1, 2048, 300.0));
         merge_prefill_row(&mut p, 1000, &PrefillRow::new(1, 1000, 111.0));
         merge_prefill_row(&mut p, 5000, &PrefillRow::new(1, 5000, 600.0));

@@ -9,12 +9,11 @@
 
 use super::grid::{self, DecodePoint};
 use super::{
-    check_cancelled, concurrency_sweep, max_concurrency, Candidate, DecodeRow, PrefillRow,
-    DECODE_SWEEP_POINTS,
+    check_cancelled, concurrency_sweep, max_concurrency, Candidate, DecodeRow, PrefillRow, DECODE_SWEEP_POINTS,
 };
 use crate::{
-    DecodeProfile, Deployment, EstimateQuery, HostContext, LogLevel, Measurement, PluginError,
-    PrefillProfile, Probe, Sla,
+    DecodeProfile, Deployment, EstimateQuery, HostContext, LogLevel, Measurement, PluginError, PrefillProfile, Probe,
+    Sla,
 };
 
 /// Measured requests per prefill TTFT probe.
@@ -57,10 +56,7 @@ fn completed(host: &dyn HostContext, m: &Measurement, what: &str) -> Result<(), 
         ));
     }
     if m.error_count > 0 {
-        host.log(
-            LogLevel::Warn,
-            &format!("{what}: {} request(s) failed", m.error_count),
-        );
+        host.log(LogLevel::Warn, &format!("{what}: {} request(s) failed", m.error_count));
     }
     Ok(())
 }
@@ -71,11 +67,7 @@ pub fn gpus_of(deployment: &Deployment) -> u32 {
 }
 
 /// p50 TTFT (ms) of single requests of `isl` tokens on a prefill deployment.
-pub fn measure_ttft(
-    host: &dyn HostContext,
-    deployment: &Deployment,
-    isl: u32,
-) -> Result<f64, PluginError> {
+pub fn measure_ttft(host: &dyn HostContext, deployment: &Deployment, isl: u32) -> Result<f64, PluginError> {
     let probe = Probe::Concurrency {
         concurrency: 1,
         requests: PREFILL_REQUESTS,
@@ -111,10 +103,7 @@ pub fn measure_decode(
     let m = host.measure(deployment, &probe)?;
     completed(host, &m, &what)?;
     let itl = positive(m.itl_ms.avg, &format!("mean ITL of the {what}"))?;
-    let thpt = positive(
-        m.output_token_throughput,
-        &format!("output throughput of the {what}"),
-    )?;
+    let thpt = positive(m.output_token_throughput, &format!("output throughput of the {what}"))?;
     Ok((itl, thpt / f64::from(gpus_of(deployment))))
 }
 
@@ -125,11 +114,7 @@ pub fn measured_prefill_row(
     sla: &Sla,
 ) -> Result<PrefillRow, PluginError> {
     let tp = gpus_of(deployment);
-    Ok(PrefillRow::new(
-        tp,
-        sla.isl,
-        measure_ttft(host, deployment, sla.isl)?,
-    ))
+    Ok(PrefillRow::new(tp, sla.isl, measure_ttft(host, deployment, sla.isl)?))
 }
 
 /// The decode rows of a deployment at the SLA ISL/OSL, over Dynamo's concurrency sweep up to
@@ -157,8 +142,7 @@ pub fn measured_decode_rows(
     let mut rows = Vec::new();
     for concurrency in sweep {
         check_cancelled(host)?;
-        let (itl_ms, thpt_per_gpu) =
-            measure_decode(host, deployment, sla.isl, sla.osl, concurrency)?;
+        let (itl_ms, thpt_per_gpu) = measure_decode(host, deployment, sla.isl, sla.osl, concurrency)?;
         rows.push(DecodeRow {
             tp,
             concurrency,
@@ -187,12 +171,7 @@ pub fn estimate_ttft(host: &dyn HostContext, tp: u32, isl: u32) -> Result<f64, P
 }
 
 /// Estimated decode step (= ITL, ms) of `batch` sequences at `context`.
-pub fn estimate_itl(
-    host: &dyn HostContext,
-    tp: u32,
-    batch: u32,
-    context: u32,
-) -> Result<f64, PluginError> {
+pub fn estimate_itl(host: &dyn HostContext, tp: u32, batch: u32, context: u32) -> Result<f64, PluginError> {
     estimate_latency(host, &EstimateQuery::Decode { tp, batch, context })
 }
 
@@ -202,16 +181,8 @@ pub fn thpt_from_step(batch: u32, step_ms: f64, tp: u32) -> f64 {
 }
 
 /// The estimator's prefill row at the SLA ISL.
-pub fn estimated_prefill_row(
-    host: &dyn HostContext,
-    tp: u32,
-    sla: &Sla,
-) -> Result<PrefillRow, PluginError> {
-    Ok(PrefillRow::new(
-        tp,
-        sla.isl,
-        estimate_ttft(host, tp, sla.isl)?,
-    ))
+pub fn estimated_prefill_row(host: &dyn HostContext, tp: u32, sla: &Sla) -> Result<PrefillRow, PluginError> {
+    Ok(PrefillRow::new(tp, sla.isl, estimate_ttft(host, tp, sla.isl)?))
 }
 
 /// The estimator's decode rows at the SLA shape over the concurrency sweep of `kv_tokens`.
@@ -221,10 +192,7 @@ pub fn estimated_decode_rows(
     kv_tokens: u64,
     sla: &Sla,
 ) -> Result<Vec<DecodeRow>, PluginError> {
-    let sweep = concurrency_sweep(
-        max_concurrency(kv_tokens, sla.isl, sla.osl),
-        DECODE_SWEEP_POINTS,
-    );
+    let sweep = concurrency_sweep(max_concurrency(kv_tokens, sla.isl, sla.osl), DECODE_SWEEP_POINTS);
     sweep
         .into_iter()
         .map(|concurrency| {
@@ -253,12 +221,7 @@ pub fn estimated_rows(
     }
     let mut decode_rows = Vec::new();
     for c in decode {
-        decode_rows.extend(estimated_decode_rows(
-            host,
-            c.tp,
-            c.kv_capacity_tokens,
-            sla,
-        )?);
+        decode_rows.extend(estimated_decode_rows(host, c.tp, c.kv_capacity_tokens, sla)?);
     }
     Ok((prefill_rows, decode_rows))
 }
@@ -312,12 +275,7 @@ impl Correction {
     }
 
     /// Corrected (ITL ms, throughput per GPU) at a decode point.
-    pub fn decode(
-        &self,
-        host: &dyn HostContext,
-        tp: u32,
-        point: &DecodePoint,
-    ) -> Result<(f64, f64), PluginError> {
+    pub fn decode(&self, host: &dyn HostContext, tp: u32, point: &DecodePoint) -> Result<(f64, f64), PluginError> {
         let step = estimate_itl(host, tp, point.concurrency, point.context_tokens())?;
         Ok((
             step * self.decode_itl,
@@ -383,11 +341,7 @@ pub fn measured_prefill_profile(
     grid::prefill_profile(tp, &isls, |isl| {
         check_cancelled(host)?;
         done += 1;
-        host.progress(
-            done,
-            total,
-            &format!("prefill TP{tp} interpolation, isl {isl}"),
-        );
+        host.progress(done, total, &format!("prefill TP{tp} interpolation, isl {isl}"));
         match measure_ttft(host, deployment, isl) {
             Ok(ttft) => Ok(Some(ttft)),
             Err(err) => {
@@ -420,10 +374,7 @@ pub fn measured_decode_profile(
         host.progress(
             done,
             total,
-            &format!(
-                "decode TP{tp} interpolation, isl {} x {}",
-                p.isl, p.concurrency
-            ),
+            &format!("decode TP{tp} interpolation, isl {} x {}", p.isl, p.concurrency),
         );
         match measure_decode(host, deployment, p.isl, p.osl, p.concurrency) {
             Ok(v) => Ok(Some(v)),
@@ -431,10 +382,7 @@ pub fn measured_decode_profile(
                 failed_point(
                     host,
                     err,
-                    &format!(
-                        "decode TP{tp} at isl {}, concurrency {}",
-                        p.isl, p.concurrency
-                    ),
+                    &format!("decode TP{tp} at isl {}, concurrency {}", p.isl, p.concurrency),
                 )?;
                 match on_failure {
                     OnFailure::Skip => Ok(None),

@@ -84,11 +84,7 @@ impl<'s, 'h> Search<'s, 'h> {
 
     /// Decode rows measured on one TP.
     pub fn decode_rows_of(&self, tp: u32) -> Vec<DecodeRow> {
-        self.decode_rows
-            .iter()
-            .copied()
-            .filter(|r| r.tp == tp)
-            .collect()
+        self.decode_rows.iter().copied().filter(|r| r.tp == tp).collect()
     }
 
     /// Deploys a prefill engine at `tp`, measures TTFT at the SLA ISL, keeps it only if it is the
@@ -136,23 +132,13 @@ impl<'s, 'h> Search<'s, 'h> {
 
     /// Planner data for the incumbents, from the kept deployments (reused, not redeployed), which
     /// are torn down afterwards. The rows measured at the SLA shape are merged in.
-    pub fn profile_data(
-        &mut self,
-        max_context: Option<u32>,
-        fill: Fill,
-    ) -> Result<PlannerProfile, PluginError> {
+    pub fn profile_data(&mut self, max_context: Option<u32>, fill: Fill) -> Result<PlannerProfile, PluginError> {
         let s = self.session;
         let (p, d) = match (self.prefill_incumbent(), self.decode_incumbent()) {
             (Some(p), Some(d)) => (p, d),
-            _ => {
-                return Err(PluginError::new(
-                    "no_choice",
-                    "nothing measured to choose from",
-                ))
-            }
+            _ => return Err(PluginError::new("no_choice", "nothing measured to choose from")),
         };
-        let missing =
-            || PluginError::new("internal", "the incumbent's deployment is no longer alive");
+        let missing = || PluginError::new("internal", "the incumbent's deployment is no longer alive");
         let pdep = self
             .prefill_live
             .iter()
@@ -168,9 +154,7 @@ impl<'s, 'h> Search<'s, 'h> {
         let pctx = grid::max_context(max_context, &self.sla, pdep.kv_capacity_tokens);
         let dctx = grid::max_context(max_context, &self.sla, ddep.kv_capacity_tokens);
         let (mut prefill, mut decode) = match fill {
-            Fill::Estimated(c) => {
-                probe::estimated_profile(s, p.tp, pctx, d.tp, dctx, ddep.kv_capacity_tokens, c)?
-            }
+            Fill::Estimated(c) => probe::estimated_profile(s, p.tp, pctx, d.tp, dctx, ddep.kv_capacity_tokens, c)?,
             Fill::Measured | Fill::MeasuredOrEstimated(_) => {
                 let on_failure = match fill {
                     Fill::MeasuredOrEstimated(c) => OnFailure::Estimate(c),
@@ -187,11 +171,7 @@ impl<'s, 'h> Search<'s, 'h> {
         };
         grid::merge_prefill_row(&mut prefill, self.sla.isl, &p);
         grid::merge_decode_rows(&mut decode, &self.sla, &self.decode_rows_of(d.tp));
-        for dep in self
-            .prefill_live
-            .drain(..)
-            .chain(self.decode_live.drain(..))
-        {
+        for dep in self.prefill_live.drain(..).chain(self.decode_live.drain(..)) {
             s.teardown(&dep)?;
         }
         Ok(PlannerProfile { prefill, decode })
@@ -199,14 +179,8 @@ impl<'s, 'h> Search<'s, 'h> {
 }
 
 /// Tears down the live deployments whose TP is not `keep`.
-fn retire(
-    host: &dyn HostContext,
-    live: &mut Vec<Deployment>,
-    keep: Option<u32>,
-) -> Result<(), PluginError> {
-    let (kept, gone): (Vec<_>, Vec<_>) = live
-        .drain(..)
-        .partition(|d| Some(probe::gpus_of(d)) == keep);
+fn retire(host: &dyn HostContext, live: &mut Vec<Deployment>, keep: Option<u32>) -> Result<(), PluginError> {
+    let (kept, gone): (Vec<_>, Vec<_>) = live.drain(..).partition(|d| Some(probe::gpus_of(d)) == keep);
     *live = kept;
     for dep in gone {
         host.teardown(&dep)?;

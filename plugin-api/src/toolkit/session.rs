@@ -10,8 +10,8 @@ use std::cell::{Cell, RefCell};
 use std::time::Instant;
 
 use crate::{
-    CostReport, DeployRequest, Deployment, Estimate, EstimateQuery, HostContext, LogLevel,
-    Measurement, PluginError, Probe,
+    CostReport, DeployRequest, Deployment, Estimate, EstimateQuery, HostContext, LogLevel, Measurement, PluginError,
+    Probe,
 };
 
 /// The counting, tearing-down host wrapper.

@@ -10,8 +10,7 @@ use profcmp_plugin_api::toolkit::probe::{self, Correction};
 use profcmp_plugin_api::toolkit::session::{run_session, Session};
 use profcmp_plugin_api::toolkit::{self, grid};
 use profcmp_plugin_api::{
-    CostReport, HostContext, Method, PlannerProfile, PluginError, ProfileRequest, ProfileResult,
-    Role,
+    CostReport, HostContext, Method, PlannerProfile, PluginError, ProfileRequest, ProfileResult, Role,
 };
 use serde::{Deserialize, Serialize};
 
@@ -37,11 +36,7 @@ impl Method for AicAll {
         "Dynamo's AIC mode: estimator for every candidate TP, Dynamo's selection rule, no deployment";
     const ROLE: Role = Role::Baseline;
 
-    fn profile(
-        &mut self,
-        request: &ProfileRequest,
-        host: &dyn HostContext,
-    ) -> Result<ProfileResult, PluginError> {
+    fn profile(&mut self, request: &ProfileRequest, host: &dyn HostContext) -> Result<ProfileResult, PluginError> {
         let (result, cost) = run_session(host, |s| run(request, s));
         self.cost = cost;
         result
@@ -66,18 +61,10 @@ fn run(request: &ProfileRequest, s: &Session) -> Result<ProfileResult, PluginErr
     let (prefill_rows, decode_rows) = probe::estimated_rows(s, &sla, &prefill_c, &decode_c)?;
     let p = toolkit::select_prefill(&prefill_rows, sla.ttft_ms)
         .ok_or_else(|| PluginError::new("no_choice", "no prefill candidate"))?;
-    let d = toolkit::select_decode(&decode_rows, sla.itl_ms).ok_or_else(|| {
-        PluginError::new(
-            "no_choice",
-            "no decode candidate holds one request of ISL + OSL tokens",
-        )
-    })?;
-    let kv = |tp: u32, cands: &[toolkit::Candidate]| {
-        cands
-            .iter()
-            .find(|c| c.tp == tp)
-            .map_or(0, |c| c.kv_capacity_tokens)
-    };
+    let d = toolkit::select_decode(&decode_rows, sla.itl_ms)
+        .ok_or_else(|| PluginError::new("no_choice", "no decode candidate holds one request of ISL + OSL tokens"))?;
+    let kv =
+        |tp: u32, cands: &[toolkit::Candidate]| cands.iter().find(|c| c.tp == tp).map_or(0, |c| c.kv_capacity_tokens);
     let (kv_p, kv_d) = (kv(p.tp, &prefill_c), kv(d.tp, &decode_c));
     s.info(&format!(
         "chose prefill TP{} and decode TP{}; estimating the planner data",
@@ -136,8 +123,7 @@ mod tests {
 
     #[test]
     fn unknown_option_is_rejected() {
-        let (result, _) =
-            run_method::<AicAll>(&FakeHost::new(), &reference_request(json!({"top_k": 2})));
+        let (result, _) = run_method::<AicAll>(&FakeHost::new(), &reference_request(json!({"top_k": 2})));
         let err = result.unwrap_err();
         assert_eq!(err.code, "invalid_options");
         assert!(err.help.unwrap().contains("max_context"));

@@ -19,9 +19,7 @@ use profcmp_plugin_api::toolkit::bo::{self, PhysicsPrior, Settings, Space};
 use profcmp_plugin_api::toolkit::search::{Fill, Search};
 use profcmp_plugin_api::toolkit::session::{run_session, Session};
 use profcmp_plugin_api::toolkit::{self};
-use profcmp_plugin_api::{
-    CostReport, HostContext, Method, PluginError, ProfileRequest, ProfileResult, Role,
-};
+use profcmp_plugin_api::{CostReport, HostContext, Method, PluginError, ProfileRequest, ProfileResult, Role};
 use serde::{Deserialize, Serialize};
 
 /// Options (a JSON object; unknown keys are an error).
@@ -63,11 +61,7 @@ impl Method for Bayesian {
         "Bayesian optimisation (GP on log latency, expected improvement) over prefill TP, decode TP and concurrency, within a deployment budget";
     const ROLE: Role = Role::Experimental;
 
-    fn profile(
-        &mut self,
-        request: &ProfileRequest,
-        host: &dyn HostContext,
-    ) -> Result<ProfileResult, PluginError> {
+    fn profile(&mut self, request: &ProfileRequest, host: &dyn HostContext) -> Result<ProfileResult, PluginError> {
         let (result, cost) = run_session(host, |s| run(request, s));
         self.cost = cost;
         result
@@ -128,30 +122,17 @@ fn run(request: &ProfileRequest, s: &Session) -> Result<ProfileResult, PluginErr
     };
     let profile_data = search.profile_data(opts.max_context, Fill::Measured)?;
 
-    let mut notes = toolkit::explain_choice(
-        &sla,
-        &search.prefill_rows,
-        &search.decode_rows,
-        &p,
-        &d,
-        "measured",
-    );
+    let mut notes = toolkit::explain_choice(&sla, &search.prefill_rows, &search.decode_rows, &p, &d, "measured");
     notes.push(format!(
         "{} deployments (budget {}): prefill TPs {:?}, decode TPs {:?}; stopped: {}",
         search.deployments(),
         opts.max_deployments,
         search.prefill_tried,
-        search
-            .decode_tried
-            .iter()
-            .map(|(tp, _)| *tp)
-            .collect::<Vec<_>>(),
+        search.decode_tried.iter().map(|(tp, _)| *tp).collect::<Vec<_>>(),
         outcome.stop
     ));
     notes.extend(outcome.steps);
-    notes.push(
-        "planner data measured on the kept deployments of the chosen TPs (no redeploy)".into(),
-    );
+    notes.push("planner data measured on the kept deployments of the chosen TPs (no redeploy)".into());
     toolkit::make_result(&p, &d, profile_data, notes)
 }
 
@@ -174,9 +155,7 @@ mod tests {
         narrow.max_batch = 64;
         let mut small_kv = FakeHost::new().with_decode_ratio(1, 0.8);
         small_kv.kv_ratio = 0.6;
-        let like_2026 = FakeHost::new()
-            .with_decode_ratio(1, 0.85)
-            .with_decode_ratio(2, 1.25);
+        let like_2026 = FakeHost::new().with_decode_ratio(1, 0.85).with_decode_ratio(2, 1.25);
         let mut tiny_kv = FakeHost::new();
         tiny_kv.kv_ratio = 0.05;
         vec![
@@ -218,11 +197,7 @@ mod tests {
             let (online_p, online_d) = host.online_choice(&request.sla, &[1, 2, 4, 8]).unwrap();
             let (result, cost) = run_method::<Bayesian>(&host, &request);
             let result = result.unwrap();
-            assert!(
-                cost.deployments <= 4,
-                "{name}: {} deployments",
-                cost.deployments
-            );
+            assert!(cost.deployments <= 4, "{name}: {} deployments", cost.deployments);
             assert_eq!(host.live_count(), 0, "{name}");
             let best = joint_objective(&request.sla, online_p.thpt_per_gpu, online_d.thpt_per_gpu);
             let got = joint_objective(
@@ -232,8 +207,13 @@ mod tests {
             );
             println!(
                 "{name}: online P{} D{} / bayesian P{} D{} in {} deployments, objective regret {:.2}%\n  {:?}",
-                online_p.tp, online_d.tp, result.prefill.tp, result.decode.tp, cost.deployments,
-                100.0 * (best - got) / best, &result.notes[2..]
+                online_p.tp,
+                online_d.tp,
+                result.prefill.tp,
+                result.decode.tp,
+                cost.deployments,
+                100.0 * (best - got) / best,
+                &result.notes[2..]
             );
             assert!(got >= 0.95 * best, "{name}: regret over 5%");
             // A TP-specific deviation from the scaling law one doubling from the initial design,
@@ -252,22 +232,16 @@ mod tests {
     fn budget_is_respected() {
         for budget in [2, 3, 4, 6] {
             let host = FakeHost::new().with_decode_ratio(2, 1.6);
-            let request =
-                reference_request(json!({"max_deployments": budget, "ei_threshold": 0.0}));
+            let request = reference_request(json!({"max_deployments": budget, "ei_threshold": 0.0}));
             let (result, cost) = run_method::<Bayesian>(&host, &request);
             result.unwrap();
-            assert!(
-                cost.deployments <= budget,
-                "budget {budget}: {}",
-                cost.deployments
-            );
+            assert!(cost.deployments <= budget, "budget {budget}: {}", cost.deployments);
             assert_eq!(host.deploy_count(), cost.deployments);
             assert_eq!(host.live_count(), 0);
         }
         // Without a threshold the search spends its whole budget.
         let host = FakeHost::new();
-        let (_, cost) =
-            run_method::<Bayesian>(&host, &reference_request(json!({"ei_threshold": 0.0})));
+        let (_, cost) = run_method::<Bayesian>(&host, &reference_request(json!({"ei_threshold": 0.0})));
         assert_eq!(cost.deployments, 4);
     }
 
@@ -275,8 +249,7 @@ mod tests {
     fn failed_measure_and_cancellation_tear_everything_down() {
         for n in [1, 2, 5, 9, 20] {
             let host = FakeHost::new().failing_measure(n);
-            let (result, cost) =
-                run_method::<Bayesian>(&host, &reference_request(json!({"ei_threshold": 0.0})));
+            let (result, cost) = run_method::<Bayesian>(&host, &reference_request(json!({"ei_threshold": 0.0})));
             if n <= 7 {
                 assert_eq!(result.unwrap_err().code, "measure_failed", "measure {n}");
             }
@@ -337,12 +310,9 @@ mod tests {
                 .unwrap_err();
             assert_eq!(err.code, "invalid_options", "{bad}");
         }
-        let err = run_method::<Bayesian>(
-            &FakeHost::new(),
-            &reference_request(json!({"maxdeployments": 3})),
-        )
-        .0
-        .unwrap_err();
+        let err = run_method::<Bayesian>(&FakeHost::new(), &reference_request(json!({"maxdeployments": 3})))
+            .0
+            .unwrap_err();
         assert!(err.help.unwrap().contains("max_deployments = 4"));
     }
 }

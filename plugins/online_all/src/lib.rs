@@ -11,8 +11,7 @@ use profcmp_plugin_api::toolkit::probe::{self, OnFailure};
 use profcmp_plugin_api::toolkit::session::{run_session, Session};
 use profcmp_plugin_api::toolkit::{self, grid};
 use profcmp_plugin_api::{
-    CostReport, DeployRequest, HostContext, Method, PlannerProfile, PluginError, ProfileRequest,
-    ProfileResult, Role,
+    CostReport, DeployRequest, HostContext, Method, PlannerProfile, PluginError, ProfileRequest, ProfileResult, Role,
 };
 use serde::{Deserialize, Serialize};
 
@@ -38,11 +37,7 @@ impl Method for OnlineAll {
         "Dynamo's online mode: deploys and measures every candidate TP per phase, then the chosen ones again for the planner data";
     const ROLE: Role = Role::Baseline;
 
-    fn profile(
-        &mut self,
-        request: &ProfileRequest,
-        host: &dyn HostContext,
-    ) -> Result<ProfileResult, PluginError> {
+    fn profile(&mut self, request: &ProfileRequest, host: &dyn HostContext) -> Result<ProfileResult, PluginError> {
         let (result, cost) = run_session(host, |s| run(request, s));
         self.cost = cost;
         result
@@ -84,34 +79,22 @@ fn run(request: &ProfileRequest, s: &Session) -> Result<ProfileResult, PluginErr
         let dep = s.deploy(&DeployRequest::DecodeOnly { tp: c.tp })?;
         let rows = probe::measured_decode_rows(s, &dep, &sla)?;
         s.teardown(&dep)?;
-        s.info(&format!(
-            "decode TP{}: {} concurrencies measured",
-            c.tp,
-            rows.len()
-        ));
+        s.info(&format!("decode TP{}: {} concurrencies measured", c.tp, rows.len()));
         decode_rows.extend(rows);
         done += 1;
     }
 
     let p = toolkit::select_prefill(&prefill_rows, sla.ttft_ms)
         .ok_or_else(|| PluginError::new("no_choice", "no prefill candidate"))?;
-    let d = toolkit::select_decode(&decode_rows, sla.itl_ms).ok_or_else(|| {
-        PluginError::new(
-            "no_choice",
-            "no decode engine held one request of ISL + OSL tokens",
-        )
-    })?;
+    let d = toolkit::select_decode(&decode_rows, sla.itl_ms)
+        .ok_or_else(|| PluginError::new("no_choice", "no decode engine held one request of ISL + OSL tokens"))?;
     s.info(&format!(
         "chose prefill TP{} and decode TP{}; interpolation sweeps",
         p.tp, d.tp
     ));
 
     s.check_cancelled()?;
-    s.progress(
-        done,
-        total,
-        &format!("prefill interpolation: deploying TP{}", p.tp),
-    );
+    s.progress(done, total, &format!("prefill interpolation: deploying TP{}", p.tp));
     let dep = s.deploy(&DeployRequest::PrefillOnly { tp: p.tp })?;
     let max_ctx = grid::max_context(opts.max_context, &sla, dep.kv_capacity_tokens);
     let prefill = probe::measured_prefill_profile(s, &dep, max_ctx, &OnFailure::Skip)?;
@@ -119,11 +102,7 @@ fn run(request: &ProfileRequest, s: &Session) -> Result<ProfileResult, PluginErr
     done += 1;
 
     s.check_cancelled()?;
-    s.progress(
-        done,
-        total,
-        &format!("decode interpolation: deploying TP{}", d.tp),
-    );
+    s.progress(done, total, &format!("decode interpolation: deploying TP{}", d.tp));
     let dep = s.deploy(&DeployRequest::DecodeOnly { tp: d.tp })?;
     let max_ctx = grid::max_context(opts.max_context, &sla, dep.kv_capacity_tokens);
     let decode = probe::measured_decode_profile(s, &dep, max_ctx, &OnFailure::Skip)?;
@@ -164,10 +143,7 @@ mod tests {
         assert!((result.predicted.ttft_ms - host.true_ttft(1, 2048)).abs() < 1e-9);
         assert!(toolkit::validate_profile(&result.profile_data).is_ok());
         assert_eq!(result.profile_data.prefill.prefill_isl.len(), 17);
-        assert_eq!(
-            result.profile_data.decode.max_kv_tokens,
-            host.model.kv_tokens(2)
-        );
+        assert_eq!(result.profile_data.decode.max_kv_tokens, host.model.kv_tokens(2));
     }
 
     #[test]
@@ -220,10 +196,9 @@ mod tests {
             .0
             .unwrap();
         assert_eq!(a, b);
-        let err =
-            run_method::<OnlineAll>(&FakeHost::new(), &reference_request(json!({"budget": 4})))
-                .0
-                .unwrap_err();
+        let err = run_method::<OnlineAll>(&FakeHost::new(), &reference_request(json!({"budget": 4})))
+            .0
+            .unwrap_err();
         assert_eq!(err.code, "invalid_options");
     }
 

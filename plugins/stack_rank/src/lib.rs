@@ -12,9 +12,7 @@ use profcmp_plugin_api::toolkit::probe::{self, Correction};
 use profcmp_plugin_api::toolkit::search::{Fill, Search};
 use profcmp_plugin_api::toolkit::session::{run_session, Session};
 use profcmp_plugin_api::toolkit::{self};
-use profcmp_plugin_api::{
-    CostReport, HostContext, Method, PluginError, ProfileRequest, ProfileResult, Role,
-};
+use profcmp_plugin_api::{CostReport, HostContext, Method, PluginError, ProfileRequest, ProfileResult, Role};
 use serde::{Deserialize, Serialize};
 
 /// Where the planner data of the chosen TPs comes from.
@@ -64,11 +62,7 @@ impl Method for StackRank {
         "Ranks TPs with the estimator, deploys and measures the top k per phase, chooses by Dynamo's rule";
     const ROLE: Role = Role::Experimental;
 
-    fn profile(
-        &mut self,
-        request: &ProfileRequest,
-        host: &dyn HostContext,
-    ) -> Result<ProfileResult, PluginError> {
+    fn profile(&mut self, request: &ProfileRequest, host: &dyn HostContext) -> Result<ProfileResult, PluginError> {
         let (result, cost) = run_session(host, |s| run(request, s));
         self.cost = cost;
         result
@@ -83,10 +77,7 @@ fn run(request: &ProfileRequest, s: &Session) -> Result<ProfileResult, PluginErr
     toolkit::check_request(request)?;
     let opts: Options = toolkit::parse_options(&request.options)?;
     if opts.top_k == 0 {
-        return Err(PluginError::new(
-            "invalid_options",
-            "top_k must be at least 1",
-        ));
+        return Err(PluginError::new("invalid_options", "top_k must be at least 1"));
     }
     let sla = request.sla;
     let prefill_c = toolkit::candidate_tps(s, &request.search.prefill_tp)?;
@@ -103,24 +94,18 @@ fn run(request: &ProfileRequest, s: &Session) -> Result<ProfileResult, PluginErr
             "no decode candidate holds one request of ISL + OSL tokens",
         ));
     }
-    s.info(&format!("estimator ranking: prefill {prefill_rank:?}, decode {decode_rank:?}; deploying the top {k}"));
+    s.info(&format!(
+        "estimator ranking: prefill {prefill_rank:?}, decode {decode_rank:?}; deploying the top {k}"
+    ));
 
     let mut search = Search::new(s, sla);
     let total = (prefill_top.len() + decode_top.len()) as u64;
     for &tp in prefill_top {
-        s.progress(
-            u64::from(search.deployments()),
-            total,
-            &format!("prefill TP{tp}"),
-        );
+        s.progress(u64::from(search.deployments()), total, &format!("prefill TP{tp}"));
         search.try_prefill(tp)?;
     }
     for &tp in decode_top {
-        s.progress(
-            u64::from(search.deployments()),
-            total,
-            &format!("decode TP{tp}"),
-        );
+        s.progress(u64::from(search.deployments()), total, &format!("decode TP{tp}"));
         search.try_decode(tp)?;
     }
     s.progress(total, total, "ranked candidates measured");
@@ -140,14 +125,7 @@ fn run(request: &ProfileRequest, s: &Session) -> Result<ProfileResult, PluginErr
     };
     let profile_data = search.profile_data(opts.max_context, fill)?;
 
-    let mut notes = toolkit::explain_choice(
-        &sla,
-        &search.prefill_rows,
-        &search.decode_rows,
-        &p,
-        &d,
-        "measured",
-    );
+    let mut notes = toolkit::explain_choice(&sla, &search.prefill_rows, &search.decode_rows, &p, &d, "measured");
     notes.push(format!(
         "estimator ranking: prefill {prefill_rank:?}, decode {decode_rank:?}; deployed the top {k} per phase ({} deployments)",
         search.deployments()
@@ -175,8 +153,7 @@ mod tests {
     fn deploys_top_k_per_phase_and_reuses_them() {
         for (k, expected) in [(1, 2), (2, 4), (3, 6), (9, 8)] {
             let host = FakeHost::new();
-            let (result, cost) =
-                run_method::<StackRank>(&host, &reference_request(json!({"top_k": k})));
+            let (result, cost) = run_method::<StackRank>(&host, &reference_request(json!({"top_k": k})));
             let result = result.unwrap();
             assert_eq!(cost.deployments, expected, "top_k {k}");
             assert_eq!(host.deploy_count(), expected);
@@ -200,27 +177,16 @@ mod tests {
     #[test]
     fn corrected_interpolation_measures_nothing_more() {
         let host = FakeHost::new();
-        let result = run_method::<StackRank>(
-            &host,
-            &reference_request(json!({"interpolation": "corrected"})),
-        )
-        .0
-        .unwrap();
+        let result = run_method::<StackRank>(&host, &reference_request(json!({"interpolation": "corrected"})))
+            .0
+            .unwrap();
         // 2 prefill probes + 2 x 6 decode probes of the ranking sweep.
         assert_eq!(host.measure_count(), 14);
         let prefill = &result.profile_data.prefill;
-        let at_sla = prefill
-            .prefill_isl
-            .iter()
-            .position(|&i| i == 2048.0)
-            .unwrap();
+        let at_sla = prefill.prefill_isl.iter().position(|&i| i == 2048.0).unwrap();
         assert_eq!(prefill.prefill_ttft[at_sla], result.predicted.ttft_ms);
         // The corrected estimate reproduces the uniform 1.2 ratio of the fake host.
-        let i = prefill
-            .prefill_isl
-            .iter()
-            .position(|&i| i == 100.0)
-            .unwrap();
+        let i = prefill.prefill_isl.iter().position(|&i| i == 100.0).unwrap();
         assert!((prefill.prefill_ttft[i] / host.model.prefill_ms(1, 1, 100) - 1.2).abs() < 1e-9);
         assert_eq!(host.live_count(), 0);
     }

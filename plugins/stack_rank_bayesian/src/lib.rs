@@ -19,9 +19,7 @@ use profcmp_plugin_api::toolkit::probe::{self, Correction};
 use profcmp_plugin_api::toolkit::search::{Fill, Search};
 use profcmp_plugin_api::toolkit::session::{run_session, Session};
 use profcmp_plugin_api::toolkit::{self};
-use profcmp_plugin_api::{
-    CostReport, HostContext, Method, PluginError, ProfileRequest, ProfileResult, Role,
-};
+use profcmp_plugin_api::{CostReport, HostContext, Method, PluginError, ProfileRequest, ProfileResult, Role};
 use serde::{Deserialize, Serialize};
 
 /// Options (a JSON object; unknown keys are an error).
@@ -66,11 +64,7 @@ impl Method for StackRankBayesian {
         "Estimator ranking narrows the TPs, then Bayesian optimisation with the estimator as prior mean, within a deployment budget";
     const ROLE: Role = Role::Experimental;
 
-    fn profile(
-        &mut self,
-        request: &ProfileRequest,
-        host: &dyn HostContext,
-    ) -> Result<ProfileResult, PluginError> {
+    fn profile(&mut self, request: &ProfileRequest, host: &dyn HostContext) -> Result<ProfileResult, PluginError> {
         let (result, cost) = run_session(host, |s| run(request, s));
         self.cost = cost;
         result
@@ -85,10 +79,7 @@ fn run(request: &ProfileRequest, s: &Session) -> Result<ProfileResult, PluginErr
     toolkit::check_request(request)?;
     let opts: Options = toolkit::parse_options(&request.options)?;
     if opts.top_k == 0 {
-        return Err(PluginError::new(
-            "invalid_options",
-            "top_k must be at least 1",
-        ));
+        return Err(PluginError::new("invalid_options", "top_k must be at least 1"));
     }
     if opts.max_deployments < 2 {
         return Err(PluginError::new(
@@ -139,7 +130,9 @@ fn run(request: &ProfileRequest, s: &Session) -> Result<ProfileResult, PluginErr
             .collect();
         let (_, rows) = probe::estimated_rows(s, &sla, &[], &scaled)?;
         decode_rank = toolkit::rank_decode(&rows, sla.itl_ms);
-        s.info(&format!("measured KV capacity is x{kv_scale:.3} the estimate; decode ranking redone: {decode_rank:?}"));
+        s.info(&format!(
+            "measured KV capacity is x{kv_scale:.3} the estimate; decode ranking redone: {decode_rank:?}"
+        ));
     }
     let mut decode_tps = vec![first];
     decode_tps.extend(decode_rank.iter().take(k).filter(|tp| **tp != first));
@@ -169,17 +162,9 @@ fn run(request: &ProfileRequest, s: &Session) -> Result<ProfileResult, PluginErr
         }
     };
     let correction = Correction::fit(s, &sla, &p, &search.decode_rows_of(d.tp))?;
-    let profile_data =
-        search.profile_data(opts.max_context, Fill::MeasuredOrEstimated(&correction))?;
+    let profile_data = search.profile_data(opts.max_context, Fill::MeasuredOrEstimated(&correction))?;
 
-    let mut notes = toolkit::explain_choice(
-        &sla,
-        &search.prefill_rows,
-        &search.decode_rows,
-        &p,
-        &d,
-        "measured",
-    );
+    let mut notes = toolkit::explain_choice(&sla, &search.prefill_rows, &search.decode_rows, &p, &d, "measured");
     notes.push(format!(
         "estimator ranking: prefill {prefill_rank:?}, decode {first_rank:?} (after the first decode deployment {decode_rank:?}); searched the top {k}; {} deployments (budget {}): prefill TPs {:?}, decode TPs {:?}; stopped: {}",
         search.deployments(),
@@ -214,9 +199,7 @@ mod tests {
         narrow.max_batch = 64;
         let mut small_kv = FakeHost::new().with_decode_ratio(1, 0.8);
         small_kv.kv_ratio = 0.6;
-        let like_2026 = FakeHost::new()
-            .with_decode_ratio(1, 0.85)
-            .with_decode_ratio(2, 1.25);
+        let like_2026 = FakeHost::new().with_decode_ratio(1, 0.85).with_decode_ratio(2, 1.25);
         let mut tiny_kv = FakeHost::new();
         tiny_kv.kv_ratio = 0.05;
         vec![
@@ -258,11 +241,7 @@ mod tests {
             let (online_p, online_d) = host.online_choice(&request.sla, &[1, 2, 4, 8]).unwrap();
             let (result, cost) = run_method::<StackRankBayesian>(&host, &request);
             let result = result.unwrap();
-            assert!(
-                cost.deployments <= 4,
-                "{name}: {} deployments",
-                cost.deployments
-            );
+            assert!(cost.deployments <= 4, "{name}: {} deployments", cost.deployments);
             assert_eq!(host.live_count(), 0, "{name}");
             let best = joint_objective(&request.sla, online_p.thpt_per_gpu, online_d.thpt_per_gpu);
             let got = joint_objective(
@@ -272,8 +251,13 @@ mod tests {
             );
             println!(
                 "{name}: online P{} D{} / hybrid P{} D{} in {} deployments, objective regret {:.2}%\n  {:?}",
-                online_p.tp, online_d.tp, result.prefill.tp, result.decode.tp, cost.deployments,
-                100.0 * (best - got) / best, &result.notes[2..]
+                online_p.tp,
+                online_d.tp,
+                result.prefill.tp,
+                result.decode.tp,
+                cost.deployments,
+                100.0 * (best - got) / best,
+                &result.notes[2..]
             );
             assert!(got >= 0.95 * best, "{name}: regret over 5%");
             // A decode TP whose measured-to-estimated ratio is 30% better than the deployed
@@ -293,24 +277,16 @@ mod tests {
     fn budget_is_respected() {
         for budget in [2, 3, 4, 6] {
             let host = FakeHost::new().with_decode_ratio(2, 1.6);
-            let request =
-                reference_request(json!({"max_deployments": budget, "ei_threshold": 0.0}));
+            let request = reference_request(json!({"max_deployments": budget, "ei_threshold": 0.0}));
             let (result, cost) = run_method::<StackRankBayesian>(&host, &request);
             result.unwrap();
-            assert!(
-                cost.deployments <= budget,
-                "budget {budget}: {}",
-                cost.deployments
-            );
+            assert!(cost.deployments <= budget, "budget {budget}: {}", cost.deployments);
             assert_eq!(host.deploy_count(), cost.deployments);
             assert_eq!(host.live_count(), 0);
         }
         // Without a threshold the search spends its whole budget.
         let host = FakeHost::new();
-        let (_, cost) = run_method::<StackRankBayesian>(
-            &host,
-            &reference_request(json!({"ei_threshold": 0.0})),
-        );
+        let (_, cost) = run_method::<StackRankBayesian>(&host, &reference_request(json!({"ei_threshold": 0.0})));
         assert_eq!(cost.deployments, 4);
     }
 
@@ -318,10 +294,8 @@ mod tests {
     fn failed_measure_and_cancellation_tear_everything_down() {
         for n in [1, 2, 5, 9, 20] {
             let host = FakeHost::new().failing_measure(n);
-            let (result, cost) = run_method::<StackRankBayesian>(
-                &host,
-                &reference_request(json!({"ei_threshold": 0.0})),
-            );
+            let (result, cost) =
+                run_method::<StackRankBayesian>(&host, &reference_request(json!({"ei_threshold": 0.0})));
             if n <= 7 {
                 assert_eq!(result.unwrap_err().code, "measure_failed", "measure {n}");
             }
@@ -330,8 +304,7 @@ mod tests {
             assert_eq!(cost.deployments, host.deploy_count());
         }
         let host = FakeHost::new().cancelling_after(1);
-        let (result, cost) =
-            run_method::<StackRankBayesian>(&host, &reference_request(json!(null)));
+        let (result, cost) = run_method::<StackRankBayesian>(&host, &reference_request(json!(null)));
         assert_eq!(result.unwrap_err().code, "cancelled");
         assert_eq!(cost.deployments, 1);
         assert_eq!(host.live_count(), 0);
@@ -356,8 +329,7 @@ mod tests {
     #[test]
     fn cost_and_profile_data() {
         let host = FakeHost::new();
-        let (result, cost) =
-            run_method::<StackRankBayesian>(&host, &reference_request(json!(null)));
+        let (result, cost) = run_method::<StackRankBayesian>(&host, &reference_request(json!(null)));
         let result = result.unwrap();
         assert!(toolkit::validate_profile(&result.profile_data).is_ok());
         assert_eq!(cost.estimate_calls, host.estimate_calls());
@@ -379,18 +351,14 @@ mod tests {
             json!({"ei_threshold": -1.0}),
             json!({"seed": "x"}),
         ] {
-            let err =
-                run_method::<StackRankBayesian>(&FakeHost::new(), &reference_request(bad.clone()))
-                    .0
-                    .unwrap_err();
+            let err = run_method::<StackRankBayesian>(&FakeHost::new(), &reference_request(bad.clone()))
+                .0
+                .unwrap_err();
             assert_eq!(err.code, "invalid_options", "{bad}");
         }
-        let err = run_method::<StackRankBayesian>(
-            &FakeHost::new(),
-            &reference_request(json!({"maxdeployments": 3})),
-        )
-        .0
-        .unwrap_err();
+        let err = run_method::<StackRankBayesian>(&FakeHost::new(), &reference_request(json!({"maxdeployments": 3})))
+            .0
+            .unwrap_err();
         assert!(err.help.unwrap().contains("max_deployments = 4"));
     }
 }
