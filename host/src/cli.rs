@@ -19,6 +19,21 @@ pub enum Command {
         #[command(subcommand)]
         command: PluginsCommand,
     },
+    /// Run every stage: profile, validate, optimize, compare.
+    Run(RunArgs),
+    /// Profile stage: run each method through the metered host; write its config and profile.
+    Profile(RunArgs),
+    /// Validate stage: measure each method's recommended graph at idle/medium/saturation/overload.
+    Validate(RunArgs),
+    /// Optimize stage: each chosen config under a sinusoidal trace with the planner; the oracle.
+    Optimize(RunArgs),
+    /// Compare stage: comparison_results.json, summary.txt and plots from a results directory
+    /// (also one produced elsewhere in the same layout, e.g. NVIDIA's 2026-01 run).
+    Compare {
+        /// The results directory.
+        #[arg(long, default_value = "results")]
+        results: PathBuf,
+    },
     /// AI Configurator estimate: one prefill pass or one decode step, in ms.
     #[command(group(clap::ArgGroup::new("phase").required(true).args(["prefill", "decode"])))]
     Estimate {
@@ -113,4 +128,71 @@ pub struct PluginPathArgs {
     /// directory of this executable and the install directory).
     #[arg(long = "plugin-dir", value_name = "DIR")]
     pub plugin_dirs: Vec<PathBuf>,
+}
+
+/// Settings of a comparison run (defaults: the 2026-01 reference comparison).
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub methods: MethodArgs,
+    /// Results directory.
+    #[arg(long, default_value = "results")]
+    pub results: PathBuf,
+    /// SLA: time-to-first-token target, ms.
+    #[arg(long, default_value_t = 500.0)]
+    pub ttft: f64,
+    /// SLA: inter-token latency target, ms.
+    #[arg(long, default_value_t = 50.0)]
+    pub itl: f64,
+    /// Input sequence length, tokens.
+    #[arg(long, default_value_t = 2048)]
+    pub isl: u32,
+    /// Output sequence length, tokens.
+    #[arg(long, default_value_t = 256)]
+    pub osl: u32,
+    /// Candidate prefill TPs.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4,8")]
+    pub prefill_tp: Vec<u32>,
+    /// Candidate decode TPs.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4,8")]
+    pub decode_tp: Vec<u32>,
+    /// Most GPUs a deployed graph may use.
+    #[arg(long, default_value_t = 8)]
+    pub gpu_budget: u32,
+    /// Base seed (methods, measurements, trace).
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Reality profile of the simulated cluster: `nominal`, `dynamo-2026-01` or a TOML file.
+    #[arg(long, default_value = "nominal")]
+    pub reality: String,
+    /// Requests measured at each validation load level.
+    #[arg(long, default_value_t = 100)]
+    pub requests: u32,
+    /// Capacity B (max concurrent requests) for the load levels; default: the smallest among
+    /// the methods' recommended deployments.
+    #[arg(long)]
+    pub max_batch: Option<u32>,
+    /// Length of the optimize stage's sinusoidal trace, s.
+    #[arg(long, default_value_t = 1800.0)]
+    pub trace_duration: f64,
+    /// Lowest request rate of the trace, req/s.
+    #[arg(long, default_value_t = 5.0)]
+    pub min_rate: f64,
+    /// Highest request rate of the trace, req/s.
+    #[arg(long, default_value_t = 45.0)]
+    pub max_rate: f64,
+    /// Period of the trace's rate sinusoid, s.
+    #[arg(long, default_value_t = 600.0)]
+    pub period: f64,
+    /// Run the measured stages with K seeds and report means with 95% intervals.
+    #[arg(long, default_value_t = 1)]
+    pub repeat: u32,
+    /// No progress spinner (plain lines; also when stderr is not a terminal).
+    #[arg(long)]
+    pub no_progress: bool,
+    /// Show every method log line and stage step.
+    #[arg(long, short)]
+    pub verbose: bool,
 }

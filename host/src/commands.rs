@@ -7,17 +7,29 @@ use anyhow::{bail, Context};
 use profcmp_core::estimator::{EstimatorSet, ModelInfo};
 
 use crate::cli::{Cli, Command, PluginsCommand, TargetArgs};
+use crate::run::{self, Stages};
 use crate::{load, lock, methods};
+use profcmp_core::layout::ResultsDir;
 
 /// Everything went fine.
 pub const EXIT_OK: u8 = 0;
 /// An error stopped the command.
 pub const EXIT_FAILURE: u8 = 1;
+/// The command finished, but some methods failed (their errors are in the report).
+pub const EXIT_PARTIAL: u8 = 3;
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Plugins { command } => plugins(command),
+        Command::Run(args) => stages(&args, Stages::All),
+        Command::Profile(args) => stages(&args, Stages::Profile),
+        Command::Validate(args) => stages(&args, Stages::Validate),
+        Command::Optimize(args) => stages(&args, Stages::Optimize),
+        Command::Compare { results } => {
+            compare(&results)?;
+            Ok(ExitCode::from(EXIT_OK))
+        }
         Command::Estimate {
             target,
             tp,
@@ -28,6 +40,32 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
         } => estimate(&target, tp, prefill, batch.unwrap_or(1), isl, json),
     }
+}
+
+fn stages(args: &crate::cli::RunArgs, stages: Stages) -> anyhow::Result<ExitCode> {
+    let failed = run::run(args, stages)?;
+    if failed > 0 {
+        eprintln!("{failed} method run(s) failed; the others' results are kept");
+        return Ok(ExitCode::from(EXIT_PARTIAL));
+    }
+    Ok(ExitCode::from(EXIT_OK))
+}
+
+/// Compares a results directory and writes its reports; prints the summary.
+pub fn compare(results: &std::path::Path) -> anyhow::Result<()> {
+    let dir = ResultsDir::new(results);
+    if !results.is_dir() {
+        anyhow::bail!("{} is not a directory: run `profcmp run` first or pass --results DIR", results.display());
+    }
+    let comparison = profcmp_core::stage::compare::compare(&dir, &Default::default());
+    for warning in &comparison.warnings {
+        eprintln!("warning: {warning}");
+    }
+    let written = profcmp_core::report::write_reports(&comparison, &dir.comparison())
+        .with_context(|| format!("cannot write reports into {}", dir.comparison().display()))?;
+    print!("{}", profcmp_core::report::summary::render(&comparison));
+    eprintln!("wrote {} files in {}", written.len(), dir.comparison().display());
+    Ok(())
 }
 
 fn estimator_set(target: &TargetArgs) -> anyhow::Result<EstimatorSet> {

@@ -5,6 +5,8 @@ mod commands;
 mod load;
 mod lock;
 mod methods;
+mod output;
+mod run;
 
 fn main() -> std::process::ExitCode {
     let cli = <cli::Cli as clap::Parser>::parse();

@@ -165,3 +165,67 @@ pub fn run_jobs(
         .map(|r| r.into_inner().unwrap().unwrap_or_else(|| Err("not run".into())))
         .collect()
 }
+
+/// The oracle's planner profiles, measured on the cluster itself per TP.
+#[derive(Clone, Debug, Default, Serialize, serde::Deserialize)]
+pub struct OracleProfiles {
+    /// Input hash (spec), to skip remeasuring on a rerun.
+    pub input_hash: String,
+    /// Measured prefill profile per TP.
+    pub prefill: std::collections::BTreeMap<u32, profcmp_plugin_api::PrefillProfile>,
+    /// Measured decode profile per TP.
+    pub decode: std::collections::BTreeMap<u32, profcmp_plugin_api::DecodeProfile>,
+}
+
+/// Measures Dynamo-style interpolation data for every candidate TP on the cluster (prefill ISL
+/// sweep, decode grid), with the same toolkit sweeps the online methods use. Cached in
+/// `oracle/profiles.json`; TPs that cannot be deployed are left out.
+pub fn measured_profiles(
+    spec: &RunSpec,
+    results: &crate::layout::ResultsDir,
+    make_backend: &crate::stage::BackendFactory<'_>,
+    estimates: crate::stage::profile::EstimateFn<'_>,
+    observer: &dyn Observer,
+) -> Result<OracleProfiles, String> {
+    use profcmp_plugin_api::toolkit::{grid, probe};
+    use profcmp_plugin_api::HostContext;
+
+    let path = results.root.join("oracle").join("profiles.json");
+    let hash = input_hash(&(spec, "oracle-profiles-1"));
+    if let Ok(cached) = read_json::<OracleProfiles>(&path) {
+        if cached.input_hash == hash {
+            return Ok(cached);
+        }
+    }
+    let mut profiles = OracleProfiles { input_hash: hash, ..Default::default() };
+    let mut backend = make_backend(spec.seed)?;
+    let host = crate::stage::profile::MeteredHost::new("oracle", backend.as_mut(), estimates, observer);
+    let tps: std::collections::BTreeSet<u32> =
+        spec.search.prefill_tp.iter().chain(&spec.search.decode_tp).copied().collect();
+    for tp in tps {
+        if observer.cancelled() {
+            return Err("cancelled".into());
+        }
+        if spec.search.prefill_tp.contains(&tp) {
+            observer.stage_progress("optimize", "oracle", &format!("measuring prefill TP{tp}"));
+            if let Ok(deployment) = host.deploy(&DeployRequest::PrefillOnly { tp }) {
+                let max_context = grid::max_context(None, &spec.sla, deployment.kv_capacity_tokens);
+                let measured = probe::measured_prefill_profile(&host, &deployment, max_context, &probe::OnFailure::Skip);
+                host.teardown(&deployment).map_err(|e| e.to_string())?;
+                profiles.prefill.insert(tp, measured.map_err(|e| e.to_string())?);
+            }
+        }
+        if spec.search.decode_tp.contains(&tp) {
+            observer.stage_progress("optimize", "oracle", &format!("measuring decode TP{tp}"));
+            if let Ok(deployment) = host.deploy(&DeployRequest::DecodeOnly { tp }) {
+                let max_context = grid::max_context(None, &spec.sla, deployment.kv_capacity_tokens);
+                let measured = probe::measured_decode_profile(&host, &deployment, max_context, &probe::OnFailure::Skip);
+                host.teardown(&deployment).map_err(|e| e.to_string())?;
+                profiles.decode.insert(tp, measured.map_err(|e| e.to_string())?);
+            }
+        }
+    }
+    host.finish();
+    write_json(&path, &profiles).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(profiles)
+}

@@ -371,7 +371,17 @@ pub fn profile_stage(
             crate::fsio::write_atomic(&results.profile_log(&name), (log.join("\n") + "\n").as_bytes())?;
             crate::fsio::write_atomic(&results.methods_lock(&name), lock_text.as_bytes())?;
             if let Some(result) = &record.result {
-                let yaml = crate::dynamo::config_with_planner(spec, &name, result);
+                let mut graph = crate::dynamo::GraphSpec::new(
+                    &spec.model,
+                    spec.backend,
+                    spec.sla.ttft_ms,
+                    spec.sla.itl_ms,
+                    result.prefill.tp,
+                    result.decode.tp,
+                );
+                graph.max_gpu_budget = spec.search.gpu_budget;
+                let yaml = crate::dynamo::write_config_with_planner(&graph, &result.profile_data)
+                    .map_err(std::io::Error::other)?;
                 crate::fsio::write_atomic(&results.config_with_planner(&name), yaml.as_bytes())?;
             }
             write_json(&path, &record)

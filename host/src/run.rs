@@ -1,0 +1,283 @@
+//! The comparison stages as the CLI runs them: resolve the spec and methods, build the backend,
+//! run the stages, report.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use profcmp_core::backend::Backend;
+use profcmp_core::estimator::{EstimatorSet, ModelInfo};
+use profcmp_core::layout::{read_json, ProfileRecord, ResultsDir};
+use profcmp_core::sim::{Reality, SimCluster};
+use profcmp_core::spec::{RunSpec, TraceSpec};
+use profcmp_core::stage::optimize::{oracle_candidates, run_jobs, PlannedJob};
+use profcmp_core::stage::profile::{answer_estimate, profile_stage, MethodEntry};
+use profcmp_core::stage::{validate, Observer};
+use profcmp_core::workload::{read_mooncake, sinusoidal, write_mooncake, SinusoidSpec};
+use profcmp_plugin_api::{ProfileResult, SearchSpace, ServingBackend, Sla};
+
+use crate::cli::RunArgs;
+use crate::output::Console;
+use crate::{load, lock, methods};
+
+/// Which stages to run.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Stages {
+    All,
+    Profile,
+    Validate,
+    Optimize,
+}
+
+/// Everything a stage needs, resolved once.
+struct Context_ {
+    spec: RunSpec,
+    results: ResultsDir,
+    estimators: Arc<EstimatorSet>,
+    reality: Reality,
+}
+
+/// Runs the chosen stages; returns how many methods failed.
+pub fn run(args: &RunArgs, stages: Stages) -> anyhow::Result<usize> {
+    let spec = run_spec(args)?;
+    let model = ModelInfo::resolve(&spec.model)?;
+    let estimators = Arc::new(EstimatorSet::new(
+        model,
+        &spec.system,
+        spec.backend.as_str(),
+        args.target.aic_systems_root.clone(),
+    )?);
+    let reality = Reality::resolve(&spec.reality)?;
+    let ctx = Context_ { spec, results: ResultsDir::new(&args.results), estimators, reality };
+    let console = Console::new(!args.no_progress, args.verbose);
+    let mut failed = 0;
+    if matches!(stages, Stages::All | Stages::Profile) {
+        failed += profile(&ctx, args, &console)?;
+    }
+    if matches!(stages, Stages::All | Stages::Validate) {
+        failed += validate(&ctx, &console)?;
+    }
+    if matches!(stages, Stages::All | Stages::Optimize) {
+        failed += optimize(&ctx, &console)?;
+    }
+    console.finish();
+    if stages == Stages::All {
+        crate::commands::compare(&args.results)?;
+    }
+    Ok(failed)
+}
+
+fn run_spec(args: &RunArgs) -> anyhow::Result<RunSpec> {
+    let backend = match args.target.backend.as_str() {
+        "trtllm" => ServingBackend::Trtllm,
+        "vllm" => ServingBackend::Vllm,
+        "sglang" => ServingBackend::Sglang,
+        other => bail!("unknown backend `{other}`; valid: trtllm, vllm, sglang"),
+    };
+    for (name, value) in [("--ttft", args.ttft), ("--itl", args.itl), ("--trace-duration", args.trace_duration), ("--period", args.period)] {
+        if !(value.is_finite() && value > 0.0) {
+            bail!("{name} must be a positive number, got {value}");
+        }
+    }
+    if !(args.min_rate >= 0.0 && args.max_rate >= args.min_rate && args.max_rate.is_finite()) {
+        bail!("--min-rate and --max-rate must satisfy 0 <= min <= max, got {} and {}", args.min_rate, args.max_rate);
+    }
+    if args.repeat == 0 || args.requests == 0 {
+        bail!("--repeat and --requests must be at least 1");
+    }
+    Ok(RunSpec {
+        model: args.target.model.clone(),
+        system: args.target.system.clone(),
+        backend,
+        sla: Sla { isl: args.isl, osl: args.osl, ttft_ms: args.ttft, itl_ms: args.itl },
+        search: SearchSpace {
+            prefill_tp: args.prefill_tp.clone(),
+            decode_tp: args.decode_tp.clone(),
+            gpu_budget: args.gpu_budget,
+        },
+        seed: args.seed,
+        reality: args.reality.clone(),
+        requests_per_level: args.requests,
+        max_batch: args.max_batch,
+        trace: TraceSpec {
+            duration_s: args.trace_duration,
+            min_rate: args.min_rate,
+            max_rate: args.max_rate,
+            period_s: args.period,
+        },
+        adjustment_interval_s: 180.0,
+        repeat: args.repeat,
+    })
+}
+
+/// A fresh simulated cluster per call (own virtual clock), seeded.
+fn backend_factory(ctx: &Context_) -> impl Fn(u64) -> Result<Box<dyn Backend>, String> + Sync + '_ {
+    move |seed| {
+        let cluster = SimCluster::with_estimators(ctx.estimators.clone(), ctx.spec.backend, ctx.reality.clone(), seed);
+        Ok(Box::new(cluster) as Box<dyn Backend>)
+    }
+}
+
+fn profile(ctx: &Context_, args: &RunArgs, console: &Console) -> anyhow::Result<usize> {
+    let resolved = methods::resolve(&args.methods)?;
+    let lock_text = lock::render(&resolved);
+    let mut loaded = Vec::new();
+    let mut failed = 0;
+    for r in &resolved {
+        match load::load(r) {
+            Ok(plugin) => loaded.push((plugin, r)),
+            Err(e) => {
+                console.line(&format!("error: {e}"));
+                failed += 1;
+            }
+        }
+    }
+    let entries: Vec<MethodEntry> = loaded
+        .iter()
+        .map(|(plugin, r)| MethodEntry { runner: plugin, options: r.options.clone(), code_hash: r.sha256.clone() })
+        .collect();
+    let estimates = |q: &_| answer_estimate(&ctx.estimators, q);
+    let factory = backend_factory(ctx);
+    let records = profile_stage(&ctx.spec, &ctx.results, &entries, &lock_text, &factory, &estimates, console);
+    for record in &records {
+        let l = &record.ledger;
+        match &record.error {
+            None => console.line(&format!(
+                "profile {}: {} deployments, {:.2} GPU-h, {:.0} s ({:.1} s CPU)",
+                record.manifest.name, l.deployments, l.gpu_hours, l.duration_s, l.cpu_s
+            )),
+            Some(e) => {
+                failed += 1;
+                console.line(&format!("profile {}: FAILED: {e}", record.manifest.name));
+            }
+        }
+    }
+    Ok(failed)
+}
+
+/// Successful profile results in the results directory, by method.
+fn profiled(results: &ResultsDir) -> anyhow::Result<Vec<(String, ProfileResult)>> {
+    let methods = results
+        .methods()
+        .with_context(|| format!("cannot read {}: run `profcmp profile` first", results.root.display()))?;
+    let mut out = Vec::new();
+    for method in methods {
+        if let Ok(ProfileRecord { result: Some(result), .. }) = read_json(&results.profile_json(&method)) {
+            out.push((method, result));
+        }
+    }
+    if out.is_empty() {
+        bail!("no successful profile in {}: run `profcmp profile` first", results.root.display());
+    }
+    Ok(out)
+}
+
+fn validate(ctx: &Context_, console: &Console) -> anyhow::Result<usize> {
+    let methods = profiled(&ctx.results)?;
+    let factory = backend_factory(ctx);
+    let mut backend = factory(ctx.spec.seed).map_err(anyhow::Error::msg)?;
+    let capacity = validate::shared_capacity(&ctx.spec, &methods, backend.as_mut()).map_err(anyhow::Error::msg)?;
+    let levels = profcmp_core::predict::load_levels(capacity);
+    console.line(&format!(
+        "validate: capacity B = {capacity}; levels {}",
+        levels.iter().map(|(l, c)| format!("{l} {c}")).collect::<Vec<_>>().join(", ")
+    ));
+    let mut failed = 0;
+    for repeat in 0..ctx.spec.repeat {
+        for (method, result) in &methods {
+            let mut backend = factory(ctx.spec.seed + u64::from(repeat)).map_err(anyhow::Error::msg)?;
+            let outcome = validate::validate_method(
+                &ctx.spec, &ctx.results, method, result, &levels, repeat, backend.as_mut(), console,
+            );
+            if let Err(e) = outcome {
+                failed += 1;
+                console.line(&format!("validate {method}: FAILED: {e}"));
+            }
+        }
+    }
+    Ok(failed)
+}
+
+fn trace_for(ctx: &Context_, seed: u64, path: &Path) -> anyhow::Result<Vec<profcmp_plugin_api::TraceRequest>> {
+    let t = &ctx.spec.trace;
+    let sin = SinusoidSpec::single(
+        t.duration_s.round() as u32,
+        t.min_rate,
+        t.max_rate,
+        t.period_s,
+        ctx.spec.sla.isl,
+        ctx.spec.sla.osl,
+        seed,
+    );
+    let trace = sinusoidal(&sin)?;
+    // Keep the file the user can replay elsewhere; rewrite it only if it differs.
+    if read_mooncake(path).ok().as_ref() != Some(&trace) {
+        write_mooncake(path, &trace, 512)?;
+    }
+    Ok(trace)
+}
+
+fn optimize(ctx: &Context_, console: &Console) -> anyhow::Result<usize> {
+    let methods = profiled(&ctx.results)?;
+    let factory = backend_factory(ctx);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut failed = 0;
+    for repeat in 0..ctx.spec.repeat {
+        let seed = ctx.spec.seed + u64::from(repeat);
+        let seed_dir = |dir: std::path::PathBuf| if repeat == 0 { dir } else { dir.join(format!("seed-{repeat}")) };
+        let trace_path = if repeat == 0 {
+            ctx.results.trace()
+        } else {
+            ctx.results.root.join(format!("sinusoidal-seed-{repeat}.jsonl"))
+        };
+        let trace = trace_for(ctx, seed, &trace_path)?;
+        let mut jobs: Vec<PlannedJob> = methods
+            .iter()
+            .map(|(method, result)| PlannedJob {
+                subject: method.clone(),
+                prefill_tp: result.prefill.tp,
+                decode_tp: result.decode.tp,
+                profile: result.profile_data.clone(),
+                dir: seed_dir(ctx.results.optimization(method)),
+            })
+            .collect();
+        let estimates = |q: &_| answer_estimate(&ctx.estimators, q);
+        let oracle_profiles = profcmp_core::stage::optimize::measured_profiles(
+            &ctx.spec,
+            &ctx.results,
+            &factory,
+            &estimates,
+            console,
+        )
+        .map_err(anyhow::Error::msg)?;
+        for (p, d) in oracle_candidates(&ctx.spec) {
+            let (Some(prefill), Some(decode)) = (oracle_profiles.prefill.get(&p), oracle_profiles.decode.get(&d)) else {
+                continue;
+            };
+            jobs.push(PlannedJob {
+                subject: format!("oracle {p}x{d}"),
+                prefill_tp: p,
+                decode_tp: d,
+                profile: profcmp_plugin_api::PlannerProfile { prefill: prefill.clone(), decode: decode.clone() },
+                dir: seed_dir(ctx.results.oracle(p, d)),
+            });
+        }
+        let outcomes = run_jobs(&ctx.spec, &jobs, &trace, seed, threads, &factory, console);
+        for (job, outcome) in jobs.iter().zip(outcomes) {
+            match outcome {
+                Ok(r) => console.line(&format!(
+                    "optimize {}: goodput {:.2} req/s, {:.3} per GPU, SLA hit {:.0}%",
+                    job.subject,
+                    r.goodput,
+                    r.goodput_per_gpu,
+                    r.sla_hit_rate * 100.0
+                )),
+                Err(e) => {
+                    failed += 1;
+                    console.line(&format!("optimize {}: FAILED: {e}", job.subject));
+                }
+            }
+        }
+    }
+    Ok(failed)
+}
