@@ -5,5 +5,9 @@
 
 pub mod aiperf;
 pub mod backend;
+pub mod dynamo;
 pub mod fsio;
 pub mod layout;
+pub mod predict;
+pub mod report;
+pub mod stage;

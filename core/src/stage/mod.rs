@@ -1,0 +1,3 @@
+//! The stages of a comparison run (profile, validate, optimize, compare).
+
+pub mod compare;
