@@ -109,20 +109,13 @@ pub struct MetricStats {
 
 impl MetricStats {
     fn scalar(unit: &str, value: f64) -> Self {
-        MetricStats {
-            unit: unit.to_string(),
-            avg: Some(value),
-            ..Default::default()
-        }
+        MetricStats { unit: unit.to_string(), avg: Some(value), ..Default::default() }
     }
 
     /// Full distribution of `values` (numpy's linear-interpolation percentiles, population std).
     pub fn distribution(unit: &str, values: &[f64]) -> Self {
         if values.is_empty() {
-            return MetricStats {
-                unit: unit.to_string(),
-                ..Default::default()
-            };
+            return MetricStats { unit: unit.to_string(), ..Default::default() };
         }
         let mut sorted = values.to_vec();
         sorted.sort_by(f64::total_cmp);
@@ -182,16 +175,8 @@ const DISTRIBUTIONS: &[(&str, &str, &str)] = &[
     ("request_latency", "ms", "Request Latency (ms)"),
     ("time_to_first_token", "ms", "Time to First Token (ms)"),
     ("inter_token_latency", "ms", "Inter Token Latency (ms)"),
-    (
-        "input_sequence_length",
-        "tokens",
-        "Input Sequence Length (tokens)",
-    ),
-    (
-        "output_sequence_length",
-        "tokens",
-        "Output Sequence Length (tokens)",
-    ),
+    ("input_sequence_length", "tokens", "Input Sequence Length (tokens)"),
+    ("output_sequence_length", "tokens", "Output Sequence Length (tokens)"),
 ];
 const SCALARS: &[(&str, &str, &str)] = &[
     ("benchmark_duration", "sec", "Benchmark Duration (sec)"),
@@ -199,21 +184,9 @@ const SCALARS: &[(&str, &str, &str)] = &[
     ("error_request_count", "requests", "Error Request Count"),
     ("good_request_count", "requests", "Good Request Count"),
     ("goodput", "requests/sec", "Goodput (requests/sec)"),
-    (
-        "request_throughput",
-        "requests/sec",
-        "Request Throughput (requests/sec)",
-    ),
-    (
-        "output_token_throughput",
-        "tokens/sec",
-        "Output Token Throughput (tokens/sec)",
-    ),
-    (
-        "total_output_tokens",
-        "tokens",
-        "Total Output Tokens (tokens)",
-    ),
+    ("request_throughput", "requests/sec", "Request Throughput (requests/sec)"),
+    ("output_token_throughput", "tokens/sec", "Output Token Throughput (tokens/sec)"),
+    ("total_output_tokens", "tokens", "Total Output Tokens (tokens)"),
 ];
 
 impl Summary {
@@ -235,13 +208,7 @@ impl Summary {
             metrics.insert(name.to_string(), MetricStats::distribution(unit, values));
         }
         let output_tokens: f64 = ok.iter().map(|r| f64::from(r.output_tokens)).sum();
-        let per_s = |x: f64| {
-            if duration_s > 0.0 {
-                x / duration_s
-            } else {
-                0.0
-            }
-        };
+        let per_s = |x: f64| if duration_s > 0.0 { x / duration_s } else { 0.0 };
         let mut scalar = |name: &str, value: f64| {
             let unit = SCALARS.iter().find(|s| s.0 == name).map_or("", |s| s.1);
             metrics.insert(name.to_string(), MetricStats::scalar(unit, value));
@@ -257,10 +224,7 @@ impl Summary {
             scalar("good_request_count", good);
             scalar("goodput", per_s(good));
         }
-        Summary {
-            metrics,
-            input_config: serde_json::Value::Null,
-        }
+        Summary { metrics, input_config: serde_json::Value::Null }
     }
 
     /// A metric by name.
@@ -296,9 +260,7 @@ impl Summary {
     /// Parses an AIPerf summary JSON (any version profcmp knows).
     pub fn from_json(text: &str) -> Result<Summary, String> {
         let value: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
-        let object = value
-            .as_object()
-            .ok_or("the summary is not a JSON object")?;
+        let object = value.as_object().ok_or("the summary is not a JSON object")?;
         let mut metrics = BTreeMap::new();
         for (name, entry) in object {
             if entry.get("unit").is_some() {
@@ -308,17 +270,13 @@ impl Summary {
             }
         }
         let input_config = object.get("input_config").cloned().unwrap_or_default();
-        Ok(Summary {
-            metrics,
-            input_config,
-        })
+        Ok(Summary { metrics, input_config })
     }
 
     /// Reads `profile_export_aiperf.json` from an artifact directory.
     pub fn read_dir(dir: &Path) -> Result<Summary, String> {
         let path = dir.join(SUMMARY_JSON);
-        let text =
-            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         Summary::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
 
@@ -327,10 +285,7 @@ impl Summary {
         let mut object = serde_json::Map::new();
         object.insert("schema_version".into(), "profcmp-aiperf-1".into());
         for (name, stats) in &self.metrics {
-            object.insert(
-                name.clone(),
-                serde_json::to_value(stats).expect("metric serializes"),
-            );
+            object.insert(name.clone(), serde_json::to_value(stats).expect("metric serializes"));
         }
         object.insert("input_config".into(), self.input_config.clone());
         serde_json::to_string_pretty(&object).expect("summary serializes")
@@ -342,10 +297,7 @@ impl Summary {
         let mut out = String::from("Metric,avg,min,max,p1,p5,p10,p25,p50,p75,p90,p95,p99,std\n");
         for (name, _, label) in DISTRIBUTIONS {
             if let Some(m) = self.metric(name) {
-                let cells = [
-                    m.avg, m.min, m.max, m.p1, m.p5, m.p10, m.p25, m.p50, m.p75, m.p90, m.p95,
-                    m.p99, m.std,
-                ];
+                let cells = [m.avg, m.min, m.max, m.p1, m.p5, m.p10, m.p25, m.p50, m.p75, m.p90, m.p95, m.p99, m.std];
                 let cells: Vec<String> = cells.into_iter().map(fmt).collect();
                 out.push_str(&format!("{label},{}\n", cells.join(",")));
             }
@@ -389,18 +341,12 @@ mod tests {
 
     #[test]
     fn goodput_counts_requests_meeting_every_threshold() {
-        let slo = Slo {
-            ttft_ms: 500.0,
-            itl_ms: 50.0,
-        };
+        let slo = Slo { ttft_ms: 500.0, itl_ms: 50.0 };
         let records = vec![
             record(0.0, 400.0, 400.0 + 10.0 * 40.0, 11), // good: itl 40
             record(0.0, 600.0, 600.0 + 10.0 * 40.0, 11), // ttft too high
             record(0.0, 400.0, 400.0 + 10.0 * 60.0, 11), // itl too high
-            RequestRecord {
-                error: Some("timeout".into()),
-                ..record(0.0, 1.0, 2.0, 11)
-            },
+            RequestRecord { error: Some("timeout".into()), ..record(0.0, 1.0, 2.0, 11) },
         ];
         let summary = Summary::from_records(&records, Some(slo), 2.0);
         assert_eq!(summary.value("good_request_count"), Some(1.0));
@@ -419,17 +365,8 @@ mod tests {
 
     #[test]
     fn summary_round_trips_through_json() {
-        let records: Vec<_> = (0..10)
-            .map(|i| record(i as f64, 100.0 + i as f64, 500.0, 5))
-            .collect();
-        let summary = Summary::from_records(
-            &records,
-            Some(Slo {
-                ttft_ms: 105.0,
-                itl_ms: 200.0,
-            }),
-            1.0,
-        );
+        let records: Vec<_> = (0..10).map(|i| record(i as f64, 100.0 + i as f64, 500.0, 5)).collect();
+        let summary = Summary::from_records(&records, Some(Slo { ttft_ms: 105.0, itl_ms: 200.0 }), 1.0);
         let back = Summary::from_json(&summary.to_json()).unwrap();
         assert_eq!(back.metrics, summary.metrics);
     }
@@ -437,23 +374,17 @@ mod tests {
     #[test]
     fn reads_real_aiperf_outputs_of_both_versions() {
         let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures");
-        let new =
-            Summary::read_dir(&Path::new(fixtures).join("aiperf-0.13/synthetic-chat")).unwrap();
+        let new = Summary::read_dir(&Path::new(fixtures).join("aiperf-0.13/synthetic-chat")).unwrap();
         assert_eq!(new.value("request_count"), Some(20.0));
         assert!(new.p50("time_to_first_token").unwrap() > 0.0);
-        let old = Summary::read_dir(
-            &Path::new(fixtures).join("dynamo-2026-01/online_all/validation/idle"),
-        )
-        .unwrap();
+        let old = Summary::read_dir(&Path::new(fixtures).join("dynamo-2026-01/online_all/validation/idle")).unwrap();
         assert!((old.p50("time_to_first_token").unwrap() - 1553.6).abs() < 0.1);
         assert_eq!(old.measurement().request_count, 100);
     }
 
     #[test]
     fn rejects_non_objects_with_a_message() {
-        assert!(Summary::from_json("[1,2]")
-            .unwrap_err()
-            .contains("not a JSON object"));
+        assert!(Summary::from_json("[1,2]").unwrap_err().contains("not a JSON object"));
         assert!(Summary::from_json("{").is_err());
     }
 }

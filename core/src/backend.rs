@@ -82,12 +82,7 @@ pub trait Backend {
     /// Deploys a config; returns once it is ready (its startup time has passed on the clock).
     fn deploy(&mut self, request: &DeployRequest) -> Result<Deployment, BackendError>;
     /// Runs a load against a live deployment; the clock advances by the benchmark's duration.
-    fn measure(
-        &mut self,
-        deployment: &Deployment,
-        probe: &Probe,
-        slo: Option<Slo>,
-    ) -> Result<Run, BackendError>;
+    fn measure(&mut self, deployment: &Deployment, probe: &Probe, slo: Option<Slo>) -> Result<Run, BackendError>;
     /// Replays a trace against a graph with the SLA planner scaling its workers.
     fn measure_planned(
         &mut self,

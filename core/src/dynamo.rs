@@ -93,14 +93,9 @@ pub struct PlannerData {
 }
 
 /// Writes `config_with_planner.yaml` for `spec` with `profile` as the planner's data.
-pub fn write_config_with_planner(
-    spec: &GraphSpec,
-    profile: &PlannerProfile,
-) -> Result<String, String> {
-    let prefill = serde_json::to_string(&profile.prefill)
-        .map_err(|e| format!("config_with_planner.yaml: {e}"))?;
-    let decode = serde_json::to_string(&profile.decode)
-        .map_err(|e| format!("config_with_planner.yaml: {e}"))?;
+pub fn write_config_with_planner(spec: &GraphSpec, profile: &PlannerProfile) -> Result<String, String> {
+    let prefill = serde_json::to_string(&profile.prefill).map_err(|e| format!("config_with_planner.yaml: {e}"))?;
+    let decode = serde_json::to_string(&profile.decode).map_err(|e| format!("config_with_planner.yaml: {e}"))?;
     let config_map = json!({
         "apiVersion": "v1",
         "data": { DECODE_KEY: decode, PREFILL_KEY: prefill },
@@ -112,24 +107,20 @@ pub fn write_config_with_planner(
     services.insert("Frontend".into(), frontend(spec));
     services.insert("Planner".into(), planner(spec));
     services.insert(decode_name.into(), worker(spec, "decode", spec.decode_tp));
-    services.insert(
-        prefill_name.into(),
-        worker(spec, "prefill", spec.prefill_tp),
-    );
+    services.insert(prefill_name.into(), worker(spec, "prefill", spec.prefill_tp));
     let graph = json!({
         "apiVersion": "nvidia.com/v1alpha1",
         "kind": "DynamoGraphDeployment",
         "metadata": { "name": spec.name },
         "spec": { "services": services },
     });
-    serde_saphyr::to_string_multiple(&[config_map, graph])
-        .map_err(|e| format!("config_with_planner.yaml: {e}"))
+    serde_saphyr::to_string_multiple(&[config_map, graph]).map_err(|e| format!("config_with_planner.yaml: {e}"))
 }
 
 /// Reads the profile data, the TPs and the planner's targets from `config_with_planner.yaml`.
 pub fn read_profile_data(yaml: &str) -> Result<PlannerData, String> {
-    let docs: Vec<Value> = serde_saphyr::from_multiple(yaml)
-        .map_err(|e| format!("config_with_planner.yaml: not valid YAML: {e}"))?;
+    let docs: Vec<Value> =
+        serde_saphyr::from_multiple(yaml).map_err(|e| format!("config_with_planner.yaml: not valid YAML: {e}"))?;
     let config_map = docs
         .iter()
         .find(|d| kind(d) == "ConfigMap" && d["data"].get(PREFILL_KEY).is_some())
@@ -153,10 +144,7 @@ pub fn read_profile_data(yaml: &str) -> Result<PlannerData, String> {
     let arg_u32 = |name: &str| arg(name).and_then(|v| v.parse::<u32>().ok());
     let mut notes = Vec::new();
     let mut tp = |role: &str| -> Result<u32, String> {
-        let limit = services
-            .values()
-            .find(|s| is_worker(s, role))
-            .and_then(gpu_limit);
+        let limit = services.values().find(|s| is_worker(s, role)).and_then(gpu_limit);
         let from_arg = arg_u32(&format!("{role}-engine-num-gpu"));
         match (limit, from_arg) {
             (Some(l), Some(a)) if l != a => {
@@ -386,11 +374,7 @@ mod tests {
 
     #[test]
     fn round_trips_profile_data_and_tps() {
-        for backend in [
-            ServingBackend::Trtllm,
-            ServingBackend::Vllm,
-            ServingBackend::Sglang,
-        ] {
+        for backend in [ServingBackend::Trtllm, ServingBackend::Vllm, ServingBackend::Sglang] {
             let spec = GraphSpec::new("Qwen/Qwen3-32B", backend, 500.0, 50.0, 2, 4);
             let yaml = write_config_with_planner(&spec, &profile()).unwrap();
             let back = read_profile_data(&yaml).unwrap();
@@ -414,14 +398,8 @@ mod tests {
         assert_eq!(docs[0]["metadata"]["name"], "planner-profile-data");
         assert_eq!(docs[1]["apiVersion"], "nvidia.com/v1alpha1");
         let services = &docs[1]["spec"]["services"];
-        assert_eq!(
-            services["TRTLLMDecodeWorker"]["resources"]["limits"]["gpu"],
-            "2"
-        );
-        assert_eq!(
-            services["TRTLLMPrefillWorker"]["subComponentType"],
-            "prefill"
-        );
+        assert_eq!(services["TRTLLMDecodeWorker"]["resources"]["limits"]["gpu"], "2");
+        assert_eq!(services["TRTLLMPrefillWorker"]["subComponentType"], "prefill");
         let args = services["Planner"]["extraPodSpec"]["mainContainer"]["args"]
             .as_array()
             .unwrap();

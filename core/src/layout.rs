@@ -62,10 +62,7 @@ impl ResultsDir {
     }
     /// `results/oracle/<ptp>x<dtp>/optimization/`.
     pub fn oracle(&self, prefill_tp: u32, decode_tp: u32) -> PathBuf {
-        self.root
-            .join("oracle")
-            .join(format!("{prefill_tp}x{decode_tp}"))
-            .join("optimization")
+        self.root.join("oracle").join(format!("{prefill_tp}x{decode_tp}")).join("optimization")
     }
     /// `results/sinusoidal.jsonl`.
     pub fn trace(&self) -> PathBuf {
@@ -81,11 +78,7 @@ impl ResultsDir {
         for entry in std::fs::read_dir(&self.root)? {
             let entry = entry?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            if entry.file_type()?.is_dir()
-                && name != "comparison"
-                && name != "oracle"
-                && !name.starts_with('.')
-            {
+            if entry.file_type()?.is_dir() && name != "comparison" && name != "oracle" && !name.starts_with('.') {
                 names.push(name);
             }
         }

@@ -110,8 +110,7 @@ pub fn predict_ttft(prefill: &PrefillProfile, isl: f64) -> Option<f64> {
 
 /// KV usage of `concurrency` requests of `context` tokens on one decode worker.
 pub fn kv_usage(decode: &DecodeProfile, concurrency: u32, context: f64) -> Option<f64> {
-    (decode.max_kv_tokens > 0)
-        .then(|| f64::from(concurrency) * context / decode.max_kv_tokens as f64)
+    (decode.max_kv_tokens > 0).then(|| f64::from(concurrency) * context / decode.max_kv_tokens as f64)
 }
 
 /// Decode ITL at `kv_usage` and `context`, ms (see the module doc for the grid rule).
@@ -122,9 +121,7 @@ pub fn predict_itl(decode: &DecodeProfile, kv_usage: f64, context: f64) -> Optio
         .iter()
         .zip(&decode.y_context_length)
         .zip(&decode.z_itl);
-    for ((&x, &y), &z) in
-        points.filter(|((x, y), z)| x.is_finite() && y.is_finite() && z.is_finite())
-    {
+    for ((&x, &y), &z) in points.filter(|((x, y), z)| x.is_finite() && y.is_finite() && z.is_finite()) {
         match rows.iter_mut().find(|r| r.0 == y) {
             Some(row) => row.1.push((x, z)),
             None => rows.push((y, vec![(x, z)])),

@@ -36,8 +36,7 @@ pub const FILE_NAME: &str = "comparison_results.json";
 
 /// The comparison as pretty JSON (non-finite numbers become `null`).
 pub fn to_json(comparison: &Comparison) -> String {
-    let mut text = serde_json::to_string_pretty(comparison)
-        .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    let mut text = serde_json::to_string_pretty(comparison).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
     text.push('\n');
     text
 }

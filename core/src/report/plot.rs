@@ -96,11 +96,7 @@ fn plot_error(stem: &str, ext: &str, e: String) -> io::Error {
     io::Error::other(format!("{stem}.{ext}: {e}"))
 }
 
-fn draw<DB: DrawingBackend>(
-    stem: &str,
-    root: &DrawingArea<DB, Shift>,
-    c: &Comparison,
-) -> DrawResult {
+fn draw<DB: DrawingBackend>(stem: &str, root: &DrawingArea<DB, Shift>, c: &Comparison) -> DrawResult {
     root.fill(&WHITE).map_err(|e| e.to_string())?;
     match stem {
         "cost" => draw_cost(root, c),
@@ -120,24 +116,15 @@ fn title(size: u32) -> TextStyle<'static> {
 
 /// The longest method name, in pixels at 15 px text (for the label area).
 fn name_width(c: &Comparison) -> u32 {
-    let longest = c
-        .methods
-        .iter()
-        .map(|m| m.method.chars().count())
-        .max()
-        .unwrap_or(4) as u32;
+    let longest = c.methods.iter().map(|m| m.method.chars().count()).max().unwrap_or(4) as u32;
     (longest * 9 + 20).clamp(80, 320)
 }
 
 fn message<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, msg: &str) -> DrawResult {
     let (w, h) = area.dim_in_pixel();
     let style = text(18).pos(Pos::new(HPos::Center, VPos::Center));
-    area.draw(&Text::new(
-        msg.to_string(),
-        (w as i32 / 2, h as i32 / 2),
-        style,
-    ))
-    .map_err(|e| e.to_string())
+    area.draw(&Text::new(msg.to_string(), (w as i32 / 2, h as i32 / 2), style))
+        .map_err(|e| e.to_string())
 }
 
 fn draw_cost<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Comparison) -> DrawResult {
@@ -148,11 +135,7 @@ fn draw_cost<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Comparison) 
     let names: Vec<String> = c.methods.iter().map(|m| m.method.clone()).collect();
     let duration: Vec<Option<f64>> = c.methods.iter().map(|m| m.cost.duration_s).collect();
     let gpu_hours: Vec<Option<f64>> = c.methods.iter().map(|m| m.cost.gpu_hours).collect();
-    let deployments: Vec<Option<f64>> = c
-        .methods
-        .iter()
-        .map(|m| m.cost.deployments.map(f64::from))
-        .collect();
+    let deployments: Vec<Option<f64>> = c.methods.iter().map(|m| m.cost.deployments.map(f64::from)).collect();
     let width = name_width(c);
     hbars(
         &panels[0],
@@ -227,12 +210,7 @@ fn hbars<DB: DrawingBackend>(
     label_width: u32,
 ) -> DrawResult {
     let n = names.len().max(1);
-    let finite: Vec<f64> = values
-        .iter()
-        .flatten()
-        .copied()
-        .filter(|v| v.is_finite())
-        .collect();
+    let finite: Vec<f64> = values.iter().flatten().copied().filter(|v| v.is_finite()).collect();
     let lo = finite.iter().copied().fold(0.0, f64::min);
     let hi = finite.iter().copied().fold(0.0, f64::max);
     let span = if hi - lo > 0.0 { hi - lo } else { 1.0 };
@@ -277,11 +255,7 @@ fn hbars<DB: DrawingBackend>(
                 let at = if v >= 0.0 { v } else { 0.0 };
                 let style = text(15).pos(Pos::new(HPos::Left, VPos::Center));
                 chart
-                    .draw_series(std::iter::once(Text::new(
-                        format!(" {v:.decimals$}"),
-                        (at, y),
-                        style,
-                    )))
+                    .draw_series(std::iter::once(Text::new(format!(" {v:.decimals$}"), (at, y), style)))
                     .map_err(|e| e.to_string())?;
             }
             None => {
@@ -327,10 +301,7 @@ fn level_bars<DB: DrawingBackend>(
         .iter()
         .enumerate()
         .map(|(i, level)| {
-            let conc = c
-                .methods
-                .iter()
-                .find_map(|m| m.levels.get(i).map(|l| l.concurrency));
+            let conc = c.methods.iter().find_map(|m| m.levels.get(i).map(|l| l.concurrency));
             conc.map_or(level.to_string(), |k| format!("{level} (concurrency {k})"))
         })
         .collect();
@@ -400,12 +371,10 @@ fn level_bars<DB: DrawingBackend>(
             method.method.clone()
         };
         chart
-            .draw_series(bars.iter().map(|(x, s)| {
-                Rectangle::new(
-                    [(x + 0.1 * width, 0.0), (x + 0.9 * width, s.mean)],
-                    color.filled(),
-                )
-            }))
+            .draw_series(
+                bars.iter()
+                    .map(|(x, s)| Rectangle::new([(x + 0.1 * width, 0.0), (x + 0.9 * width, s.mean)], color.filled())),
+            )
             .map_err(|e| e.to_string())?
             .label(name)
             .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled()));
@@ -413,17 +382,10 @@ fn level_bars<DB: DrawingBackend>(
             let center = x + width / 2.0;
             if let Some([a, b]) = s.ci95 {
                 chart
-                    .draw_series(LineSeries::new(
-                        [(center, a), (center, b)],
-                        BLACK.stroke_width(2),
-                    ))
+                    .draw_series(LineSeries::new([(center, a), (center, b)], BLACK.stroke_width(2)))
                     .map_err(|e| e.to_string())?;
             }
-            let vpos = if s.mean >= 0.0 {
-                VPos::Bottom
-            } else {
-                VPos::Top
-            };
+            let vpos = if s.mean >= 0.0 { VPos::Bottom } else { VPos::Top };
             let style = text(13).pos(Pos::new(HPos::Center, vpos));
             chart
                 .draw_series(std::iter::once(Text::new(
@@ -444,30 +406,18 @@ fn level_bars<DB: DrawingBackend>(
         .map_err(|e| e.to_string())
 }
 
-fn draw_cost_vs_regret<DB: DrawingBackend>(
-    root: &DrawingArea<DB, Shift>,
-    c: &Comparison,
-) -> DrawResult {
+fn draw_cost_vs_regret<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Comparison) -> DrawResult {
     let points: Vec<(String, f64, f64)> = c
         .methods
         .iter()
         .filter(|m| m.status != MethodStatus::Failed)
-        .filter_map(|m| {
-            Some((
-                m.method.clone(),
-                m.cost.gpu_hours?,
-                m.optimization.regret_pct?.mean,
-            ))
-        })
+        .filter_map(|m| Some((m.method.clone(), m.cost.gpu_hours?, m.optimization.regret_pct?.mean)))
         .collect();
     let caption = "Profiling cost against regret (lower left is better)";
     if points.is_empty() {
         let (head, body) = root.split_vertically(50);
         head.titled(caption, title(24)).map_err(|e| e.to_string())?;
-        return message(
-            &body,
-            "not measured: no method has both metered GPU-hours and a regret",
-        );
+        return message(&body, "not measured: no method has both metered GPU-hours and a regret");
     }
     let max_x = points.iter().map(|p| p.1).fold(0.0, f64::max);
     let (lo_y, hi_y) = points
@@ -504,25 +454,16 @@ fn draw_cost_vs_regret<DB: DrawingBackend>(
         .draw_series(LineSeries::new(front.clone(), front_color.stroke_width(2)))
         .map_err(|e| e.to_string())?
         .label("Pareto front")
-        .legend(move |(x, y)| {
-            PathElement::new(vec![(x, y), (x + 18, y)], front_color.stroke_width(2))
-        });
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], front_color.stroke_width(2)));
     for (i, (name, x, y)) in points.iter().enumerate() {
-        let color = COLORS[c
-            .methods
-            .iter()
-            .position(|m| &m.method == name)
-            .unwrap_or(i)
-            % COLORS.len()];
+        let color = COLORS[c.methods.iter().position(|m| &m.method == name).unwrap_or(i) % COLORS.len()];
         let on_front = front.contains(&(*x, *y));
         let marker = if on_front {
             Circle::new((*x, *y), 8, color.filled())
         } else {
             Circle::new((*x, *y), 8, color.stroke_width(2))
         };
-        chart
-            .draw_series(std::iter::once(marker))
-            .map_err(|e| e.to_string())?;
+        chart.draw_series(std::iter::once(marker)).map_err(|e| e.to_string())?;
         let vpos = if i % 2 == 0 { VPos::Bottom } else { VPos::Top };
         let style = text(15).pos(Pos::new(HPos::Left, vpos));
         let label = format!("  {name} ({x:.3} GPU-h, {y:.1} %)");

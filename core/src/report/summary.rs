@@ -26,24 +26,13 @@ pub fn render(c: &Comparison) -> String {
     out.push_str("signed error % = (predicted - measured) / measured x 100; negative = the method was optimistic\n");
     out.push_str(&format!("\n-- TTFT --\n{}", accuracy_table(c, true)));
     out.push_str(&format!("\n-- ITL --\n{}", accuracy_table(c, false)));
-    section(
-        &mut out,
-        "Optimization (planner in the loop)",
-        &optimization_table(c),
-    );
+    section(&mut out, "Optimization (planner in the loop)", &optimization_table(c));
     section(&mut out, "Which method to use for which need", &needs(c));
     if !c.verdicts.is_empty() {
         let rows = c
             .verdicts
             .iter()
-            .map(|v| {
-                vec![
-                    v.metric.clone(),
-                    v.a.clone(),
-                    v.b.clone(),
-                    v.verdict.clone(),
-                ]
-            })
+            .map(|v| vec![v.metric.clone(), v.a.clone(), v.b.clone(), v.verdict.clone()])
             .collect();
         section(
             &mut out,
@@ -54,22 +43,14 @@ pub fn render(c: &Comparison) -> String {
     let notes: Vec<String> = c
         .methods
         .iter()
-        .flat_map(|m| {
-            m.notes
-                .iter()
-                .map(move |n| format!("- {}: {n}\n", m.method))
-        })
+        .flat_map(|m| m.notes.iter().map(move |n| format!("- {}: {n}\n", m.method)))
         .collect();
     if !notes.is_empty() {
         section(&mut out, "Notes", &notes.concat());
     }
     if !c.warnings.is_empty() {
         let lines: Vec<String> = c.warnings.iter().map(|w| format!("- {w}\n")).collect();
-        section(
-            &mut out,
-            &format!("Warnings ({})", c.warnings.len()),
-            &lines.concat(),
-        );
+        section(&mut out, &format!("Warnings ({})", c.warnings.len()), &lines.concat());
     }
     out
 }
@@ -87,11 +68,7 @@ fn table(headers: &[&str], rows: Vec<Vec<String>>) -> String {
         }
     }
     let line = |cells: Vec<String>| {
-        let padded: Vec<String> = cells
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
+        let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
         format!("{}\n", padded.join("  ").trim_end())
     };
     let mut out = line(headers.iter().map(|h| h.to_string()).collect());
@@ -193,10 +170,7 @@ fn accuracy_table(c: &Comparison, ttft: bool) -> String {
     let mut rows = Vec::new();
     let mut empty = String::new();
     for m in &c.methods {
-        if m.levels
-            .iter()
-            .all(|l| l.seeds == 0 && l.predicted.is_none())
-        {
+        if m.levels.iter().all(|l| l.seeds == 0 && l.predicted.is_none()) {
             empty.push_str(&format!("{}: no predictions, not measured\n", m.method));
             continue;
         }
@@ -229,13 +203,7 @@ fn accuracy_row(m: &MethodComparison, l: &LevelComparison, ttft: bool) -> Vec<St
         )
     } else {
         let p = l.predicted.and_then(|p| p.itl_ms);
-        (
-            p,
-            l.itl_p50_ms,
-            l.itl_p99_ms,
-            l.error_pct.itl_p50,
-            l.error_pct.itl_p99,
-        )
+        (p, l.itl_p50_ms, l.itl_p99_ms, l.error_pct.itl_p50, l.error_pct.itl_p99)
     };
     let measured = |s: Option<Sample>| {
         if l.seeds == 0 {
@@ -323,10 +291,7 @@ fn optimization_table(c: &Comparison) -> String {
 
 fn needs(c: &Comparison) -> String {
     let r = &c.recommendations;
-    let find = |name: &Option<String>| {
-        name.as_ref()
-            .and_then(|n| c.methods.iter().find(|m| &m.method == n))
-    };
+    let find = |name: &Option<String>| name.as_ref().and_then(|n| c.methods.iter().find(|m| &m.method == n));
     let or_none = |s: Option<String>, why: &str| s.unwrap_or_else(|| format!("- ({why})"));
     let cheapest = find(&r.cheapest).map(|m| {
         format!(
@@ -352,19 +317,13 @@ fn needs(c: &Comparison) -> String {
                 sample(Some(regret), 1),
                 sample(o.goodput, 3)
             ),
-            None => format!(
-                "{} (goodput {} req/s; no oracle)",
-                m.method,
-                sample(o.goodput, 3)
-            ),
+            None => format!("{} (goodput {} req/s; no oracle)", m.method, sample(o.goodput, 3)),
         }
     });
-    let tradeoff = r.best_tradeoff.as_ref().map(|t| {
-        format!(
-            "{t} (Pareto front, cheapest first: {})",
-            r.pareto_front.join(", ")
-        )
-    });
+    let tradeoff = r
+        .best_tradeoff
+        .as_ref()
+        .map(|t| format!("{t} (Pareto front, cheapest first: {})", r.pareto_front.join(", ")));
     format!(
         "- cheapest to run: {}\n- most accurate predictions: {}\n- best goodput / lowest regret: {}\n- best trade-off of GPU-hours and regret: {}\n",
         or_none(cheapest, "no metered cost"),

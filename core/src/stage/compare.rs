@@ -17,14 +17,11 @@ use profcmp_plugin_api::{LoadPrediction, PlannerProfile, Sla};
 
 use crate::aiperf::{Summary, SUMMARY_JSON};
 use crate::dynamo::read_profile_data;
-use crate::layout::{
-    read_json, OptimizationRecord, ProfileRecord, ResultsDir, ValidationRecord, LEVELS,
-};
+use crate::layout::{read_json, OptimizationRecord, ProfileRecord, ResultsDir, ValidationRecord, LEVELS};
 use crate::predict::predict_at;
 use crate::report::{
-    Comparison, ConcurrencySource, Cost, LevelComparison, LevelErrors, MethodComparison,
-    MethodStatus, Optimization, Oracle, OracleCandidate, Recommendations, ReportedCost, Sample,
-    Verdict, SCHEMA_VERSION,
+    Comparison, ConcurrencySource, Cost, LevelComparison, LevelErrors, MethodComparison, MethodStatus, Optimization,
+    Oracle, OracleCandidate, Recommendations, ReportedCost, Sample, Verdict, SCHEMA_VERSION,
 };
 
 /// What to compare and the defaults for what the results do not say.
@@ -66,11 +63,7 @@ pub fn compare(results: &ResultsDir, options: &CompareOptions) -> Comparison {
     });
     let mut inputs = Vec::new();
     for name in names {
-        if options
-            .methods
-            .as_ref()
-            .is_some_and(|only| !only.contains(&name))
-        {
+        if options.methods.as_ref().is_some_and(|only| !only.contains(&name)) {
             continue;
         }
         if !is_method_dir(&results.method(&name)) {
@@ -91,10 +84,7 @@ pub fn compare(results: &ResultsDir, options: &CompareOptions) -> Comparison {
             results.root.join("oracle").display()
         ));
     }
-    let methods: Vec<MethodComparison> = inputs
-        .into_iter()
-        .map(|m| build_method(m, &common, best))
-        .collect();
+    let methods: Vec<MethodComparison> = inputs.into_iter().map(|m| build_method(m, &common, best)).collect();
     Comparison {
         schema_version: SCHEMA_VERSION,
         results_dir: results.root.display().to_string(),
@@ -156,12 +146,7 @@ fn is_method_dir(dir: &Path) -> bool {
     .any(|f| dir.join(f).exists())
 }
 
-fn read_method(
-    results: &ResultsDir,
-    name: &str,
-    options: &CompareOptions,
-    warnings: &mut Vec<String>,
-) -> MethodInput {
+fn read_method(results: &ResultsDir, name: &str, options: &CompareOptions, warnings: &mut Vec<String>) -> MethodInput {
     let mut m = MethodInput {
         name: name.to_string(),
         status: MethodStatus::NoProfile,
@@ -207,9 +192,7 @@ fn read_method(
                 m.error = Some("profile.json records neither a result nor an error".into());
             }
         }
-        None => m
-            .notes
-            .push("cost not recorded (no readable profile.json)".into()),
+        None => m.notes.push("cost not recorded (no readable profile.json)".into()),
     }
     if m.profile.is_none() && m.status != MethodStatus::Failed {
         read_yaml(results, &mut m, warnings);
@@ -229,7 +212,9 @@ fn read_method(
 fn read_yaml(results: &ResultsDir, m: &mut MethodInput, warnings: &mut Vec<String>) {
     let path = results.config_with_planner(&m.name);
     if !path.exists() {
-        m.notes.push("no profile data (no profile.json result, no config_with_planner.yaml): predictions not available".into());
+        m.notes.push(
+            "no profile data (no profile.json result, no config_with_planner.yaml): predictions not available".into(),
+        );
         return;
     }
     let data = std::fs::read_to_string(&path)
@@ -237,11 +222,7 @@ fn read_yaml(results: &ResultsDir, m: &mut MethodInput, warnings: &mut Vec<Strin
         .and_then(|text| read_profile_data(&text).map_err(|e| format!("{}: {e}", path.display())));
     match data {
         Ok(data) => {
-            warnings.extend(
-                data.notes
-                    .iter()
-                    .map(|n| format!("{}: {n}", path.display())),
-            );
+            warnings.extend(data.notes.iter().map(|n| format!("{}: {n}", path.display())));
             m.status = MethodStatus::Ok;
             m.profile_source = Some("config_with_planner.yaml".into());
             m.profile = Some(data.profile);
@@ -262,8 +243,7 @@ fn cost(record: &ProfileRecord) -> Cost {
     });
     let mut mismatches = Vec::new();
     if let Some(r) = &reported {
-        let differ =
-            |a: f64, b: f64, floor: f64| (a - b).abs() > floor.max(0.05 * a.abs().max(b.abs()));
+        let differ = |a: f64, b: f64, floor: f64| (a - b).abs() > floor.max(0.05 * a.abs().max(b.abs()));
         if differ(ledger.duration_s, r.duration_s, 1.0) {
             mismatches.push(format!(
                 "duration: metered {:.1} s, reported {:.1} s",
@@ -360,10 +340,7 @@ fn hit_rate(summary: &Summary) -> Option<f64> {
     Some(summary.value("good_request_count")? / requests)
 }
 
-fn read_level_run(
-    dir: &Path,
-    warnings: &mut Vec<String>,
-) -> (Option<LevelRun>, Option<(u32, ConcurrencySource)>) {
+fn read_level_run(dir: &Path, warnings: &mut Vec<String>) -> (Option<LevelRun>, Option<(u32, ConcurrencySource)>) {
     let record_path = dir.join("validation.json");
     let record = if record_path.exists() {
         read_json::<ValidationRecord>(&record_path)
@@ -378,9 +355,7 @@ fn read_level_run(
         .and_then(|s| s.input_config["loadgen"]["concurrency"].as_u64());
     let concurrency = match (&record, from_input) {
         (Some(r), _) => Some((r.concurrency, ConcurrencySource::ValidationJson)),
-        (None, Some(c)) => u32::try_from(c)
-            .ok()
-            .map(|c| (c, ConcurrencySource::AiperfInputConfig)),
+        (None, Some(c)) => u32::try_from(c).ok().map(|c| (c, ConcurrencySource::AiperfInputConfig)),
         (None, None) => None,
     };
     let run = summary.map(|s| {
@@ -400,8 +375,7 @@ fn read_level_run(
 /// Reads an optimization directory (seeds included); also returns the goodput of each seed.
 fn read_optimization(dir: &Path, warnings: &mut Vec<String>) -> (Optimization, Vec<f64>) {
     let mut opt = Optimization::default();
-    let (mut goodput, mut per_gpu, mut gpus, mut hit) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut goodput, mut per_gpu, mut gpus, mut hit) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for seed_dir in seed_dirs(dir) {
         let record_path = seed_dir.join("optimization.json");
         let has_summary = seed_dir.join(SUMMARY_JSON).exists();
@@ -506,24 +480,17 @@ fn common_concurrency(
     common
 }
 
-fn build_method(
-    m: MethodInput,
-    common: &[(u32, ConcurrencySource); 4],
-    best: Option<f64>,
-) -> MethodComparison {
+fn build_method(m: MethodInput, common: &[(u32, ConcurrencySource); 4], best: Option<f64>) -> MethodComparison {
     let mut levels = Vec::new();
     for (i, level) in LEVELS.iter().enumerate() {
         let input = m.levels.get(i);
-        let (concurrency, concurrency_source) =
-            input.and_then(|l| l.concurrency).unwrap_or(common[i]);
+        let (concurrency, concurrency_source) = input.and_then(|l| l.concurrency).unwrap_or(common[i]);
         let runs: &[LevelRun] = input.map(|l| l.runs.as_slice()).unwrap_or_default();
         let predicted = m
             .profile
             .as_ref()
             .map(|p| predict_at(p, &m.explicit, concurrency, m.isl, m.osl));
-        let measured = |f: fn(&LevelRun) -> Option<f64>| {
-            Sample::of(&runs.iter().filter_map(f).collect::<Vec<_>>())
-        };
+        let measured = |f: fn(&LevelRun) -> Option<f64>| Sample::of(&runs.iter().filter_map(f).collect::<Vec<_>>());
         let error = |pred: Option<f64>, f: fn(&LevelRun) -> Option<f64>| {
             let pred = pred?;
             Sample::of(
@@ -535,10 +502,7 @@ fn build_method(
                     .collect::<Vec<_>>(),
             )
         };
-        let (pt, pi) = (
-            predicted.and_then(|p| p.ttft_ms),
-            predicted.and_then(|p| p.itl_ms),
-        );
+        let (pt, pi) = (predicted.and_then(|p| p.ttft_ms), predicted.and_then(|p| p.itl_ms));
         levels.push(LevelComparison {
             level: level.to_string(),
             concurrency,
@@ -567,12 +531,7 @@ fn build_method(
         .collect();
     let mut optimization = m.optimization;
     if let Some(best) = best.filter(|b| *b > 0.0) {
-        optimization.regret_pct = Sample::of(
-            &m.goodputs
-                .iter()
-                .map(|g| (best - g) / best * 100.0)
-                .collect::<Vec<_>>(),
-        );
+        optimization.regret_pct = Sample::of(&m.goodputs.iter().map(|g| (best - g) / best * 100.0).collect::<Vec<_>>());
     }
     MethodComparison {
         method: m.name,
@@ -634,10 +593,7 @@ fn verdicts(methods: &[MethodComparison]) -> Vec<Verdict> {
 }
 
 fn recommend(methods: &[MethodComparison]) -> Recommendations {
-    let usable: Vec<&MethodComparison> = methods
-        .iter()
-        .filter(|m| m.status != MethodStatus::Failed)
-        .collect();
+    let usable: Vec<&MethodComparison> = methods.iter().filter(|m| m.status != MethodStatus::Failed).collect();
     let min_by = |key: &dyn Fn(&MethodComparison) -> Option<(f64, f64)>| {
         usable
             .iter()
@@ -645,12 +601,7 @@ fn recommend(methods: &[MethodComparison]) -> Recommendations {
             .min_by(|a, b| a.1 .0.total_cmp(&b.1 .0).then(a.1 .1.total_cmp(&b.1 .1)))
             .map(|(name, _)| name)
     };
-    let cheapest = min_by(&|m| {
-        Some((
-            m.cost.gpu_hours?,
-            m.cost.duration_s.unwrap_or(f64::INFINITY),
-        ))
-    });
+    let cheapest = min_by(&|m| Some((m.cost.gpu_hours?, m.cost.duration_s.unwrap_or(f64::INFINITY))));
     let most_accurate = min_by(&|m| Some((m.mean_abs_error_pct?, 0.0)));
     let any_regret = usable.iter().any(|m| m.optimization.regret_pct.is_some());
     let best_goodput = if any_regret {
@@ -660,13 +611,7 @@ fn recommend(methods: &[MethodComparison]) -> Recommendations {
     };
     let points: Vec<(&str, f64, f64)> = usable
         .iter()
-        .filter_map(|m| {
-            Some((
-                m.method.as_str(),
-                m.cost.gpu_hours?,
-                m.optimization.regret_pct?.mean,
-            ))
-        })
+        .filter_map(|m| Some((m.method.as_str(), m.cost.gpu_hours?, m.optimization.regret_pct?.mean)))
         .collect();
     let mut front: Vec<(&str, f64, f64)> = points
         .iter()

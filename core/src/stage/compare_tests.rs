@@ -4,9 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use profcmp_plugin_api::{
-    CostReport, DecodeProfile, LoadPrediction, Manifest, PlannerProfile, Prediction,
-    PrefillProfile, ProfileRequest, ProfileResult, Role, SearchSpace, ServingBackend, Sla,
-    WorkerConfig,
+    CostReport, DecodeProfile, LoadPrediction, Manifest, PlannerProfile, Prediction, PrefillProfile, ProfileRequest,
+    ProfileResult, Role, SearchSpace, ServingBackend, Sla, WorkerConfig,
 };
 use serde_json::json;
 
@@ -33,10 +32,7 @@ fn cleanup(dir: &Path) {
 }
 
 fn fixture() -> ResultsDir {
-    ResultsDir::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../tests/fixtures/dynamo-2026-01"
-    ))
+    ResultsDir::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/dynamo-2026-01"))
 }
 
 #[test]
@@ -54,10 +50,7 @@ fn compares_the_real_2026_01_run() {
 
     let online = &c.methods[1];
     assert_eq!(online.status, MethodStatus::Ok);
-    assert_eq!(
-        online.profile_source.as_deref(),
-        Some("config_with_planner.yaml")
-    );
+    assert_eq!(online.profile_source.as_deref(), Some("config_with_planner.yaml"));
     assert_eq!((online.prefill_tp, online.decode_tp), (Some(1), Some(1)));
     assert!(!online.cost.recorded && online.cost.gpu_hours.is_none());
     let idle = &online.levels[0];
@@ -69,29 +62,19 @@ fn compares_the_real_2026_01_run() {
     assert!(close(predicted, 231.6, 0.1), "{predicted}");
     assert!(close(idle.ttft_p50_ms.unwrap().mean, 1553.6, 0.1));
     let ttft_error = idle.error_pct.ttft_p50.unwrap().mean;
-    assert!(
-        close(ttft_error, (predicted - 1553.613) / 1553.613 * 100.0, 1e-3)
-            && close(ttft_error, -85.1, 0.2)
-    );
+    assert!(close(ttft_error, (predicted - 1553.613) / 1553.613 * 100.0, 1e-3) && close(ttft_error, -85.1, 0.2));
     for level in &online.levels {
         let itl = level.error_pct.itl_p50.unwrap().mean;
         assert!(itl.abs() < 10.0, "ITL error at {}: {itl}", level.level);
         assert_eq!(level.goodput.unwrap().mean, 0.0);
     }
     assert_eq!(
-        online
-            .levels
-            .iter()
-            .map(|l| l.concurrency)
-            .collect::<Vec<_>>(),
+        online.levels.iter().map(|l| l.concurrency).collect::<Vec<_>>(),
         [1, 4, 7, 8]
     );
     assert_eq!(online.optimization.seeds, 0);
     assert!(online.optimization.goodput.is_none() && online.optimization.regret_pct.is_none());
-    assert!(online
-        .notes
-        .iter()
-        .any(|n| n == "optimization/: not measured"));
+    assert!(online.notes.iter().any(|n| n == "optimization/: not measured"));
 
     let aic = &c.methods[0];
     assert_eq!((aic.prefill_tp, aic.decode_tp), (Some(1), Some(2)));
@@ -100,19 +83,9 @@ fn compares_the_real_2026_01_run() {
         .levels
         .iter()
         .all(|l| l.seeds == 0 && l.ttft_p50_ms.is_none() && l.error_pct.ttft_p50.is_none()));
-    assert_eq!(
-        aic.levels[2].concurrency_source,
-        ConcurrencySource::OtherMethod
-    );
-    assert!(close(
-        aic.levels[0].predicted.unwrap().ttft_ms.unwrap(),
-        197.2,
-        0.1
-    ));
-    assert_eq!(
-        c.recommendations.most_accurate.as_deref(),
-        Some("online_all")
-    );
+    assert_eq!(aic.levels[2].concurrency_source, ConcurrencySource::OtherMethod);
+    assert!(close(aic.levels[0].predicted.unwrap().ttft_ms.unwrap(), 197.2, 0.1));
+    assert_eq!(c.recommendations.most_accurate.as_deref(), Some("online_all"));
     assert_eq!(c.recommendations.cheapest, None);
     assert!(c.oracle.is_none());
 
@@ -132,10 +105,7 @@ fn compares_the_real_2026_01_run() {
 fn check_plots(dir: &Path) {
     for stem in crate::report::plot::PLOTS {
         let png = std::fs::read(dir.join(format!("{stem}.png"))).unwrap();
-        assert!(
-            png.len() > 1000 && png.starts_with(b"\x89PNG\r\n\x1a\n"),
-            "{stem}.png"
-        );
+        assert!(png.len() > 1000 && png.starts_with(b"\x89PNG\r\n\x1a\n"), "{stem}.png");
         let svg = std::fs::read_to_string(dir.join(format!("{stem}.svg"))).unwrap();
         assert!(svg.contains("<svg") && svg.contains("</svg>"), "{stem}.svg");
     }
@@ -218,14 +188,7 @@ fn record(
 }
 
 /// An AIPerf summary in the older layout, with the concurrency in input_config.
-fn summary_json(
-    dir: &Path,
-    ttft: (f64, f64),
-    itl: (f64, f64),
-    goodput: f64,
-    good: f64,
-    concurrency: u32,
-) {
+fn summary_json(dir: &Path, ttft: (f64, f64), itl: (f64, f64), goodput: f64, good: f64, concurrency: u32) {
     let text = json!({
         "time_to_first_token": {"unit": "ms", "avg": ttft.0, "p50": ttft.0, "p99": ttft.1},
         "inter_token_latency": {"unit": "ms", "avg": itl.0, "p50": itl.0, "p99": itl.1},
@@ -351,14 +314,7 @@ fn synthetic(root: &Path) -> ResultsDir {
     let one = results.oracle(1, 1);
     std::fs::create_dir_all(&one).unwrap();
     optimization_json(&one, 10.0, 4.0, 0.9);
-    summary_json(
-        &results.oracle(1, 2),
-        (100.0, 200.0),
-        (10.0, 20.0),
-        9.0,
-        90.0,
-        0,
-    );
+    summary_json(&results.oracle(1, 2), (100.0, 200.0), (10.0, 20.0), 9.0, 90.0, 0);
     results
 }
 
@@ -404,15 +360,8 @@ fn compares_a_synthetic_results_dir_by_hand() {
     let saturation = &alpha.levels[2];
     assert_eq!((saturation.concurrency, saturation.seeds), (8, 0));
     assert!(saturation.ttft_p50_ms.is_none() && saturation.error_pct.itl_p50.is_none());
-    assert!(close(
-        alpha.levels[3].predicted.unwrap().itl_ms.unwrap(),
-        50.0,
-        1e-9
-    ));
-    assert!(alpha
-        .notes
-        .iter()
-        .any(|n| n == "validation/saturation/: not measured"));
+    assert!(close(alpha.levels[3].predicted.unwrap().itl_ms.unwrap(), 50.0, 1e-9));
+    assert!(alpha.notes.iter().any(|n| n == "validation/saturation/: not measured"));
     assert!(close(
         alpha.mean_abs_error_pct.unwrap(),
         (20.0 + 0.0 + 0.0 + 25.0) / 4.0,
@@ -423,10 +372,7 @@ fn compares_a_synthetic_results_dir_by_hand() {
 
     // Regret against the oracle's best (1x1, goodput 10): alpha seeds 8 and 8.2 -> 20 % and 18 %.
     let oracle = c.oracle.as_ref().unwrap();
-    assert_eq!(
-        (oracle.best.as_deref(), oracle.best_goodput),
-        (Some("1x1"), Some(10.0))
-    );
+    assert_eq!((oracle.best.as_deref(), oracle.best_goodput), (Some("1x1"), Some(10.0)));
     assert_eq!(oracle.candidates.len(), 2);
     assert_eq!(oracle.candidates[1].optimization.goodput.unwrap().mean, 9.0);
     assert_eq!(oracle.candidates[1].optimization.decode_tp, Some(2));
@@ -438,11 +384,7 @@ fn compares_a_synthetic_results_dir_by_hand() {
         close(ci[0], 19.0 - half, 1e-6) && close(ci[1], 19.0 + half, 1e-6),
         "{ci:?}"
     );
-    assert!(close(
-        alpha.optimization.goodput_per_gpu.unwrap().mean,
-        2.025,
-        1e-9
-    ));
+    assert!(close(alpha.optimization.goodput_per_gpu.unwrap().mean, 2.025, 1e-9));
 
     // beta: explicit idle prediction (100 ms, 20 ms) against 3 seeds of 90/100/110 ms.
     let beta = by_name("beta");
@@ -452,23 +394,12 @@ fn compares_a_synthetic_results_dir_by_hand() {
         idle.predicted.unwrap().source,
         crate::predict::PredictionSource::Explicit
     );
-    let errors = [
-        (100.0 - 90.0) / 90.0 * 100.0,
-        0.0,
-        (100.0 - 110.0) / 110.0 * 100.0,
-    ];
+    let errors = [(100.0 - 90.0) / 90.0 * 100.0, 0.0, (100.0 - 110.0) / 110.0 * 100.0];
     let e = idle.error_pct.ttft_p50.unwrap();
     assert!(close(e.mean, errors.iter().sum::<f64>() / 3.0, 1e-9));
     assert!(e.ci95.is_some());
-    assert_eq!(
-        beta.levels[1].concurrency_source,
-        ConcurrencySource::AiperfInputConfig
-    );
-    assert!(close(
-        beta.optimization.regret_pct.unwrap().mean,
-        35.0,
-        1e-9
-    ));
+    assert_eq!(beta.levels[1].concurrency_source, ConcurrencySource::AiperfInputConfig);
+    assert!(close(beta.optimization.regret_pct.unwrap().mean, 35.0, 1e-9));
     assert_eq!(beta.cost.mismatch, Some(true));
     assert!(beta.cost.mismatches[0].contains("deployments: metered 0, reported 1"));
 
@@ -480,10 +411,7 @@ fn compares_a_synthetic_results_dir_by_hand() {
     );
     assert_eq!(gamma.cost.gpu_hours, Some(0.5));
     assert_eq!(by_name("delta").status, MethodStatus::NoProfile);
-    assert!(by_name("delta")
-        .levels
-        .iter()
-        .all(|l| l.predicted.is_none()));
+    assert!(by_name("delta").levels.iter().all(|l| l.predicted.is_none()));
 
     // Goodput intervals overlap ([6.8, 9.4] and [0.1, 12.9]): not distinguishable.
     let v = c.verdicts.iter().find(|v| v.metric == "goodput").unwrap();
@@ -519,13 +447,9 @@ fn compares_a_synthetic_results_dir_by_hand() {
 
     let out = root.join("comparison");
     let written = write_reports(&c, &out).unwrap();
-    assert!(written
-        .iter()
-        .any(|p| p.ends_with("comparison_results.json")));
-    let json: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(out.join("comparison_results.json")).unwrap(),
-    )
-    .unwrap();
+    assert!(written.iter().any(|p| p.ends_with("comparison_results.json")));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("comparison_results.json")).unwrap()).unwrap();
     assert_eq!(json["schema_version"], 1);
     assert!(json["methods"][0]["levels"][2]["ttft_p50_ms"].is_null());
     check_plots(&out);
@@ -545,10 +469,6 @@ fn restricts_to_the_requested_methods_and_survives_a_missing_dir() {
     assert_eq!(c.recommendations.pareto_front, ["beta"]);
     let missing = compare(&ResultsDir::new(root.join("nowhere")), &options);
     assert!(missing.methods.is_empty());
-    assert!(
-        missing.warnings[0].contains("nowhere"),
-        "{:?}",
-        missing.warnings
-    );
+    assert!(missing.warnings[0].contains("nowhere"), "{:?}", missing.warnings);
     cleanup(&root);
 }
