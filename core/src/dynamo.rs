@@ -441,9 +441,8 @@ mod tests {
             .starts_with("config_with_planner.yaml: not valid YAML"));
         let err = read_profile_data("kind: Service\n").unwrap_err();
         assert!(err.contains("no ConfigMap"), "{err}");
-        let yaml = fixture("online_all")
-            .replace("'1'", "'2'")
-            .replace("engine-num-gpu=1", "engine-num-gpu=1");
+        // GPU limits of 2 against --prefill/decode-engine-num-gpu=1: the limits win, with a note each.
+        let yaml = fixture("online_all").replace("'1'", "'2'");
         let data = read_profile_data(&yaml).unwrap();
         assert_eq!(data.prefill_tp, 2);
         assert_eq!(data.notes.len(), 2);

@@ -14,7 +14,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::{Comparison, LevelErrors, MethodStatus, Sample};
+use super::{Comparison, LevelErrors, MethodComparison, MethodStatus, Sample};
+use crate::layout::LEVELS;
 
 /// The plots written, by file stem.
 pub const PLOTS: [&str; 4] = ["cost", "error_by_level", "regret", "cost_vs_regret"];
@@ -214,11 +215,23 @@ fn hbars<DB: DrawingBackend>(
     let lo = finite.iter().copied().fold(0.0, f64::min);
     let hi = finite.iter().copied().fold(0.0, f64::max);
     let span = if hi - lo > 0.0 { hi - lo } else { 1.0 };
-    let x_range = (lo - if lo < 0.0 { 0.15 * span } else { 0.0 })..(hi + 0.3 * span);
+    let x_range = if finite.is_empty() {
+        0.0..1.0
+    } else {
+        (lo - if lo < 0.0 { 0.15 * span } else { 0.0 })..(hi + 0.3 * span)
+    };
     let row = |i: usize| (n - 1 - i) as f64;
+    let ticks = |v: &f64| {
+        if decimals == 0 {
+            format!("{v:.0}")
+        } else {
+            tick(*v, span)
+        }
+    };
     let mut chart = ChartBuilder::on(area)
         .caption(caption, title(20))
         .margin(12)
+        .margin_right(36)
         .x_label_area_size(45)
         .y_label_area_size(label_width)
         .build_cartesian_2d(x_range.clone(), -0.5..(n as f64 - 0.5))
@@ -234,8 +247,10 @@ fn hbars<DB: DrawingBackend>(
     chart
         .configure_mesh()
         .disable_y_mesh()
+        .light_line_style(WHITE)
         .y_labels(n)
         .y_label_formatter(&label)
+        .x_label_formatter(&ticks)
         .x_desc(x_desc)
         .label_style(text(15))
         .axis_desc_style(text(16))
@@ -279,25 +294,42 @@ fn hbars<DB: DrawingBackend>(
 }
 
 fn draw_errors<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Comparison) -> DrawResult {
-    let (head, body) = root.split_vertically(50);
-    head.titled(
-        "Signed prediction error by load level: (predicted - measured) / measured; negative = optimistic",
-        title(20),
-    )
-    .map_err(|e| e.to_string())?;
+    let (head, body) = root.split_vertically(90);
+    let (title_area, legend_area) = head.split_vertically(50);
+    title_area
+        .titled(
+            "Signed prediction error by load level: (predicted - measured) / measured; negative = optimistic",
+            title(20),
+        )
+        .map_err(|e| e.to_string())?;
+    let errors = |m: &MethodComparison, f: fn(&LevelErrors) -> Option<Sample>| -> Vec<Option<Sample>> {
+        (0..LEVELS.len())
+            .map(|i| m.levels.get(i).and_then(|l| f(&l.error_pct)))
+            .collect()
+    };
+    // Only methods with at least one error get a bar slot; the others are named in the legend.
+    let mut series = Vec::new();
+    let mut legend = Vec::new();
+    for (j, m) in c.methods.iter().enumerate() {
+        let (ttft, itl) = (errors(m, |e| e.ttft_p50), errors(m, |e| e.itl_p50));
+        let measured = ttft.iter().chain(&itl).any(Option::is_some);
+        let color = COLORS[j % COLORS.len()];
+        legend.push((
+            if measured {
+                m.method.clone()
+            } else {
+                format!("{} (not measured)", m.method)
+            },
+            color,
+            measured,
+        ));
+        if measured {
+            series.push(Series { color, ttft, itl });
+        }
+    }
+    draw_legend(&legend_area, &legend)?;
     let (top, bottom) = body.split_vertically(body.dim_in_pixel().1 / 2);
-    level_bars(&top, c, "TTFT (vs measured p50)", |e| e.ttft_p50)?;
-    level_bars(&bottom, c, "ITL (vs measured p50)", |e| e.itl_p50)
-}
-
-/// Grouped bars: one group per level, one bar per method, with 95% intervals when present.
-fn level_bars<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
-    c: &Comparison,
-    caption: &str,
-    pick: fn(&LevelErrors) -> Option<Sample>,
-) -> DrawResult {
-    let levels: Vec<String> = crate::layout::LEVELS
+    let levels: Vec<String> = LEVELS
         .iter()
         .enumerate()
         .map(|(i, level)| {
@@ -305,31 +337,63 @@ fn level_bars<DB: DrawingBackend>(
             conc.map_or(level.to_string(), |k| format!("{level} (concurrency {k})"))
         })
         .collect();
-    let values: Vec<Vec<Option<Sample>>> = c
-        .methods
+    let ttft: Vec<(RGBColor, &[Option<Sample>])> = series.iter().map(|s| (s.color, s.ttft.as_slice())).collect();
+    let itl: Vec<(RGBColor, &[Option<Sample>])> = series.iter().map(|s| (s.color, s.itl.as_slice())).collect();
+    level_bars(&top, &levels, "TTFT (predicted vs measured p50)", &ttft)?;
+    level_bars(&bottom, &levels, "ITL (predicted vs measured p50)", &itl)
+}
+
+/// One method's bars in the error plot.
+struct Series {
+    color: RGBColor,
+    ttft: Vec<Option<Sample>>,
+    itl: Vec<Option<Sample>>,
+}
+
+/// A legend in one row: a colour square (hollow when the method has no data) and a name each.
+fn draw_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, items: &[(String, RGBColor, bool)]) -> DrawResult {
+    let (w, h) = area.dim_in_pixel();
+    let widths: Vec<i32> = items
         .iter()
-        .map(|m| {
-            (0..levels.len())
-                .map(|i| m.levels.get(i).and_then(|l| pick(&l.error_pct)))
-                .collect()
-        })
+        .map(|(name, _, _)| name.chars().count() as i32 * 8 + 44)
         .collect();
+    let mut x = ((w as i32 - widths.iter().sum::<i32>()) / 2).max(10);
+    let y = h as i32 / 2;
+    for ((name, color, filled), width) in items.iter().zip(widths) {
+        let style = if *filled { color.filled() } else { color.stroke_width(2) };
+        area.draw(&Rectangle::new([(x, y - 8), (x + 16, y + 8)], style))
+            .map_err(|e| e.to_string())?;
+        let label = text(16).pos(Pos::new(HPos::Left, VPos::Center));
+        area.draw(&Text::new(name.clone(), (x + 22, y), label))
+            .map_err(|e| e.to_string())?;
+        x += width;
+    }
+    Ok(())
+}
+
+/// Grouped bars: one group per level, one bar per series, with 95% intervals when present.
+fn level_bars<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    levels: &[String],
+    caption: &str,
+    series: &[(RGBColor, &[Option<Sample>])],
+) -> DrawResult {
     let mut all: Vec<f64> = Vec::new();
-    for s in values.iter().flatten().flatten() {
+    for s in series.iter().flat_map(|(_, v)| v.iter()).flatten() {
         all.push(s.mean);
         all.extend(s.ci95.iter().flatten());
     }
     let lo = all.iter().copied().fold(0.0, f64::min);
     let hi = all.iter().copied().fold(0.0, f64::max);
     let span = if hi - lo > 0.0 { hi - lo } else { 10.0 };
-    let y_range = (lo - 0.12 * span)..(hi + 0.12 * span);
     let groups = levels.len();
     let mut chart = ChartBuilder::on(area)
-        .caption(caption, title(20))
+        .caption(caption, title(18))
         .margin(12)
+        .margin_right(36)
         .x_label_area_size(40)
         .y_label_area_size(80)
-        .build_cartesian_2d(-0.5..(groups as f64 - 0.5), y_range)
+        .build_cartesian_2d(-0.5..(groups as f64 - 0.5), (lo - 0.15 * span)..(hi + 0.15 * span))
         .map_err(|e| e.to_string())?;
     let label = |x: &f64| {
         let i = x.round();
@@ -339,11 +403,14 @@ fn level_bars<DB: DrawingBackend>(
             String::new()
         }
     };
+    let ticks = |v: &f64| tick(*v, span);
     chart
         .configure_mesh()
         .disable_x_mesh()
+        .light_line_style(WHITE)
         .x_labels(groups)
         .x_label_formatter(&label)
+        .y_label_formatter(&ticks)
         .y_desc("signed error (%)")
         .label_style(text(15))
         .axis_desc_style(text(16))
@@ -355,55 +422,50 @@ fn level_bars<DB: DrawingBackend>(
             BLACK.stroke_width(1),
         ))
         .map_err(|e| e.to_string())?;
-    let m = c.methods.len().max(1);
-    let width = 0.8 / m as f64;
-    for (j, method) in c.methods.iter().enumerate() {
-        let color = COLORS[j % COLORS.len()];
+    if series.is_empty() {
+        return message(area, "not measured: no method has both a prediction and a measurement");
+    }
+    let width = 0.8 / series.len() as f64;
+    for (j, (color, values)) in series.iter().enumerate() {
         let offset = -0.4 + width * j as f64;
-        let bars: Vec<(f64, Sample)> = values[j]
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| Some((i as f64 + offset, (*s)?)))
-            .collect();
-        let name = if bars.is_empty() {
-            format!("{} (not measured)", method.method)
-        } else {
-            method.method.clone()
-        };
-        chart
-            .draw_series(
-                bars.iter()
-                    .map(|(x, s)| Rectangle::new([(x + 0.1 * width, 0.0), (x + 0.9 * width, s.mean)], color.filled())),
-            )
-            .map_err(|e| e.to_string())?
-            .label(name)
-            .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled()));
-        for (x, s) in &bars {
+        for (i, s) in values.iter().enumerate() {
+            let Some(s) = s else { continue };
+            let x = i as f64 + offset;
+            let bar = Rectangle::new([(x + 0.1 * width, 0.0), (x + 0.9 * width, s.mean)], color.filled());
+            chart.draw_series(std::iter::once(bar)).map_err(|e| e.to_string())?;
             let center = x + width / 2.0;
+            let mut end = s.mean;
             if let Some([a, b]) = s.ci95 {
+                let whisker = [(center, a), (center, b)];
                 chart
-                    .draw_series(LineSeries::new([(center, a), (center, b)], BLACK.stroke_width(2)))
+                    .draw_series(LineSeries::new(whisker, BLACK.stroke_width(2)))
                     .map_err(|e| e.to_string())?;
+                end = if s.mean >= 0.0 { b } else { a };
             }
             let vpos = if s.mean >= 0.0 { VPos::Bottom } else { VPos::Top };
-            let style = text(13).pos(Pos::new(HPos::Center, vpos));
-            chart
-                .draw_series(std::iter::once(Text::new(
-                    format!("{:.0}", s.mean),
-                    (center, s.mean),
-                    style,
-                )))
-                .map_err(|e| e.to_string())?;
+            let style = text(14).pos(Pos::new(HPos::Center, vpos));
+            let value = Text::new(format!("{:.1}", s.mean), (center, end), style);
+            chart.draw_series(std::iter::once(value)).map_err(|e| e.to_string())?;
         }
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font(text(15))
-        .draw()
-        .map_err(|e| e.to_string())
+    Ok(())
+}
+
+/// A tick label with as many decimals as the axis span needs.
+fn tick(v: f64, span: f64) -> String {
+    let decimals = if span >= 20.0 {
+        0
+    } else if span >= 2.0 {
+        1
+    } else {
+        2
+    };
+    let text = format!("{v:.decimals$}");
+    if text.trim_start_matches('-').chars().all(|c| c == '0' || c == '.') {
+        "0".into()
+    } else {
+        text
+    }
 }
 
 fn draw_cost_vs_regret<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Comparison) -> DrawResult {
@@ -428,6 +490,7 @@ fn draw_cost_vs_regret<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Co
     let mut chart = ChartBuilder::on(root)
         .caption(caption, title(24))
         .margin(20)
+        .margin_right(36)
         .x_label_area_size(50)
         .y_label_area_size(80)
         .build_cartesian_2d(
@@ -435,8 +498,13 @@ fn draw_cost_vs_regret<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Co
             (lo_y - 0.1 * y_span)..(hi_y + 0.15 * y_span),
         )
         .map_err(|e| e.to_string())?;
+    let x_ticks = |v: &f64| tick(*v, x_span);
+    let y_ticks = |v: &f64| tick(*v, y_span);
     chart
         .configure_mesh()
+        .light_line_style(WHITE)
+        .x_label_formatter(&x_ticks)
+        .y_label_formatter(&y_ticks)
         .x_desc("profiling cost (GPU-hours)")
         .y_desc("regret (% of the oracle's goodput)")
         .label_style(text(15))
@@ -455,21 +523,37 @@ fn draw_cost_vs_regret<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Co
         .map_err(|e| e.to_string())?
         .label("Pareto front")
         .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], front_color.stroke_width(2)));
+    let legend_marker = |filled: bool| {
+        move |(x, y): (i32, i32)| {
+            let style = if filled { BLACK.filled() } else { BLACK.stroke_width(2) };
+            Circle::new((x + 8, y), 6, style)
+        }
+    };
+    chart
+        .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
+        .map_err(|e| e.to_string())?
+        .label("on the front (filled)")
+        .legend(legend_marker(true));
+    chart
+        .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
+        .map_err(|e| e.to_string())?
+        .label("dominated (hollow)")
+        .legend(legend_marker(false));
     for (i, (name, x, y)) in points.iter().enumerate() {
         let color = COLORS[c.methods.iter().position(|m| &m.method == name).unwrap_or(i) % COLORS.len()];
-        let on_front = front.contains(&(*x, *y));
-        let marker = if on_front {
-            Circle::new((*x, *y), 8, color.filled())
+        let style = if front.contains(&(*x, *y)) {
+            color.filled()
         } else {
-            Circle::new((*x, *y), 8, color.stroke_width(2))
+            color.stroke_width(2)
         };
-        chart.draw_series(std::iter::once(marker)).map_err(|e| e.to_string())?;
-        let vpos = if i % 2 == 0 { VPos::Bottom } else { VPos::Top };
-        let style = text(15).pos(Pos::new(HPos::Left, vpos));
-        let label = format!("  {name} ({x:.3} GPU-h, {y:.1} %)");
-        chart
-            .draw_series(std::iter::once(Text::new(label, (*x, *y), style)))
-            .map_err(|e| e.to_string())?;
+        // Labels sit above and to the right of their marker; below it when an earlier point is close.
+        let crowded = points[..i]
+            .iter()
+            .any(|p| (p.1 - x).abs() < 0.1 * x_span && (p.2 - y).abs() < 0.1 * y_span);
+        let dy = if crowded { 12 } else { -24 };
+        let label = Text::new(format!("{name} ({x:.3} GPU-h, {y:.1} %)"), (12, dy), text(15));
+        let point = EmptyElement::at((*x, *y)) + Circle::new((0, 0), 8, style) + label;
+        chart.draw_series(std::iter::once(point)).map_err(|e| e.to_string())?;
     }
     chart
         .configure_series_labels()

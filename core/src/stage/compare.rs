@@ -304,7 +304,9 @@ fn read_validation(results: &ResultsDir, m: &mut MethodInput, warnings: &mut Vec
     }
 }
 
-/// `dir/seed-<k>/` subdirectories in seed order when there are any, else `dir` itself.
+/// The runs of a measurement directory: `dir` itself (the first seed, as the validate and
+/// optimize stages write it) when it holds results or has no `seed-<k>/` subdirectories, then
+/// the `seed-<k>/` subdirectories in seed order.
 fn seed_dirs(dir: &Path) -> Vec<PathBuf> {
     let mut seeds: Vec<(u64, PathBuf)> = std::fs::read_dir(dir)
         .into_iter()
@@ -320,11 +322,16 @@ fn seed_dirs(dir: &Path) -> Vec<PathBuf> {
             entry.path().is_dir().then(|| (k, entry.path()))
         })
         .collect();
-    if seeds.is_empty() {
-        return vec![dir.to_path_buf()];
-    }
     seeds.sort();
-    seeds.into_iter().map(|(_, p)| p).collect()
+    let own = [SUMMARY_JSON, "validation.json", "optimization.json"]
+        .iter()
+        .any(|f| dir.join(f).exists());
+    let mut runs = Vec::new();
+    if own || seeds.is_empty() {
+        runs.push(dir.to_path_buf());
+    }
+    runs.extend(seeds.into_iter().map(|(_, p)| p));
+    runs
 }
 
 fn read_summary(dir: &Path, warnings: &mut Vec<String>) -> Option<Summary> {

@@ -229,7 +229,7 @@ fn optimization_json(dir: &Path, goodput: f64, avg_gpus: f64, hit: f64) {
 }
 
 /// alpha: metered, one seed per level, two optimization seeds; beta: cheap, explicit idle
-/// prediction, three idle seeds, a corrupt validation.json, a cost mismatch; gamma: failed;
+/// prediction, three idle seeds (the first in the level dir itself, as the validate stage writes it), a corrupt validation.json, a cost mismatch; gamma: failed;
 /// delta: corrupt profile.json; oracle: 1x1 (goodput 10, optimization.json) and 1x2 (9, summary only).
 fn synthetic(root: &Path) -> ResultsDir {
     let results = ResultsDir::new(root);
@@ -281,8 +281,9 @@ fn synthetic(root: &Path) -> ResultsDir {
         None,
     );
     write_json(&results.profile_json("beta"), &beta).unwrap();
-    for (k, ttft) in [(1, 90.0), (2, 100.0), (3, 110.0)] {
-        let dir = results.validation("beta", "idle").join(format!("seed-{k}"));
+    for (k, ttft) in [(0, 90.0), (1, 100.0), (2, 110.0)] {
+        let idle = results.validation("beta", "idle");
+        let dir = if k == 0 { idle } else { idle.join(format!("seed-{k}")) };
         summary_json(&dir, (ttft, 2.0 * ttft), (20.0, 20.0), 1.0, 100.0, 1);
         validation_json(&dir, "idle", 1);
     }
@@ -293,8 +294,9 @@ fn synthetic(root: &Path) -> ResultsDir {
         "{\"level\": \"medium\", \"concurrency\": ",
     )
     .unwrap();
-    for (k, goodput) in [(1, 6.0), (2, 7.0)] {
-        let dir = results.optimization("beta").join(format!("seed-{k}"));
+    for (k, goodput) in [(0, 6.0), (1, 7.0)] {
+        let opt = results.optimization("beta");
+        let dir = if k == 0 { opt } else { opt.join(format!("seed-{k}")) };
         std::fs::create_dir_all(&dir).unwrap();
         optimization_json(&dir, goodput, 2.0, 0.6);
     }
