@@ -301,11 +301,17 @@ fn needs(c: &Comparison) -> String {
             num(m.cost.duration_s, 1)
         )
     });
+    let measured = c.methods.iter().filter(|m| m.mean_abs_error_pct.is_some()).count();
     let accurate = find(&r.most_accurate).map(|m| {
         format!(
-            "{} (mean |error| {} % over p50 TTFT and ITL)",
+            "{} (mean |error| {} % over p50 TTFT and ITL{})",
             m.method,
-            num(m.mean_abs_error_pct, 1)
+            num(m.mean_abs_error_pct, 1),
+            if measured == 1 {
+                "; the only method measured"
+            } else {
+                ""
+            }
         )
     });
     let goodput = find(&r.best_goodput).map(|m| {

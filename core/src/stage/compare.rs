@@ -85,6 +85,9 @@ pub fn compare(results: &ResultsDir, options: &CompareOptions) -> Comparison {
         ));
     }
     let methods: Vec<MethodComparison> = inputs.into_iter().map(|m| build_method(m, &common, best)).collect();
+    // Files are named relative to the results directory, which the report names once.
+    let prefix = format!("{}/", results.root.display());
+    let warnings = warnings.into_iter().map(|w| w.replace(&prefix, "")).collect();
     Comparison {
         schema_version: SCHEMA_VERSION,
         results_dir: results.root.display().to_string(),
@@ -433,28 +436,40 @@ fn read_oracle(results: &ResultsDir, warnings: &mut Vec<String>) -> Option<Oracl
         .collect();
     names.sort();
     let mut candidates = Vec::new();
+    let mut goodputs = Vec::new();
     for name in names {
         let dir = root.join(&name).join("optimization");
         if !dir.is_dir() {
             warnings.push(format!("{}: missing", dir.display()));
             continue;
         }
-        let (mut optimization, _) = read_optimization(&dir, warnings);
+        let (mut optimization, seeds) = read_optimization(&dir, warnings);
         if let Some((p, d)) = name.split_once('x') {
             optimization.prefill_tp = optimization.prefill_tp.or(p.parse().ok());
             optimization.decode_tp = optimization.decode_tp.or(d.parse().ok());
         }
         candidates.push(OracleCandidate { name, optimization });
+        goodputs.push(seeds);
     }
     let best = candidates
         .iter()
-        .filter_map(|c| Some((c, c.optimization.goodput?.mean)))
+        .filter_map(|c| Some((c.name.clone(), c.optimization.goodput?.mean)))
         .max_by(|a, b| a.1.total_cmp(&b.1));
+    if let Some((_, g)) = best.as_ref().filter(|b| b.1 > 0.0) {
+        for (candidate, seeds) in candidates.iter_mut().zip(&goodputs) {
+            candidate.optimization.regret_pct = regret(seeds, *g);
+        }
+    }
     Some(Oracle {
-        best: best.map(|(c, _)| c.name.clone()),
-        best_goodput: best.map(|(_, g)| g),
+        best_goodput: best.as_ref().map(|b| b.1),
+        best: best.map(|b| b.0),
         candidates,
     })
+}
+
+/// Regret % of each seed's goodput against the oracle's best goodput `best` (> 0).
+fn regret(goodputs: &[f64], best: f64) -> Option<Sample> {
+    Sample::of(&goodputs.iter().map(|g| (best - g) / best * 100.0).collect::<Vec<_>>())
 }
 
 /// The concurrency of each level shared by the methods: the first one measured, else the default.
@@ -538,7 +553,7 @@ fn build_method(m: MethodInput, common: &[(u32, ConcurrencySource); 4], best: Op
         .collect();
     let mut optimization = m.optimization;
     if let Some(best) = best.filter(|b| *b > 0.0) {
-        optimization.regret_pct = Sample::of(&m.goodputs.iter().map(|g| (best - g) / best * 100.0).collect::<Vec<_>>());
+        optimization.regret_pct = regret(&m.goodputs, best);
     }
     MethodComparison {
         method: m.name,

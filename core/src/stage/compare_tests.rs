@@ -94,6 +94,7 @@ fn compares_the_real_2026_01_run() {
     assert!(text.contains("-85.1"), "{text}");
     assert!(text.contains("aic_all     not recorded"), "{text}");
     assert!(text.contains("oracle: none"), "{text}");
+    assert!(text.contains("- most accurate predictions: online_all (mean |error| 45.5 % over p50 TTFT and ITL; the only method measured)"), "{text}");
 
     let out = temp_dir("fixture");
     let written = write_reports(&c, &out).unwrap();
@@ -378,6 +379,12 @@ fn compares_a_synthetic_results_dir_by_hand() {
     assert_eq!(oracle.candidates.len(), 2);
     assert_eq!(oracle.candidates[1].optimization.goodput.unwrap().mean, 9.0);
     assert_eq!(oracle.candidates[1].optimization.decode_tp, Some(2));
+    assert_eq!(oracle.candidates[0].optimization.regret_pct.unwrap().mean, 0.0);
+    assert!(close(
+        oracle.candidates[1].optimization.regret_pct.unwrap().mean,
+        10.0,
+        1e-9
+    ));
     let regret = alpha.optimization.regret_pct.unwrap();
     assert!(close(regret.mean, 19.0, 1e-9));
     let half = 12.706 * (2.0f64.powi(2) / 2.0).sqrt() / 2.0f64.sqrt();
