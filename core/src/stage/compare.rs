@@ -100,6 +100,11 @@ pub fn compare(results: &ResultsDir, options: &CompareOptions) -> Comparison {
     }
 }
 
+/// (predicted - measured) / measured x 100.
+pub fn signed_error(predicted: f64, measured: f64) -> f64 {
+    (predicted - measured) / measured * 100.0
+}
+
 /// Everything read for one method before the metrics are computed.
 struct MethodInput {
     name: String,
@@ -568,11 +573,6 @@ fn build_method(m: MethodInput, common: &[(u32, ConcurrencySource); 4], best: Op
         optimization,
         notes: m.notes,
     }
-}
-
-/// (predicted - measured) / measured x 100.
-pub fn signed_error(predicted: f64, measured: f64) -> f64 {
-    (predicted - measured) / measured * 100.0
 }
 
 fn verdicts(methods: &[MethodComparison]) -> Vec<Verdict> {
