@@ -5,8 +5,11 @@
 
 pub mod aiperf;
 pub mod backend;
+pub mod dynamo;
 pub mod estimator;
 pub mod fsio;
 pub mod layout;
+pub mod predict;
+pub mod report;
 pub mod spec;
 pub mod stage;

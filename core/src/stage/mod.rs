@@ -2,6 +2,7 @@
 
 use profcmp_plugin_api::LogLevel;
 
+pub mod compare;
 pub mod optimize;
 pub mod profile;
 pub mod validate;

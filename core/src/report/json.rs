@@ -1,0 +1,73 @@
+//! `comparison_results.json`: the [`Comparison`] as pretty JSON.
+//!
+//! Schema (version [`SCHEMA_VERSION`](super::SCHEMA_VERSION); see also docs/comparison-schema.md).
+//! Every number that may be missing is `null` when missing, never 0. A *sample* is
+//! `{"mean": f64, "n": seeds, "ci95": [low, high] | null}` (interval with two or more seeds).
+//!
+//! ```text
+//! schema_version   u32
+//! results_dir      string
+//! sla              {isl, osl, ttft_ms, itl_ms}
+//! methods[]        method, status ("ok" | "failed" | "no_profile"), error, profile_source
+//!                  ("profile.json" | "config_with_planner.yaml" | null), prefill_tp, decode_tp,
+//!   cost           recorded, duration_s, cpu_s, gpu_hours, deployments, estimate_calls,
+//!                  reported {duration_s, gpu_hours, deployments, estimate_calls} | null,
+//!                  mismatch (bool | null), mismatches [string]
+//!   levels[]       level, concurrency, concurrency_source ("validation_json" |
+//!                  "aiperf_input_config" | "other_method" | "default"), seeds,
+//!                  predicted {concurrency, ttft_ms, itl_ms, kv_usage, source ("explicit" |
+//!                  "profile_data")} | null,
+//!                  ttft_p50_ms, ttft_p99_ms, itl_p50_ms, itl_p99_ms, goodput, sla_hit_rate: sample,
+//!                  error_pct {ttft_p50, ttft_p99, itl_p50, itl_p99}: sample (signed %)
+//!   mean_abs_error_pct  f64 | null
+//!   optimization   seeds, prefill_tp, decode_tp, goodput, goodput_per_gpu, avg_gpus,
+//!                  sla_hit_rate, regret_pct: sample
+//!   notes          [string]
+//! oracle           {candidates [{name, optimization}], best, best_goodput} | null
+//! verdicts[]       {metric, a, b, verdict ("distinguishable" | "not distinguishable")}
+//! recommendations  {cheapest, most_accurate, best_goodput, pareto_front [string], best_tradeoff}
+//! warnings         [string], each naming a file and what is wrong with it
+//! ```
+
+use super::Comparison;
+
+/// File name of the JSON report.
+pub const FILE_NAME: &str = "comparison_results.json";
+
+/// The comparison as pretty JSON (non-finite numbers become `null`).
+pub fn to_json(comparison: &Comparison) -> String {
+    let mut text = serde_json::to_string_pretty(comparison).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    text.push('\n');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{Recommendations, SCHEMA_VERSION};
+    use profcmp_plugin_api::Sla;
+
+    #[test]
+    fn round_trips_and_carries_the_schema_version() {
+        let c = Comparison {
+            schema_version: SCHEMA_VERSION,
+            results_dir: "results".into(),
+            sla: Sla {
+                isl: 2048,
+                osl: 256,
+                ttft_ms: 500.0,
+                itl_ms: 50.0,
+            },
+            methods: Vec::new(),
+            oracle: None,
+            verdicts: Vec::new(),
+            recommendations: Recommendations::default(),
+            warnings: vec!["x: missing".into()],
+        };
+        let text = to_json(&c);
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(value["schema_version"], SCHEMA_VERSION);
+        assert!(value["oracle"].is_null());
+        assert_eq!(serde_json::from_str::<Comparison>(&text).unwrap(), c);
+    }
+}

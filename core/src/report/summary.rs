@@ -1,0 +1,340 @@
+//! `summary.txt`: the comparison for a person: cost, predictive accuracy per level, optimization,
+//! which method to use for which need, verdicts, notes and warnings.
+//!
+//! Missing values print as `-`; a value over several seeds prints as `mean [low, high]`.
+
+use super::{Comparison, LevelComparison, MethodComparison, MethodStatus, Sample};
+
+/// File name of the text report.
+pub const FILE_NAME: &str = "summary.txt";
+
+/// Renders the whole text report.
+pub fn render(c: &Comparison) -> String {
+    let mut out = String::new();
+    out.push_str(&format!("profcmp comparison of {}\n", c.results_dir));
+    out.push_str(&format!(
+        "SLA: ISL {} / OSL {} tokens, TTFT <= {} ms, ITL <= {} ms\n",
+        c.sla.isl, c.sla.osl, c.sla.ttft_ms, c.sla.itl_ms
+    ));
+    section(&mut out, "Methods", &methods_table(c));
+    section(
+        &mut out,
+        "Cost (host-metered; the method's own report beside it)",
+        &cost_table(c),
+    );
+    out.push_str("\n== Predictive accuracy ==\n");
+    out.push_str("signed error % = (predicted - measured) / measured x 100; negative = the method was optimistic\n");
+    out.push_str(&format!("\n-- TTFT --\n{}", accuracy_table(c, true)));
+    out.push_str(&format!("\n-- ITL --\n{}", accuracy_table(c, false)));
+    section(&mut out, "Optimization (planner in the loop)", &optimization_table(c));
+    section(&mut out, "Which method to use for which need", &needs(c));
+    if !c.verdicts.is_empty() {
+        let rows = c
+            .verdicts
+            .iter()
+            .map(|v| vec![v.metric.clone(), v.a.clone(), v.b.clone(), v.verdict.clone()])
+            .collect();
+        section(
+            &mut out,
+            "Verdicts (95% intervals over seeds)",
+            &table(&["metric", "a", "b", "verdict"], rows),
+        );
+    }
+    let notes: Vec<String> = c
+        .methods
+        .iter()
+        .flat_map(|m| m.notes.iter().map(move |n| format!("- {}: {n}\n", m.method)))
+        .collect();
+    if !notes.is_empty() {
+        section(&mut out, "Notes", &notes.concat());
+    }
+    if !c.warnings.is_empty() {
+        let lines: Vec<String> = c.warnings.iter().map(|w| format!("- {w}\n")).collect();
+        section(&mut out, &format!("Warnings ({})", c.warnings.len()), &lines.concat());
+    }
+    out
+}
+
+fn section(out: &mut String, title: &str, body: &str) {
+    out.push_str(&format!("\n== {title} ==\n{body}"));
+}
+
+/// Left-aligned columns separated by two spaces.
+fn table(headers: &[&str], rows: Vec<Vec<String>>) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        format!("{}\n", padded.join("  ").trim_end())
+    };
+    let mut out = line(headers.iter().map(|h| h.to_string()).collect());
+    for row in rows {
+        out.push_str(&line(row));
+    }
+    out
+}
+
+fn num(value: Option<f64>, decimals: usize) -> String {
+    value
+        .filter(|v| v.is_finite())
+        .map_or("-".into(), |v| format!("{v:.decimals$}"))
+}
+
+fn sample(value: Option<Sample>, decimals: usize) -> String {
+    match value {
+        None => "-".into(),
+        Some(Sample {
+            mean,
+            ci95: Some([lo, hi]),
+            ..
+        }) => format!("{mean:.decimals$} [{lo:.decimals$}, {hi:.decimals$}]"),
+        Some(s) => format!("{:.decimals$}", s.mean),
+    }
+}
+
+fn status(m: &MethodComparison) -> &'static str {
+    match m.status {
+        MethodStatus::Ok => "ok",
+        MethodStatus::Failed => "FAILED",
+        MethodStatus::NoProfile => "no profile data",
+    }
+}
+
+fn config(m: &MethodComparison) -> String {
+    match (m.prefill_tp, m.decode_tp) {
+        (Some(p), Some(d)) => format!("prefill TP{p} + decode TP{d}"),
+        _ => "-".into(),
+    }
+}
+
+fn methods_table(c: &Comparison) -> String {
+    let rows = c
+        .methods
+        .iter()
+        .map(|m| {
+            let detail = match (&m.error, &m.profile_source) {
+                (Some(e), _) => format!("error: {e}"),
+                (None, Some(s)) => format!("profile data from {s}"),
+                (None, None) => "-".into(),
+            };
+            vec![m.method.clone(), status(m).into(), config(m), detail]
+        })
+        .collect();
+    table(&["method", "status", "recommended config", "detail"], rows)
+}
+
+fn cost_table(c: &Comparison) -> String {
+    let rows = c
+        .methods
+        .iter()
+        .map(|m| {
+            let k = &m.cost;
+            if !k.recorded {
+                return vec![m.method.clone(), "not recorded".into()];
+            }
+            let own = match (&k.reported, k.mismatch) {
+                (None, _) => "none".to_string(),
+                (Some(_), Some(true)) => format!("MISMATCH: {}", k.mismatches.join("; ")),
+                (Some(_), _) => "agrees".to_string(),
+            };
+            vec![
+                m.method.clone(),
+                num(k.duration_s, 1),
+                num(k.cpu_s, 1),
+                num(k.gpu_hours, 3),
+                k.deployments.map_or("-".into(), |d| d.to_string()),
+                k.estimate_calls.map_or("-".into(), |d| d.to_string()),
+                own,
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "method",
+            "duration s",
+            "CPU s",
+            "GPU-hours",
+            "deployments",
+            "estimate calls",
+            "method's own report",
+        ],
+        rows,
+    )
+}
+
+fn accuracy_table(c: &Comparison, ttft: bool) -> String {
+    let mut rows = Vec::new();
+    let mut empty = String::new();
+    for m in &c.methods {
+        if m.levels.iter().all(|l| l.seeds == 0 && l.predicted.is_none()) {
+            empty.push_str(&format!("{}: no predictions, not measured\n", m.method));
+            continue;
+        }
+        for l in &m.levels {
+            rows.push(accuracy_row(m, l, ttft));
+        }
+    }
+    let headers = [
+        "method",
+        "level",
+        "concurrency",
+        "predicted ms",
+        "p50 ms",
+        "error % (p50)",
+        "p99 ms",
+        "error % (p99)",
+    ];
+    table(&headers, rows) + &empty
+}
+
+fn accuracy_row(m: &MethodComparison, l: &LevelComparison, ttft: bool) -> Vec<String> {
+    let (pred, p50, p99, e50, e99) = if ttft {
+        let p = l.predicted.and_then(|p| p.ttft_ms);
+        (
+            p,
+            l.ttft_p50_ms,
+            l.ttft_p99_ms,
+            l.error_pct.ttft_p50,
+            l.error_pct.ttft_p99,
+        )
+    } else {
+        let p = l.predicted.and_then(|p| p.itl_ms);
+        (p, l.itl_p50_ms, l.itl_p99_ms, l.error_pct.itl_p50, l.error_pct.itl_p99)
+    };
+    let measured = |s: Option<Sample>| {
+        if l.seeds == 0 {
+            "not measured".into()
+        } else {
+            sample(s, 1)
+        }
+    };
+    vec![
+        m.method.clone(),
+        l.level.clone(),
+        l.concurrency.to_string(),
+        num(pred, 1),
+        measured(p50),
+        sample(e50, 1),
+        measured(p99),
+        sample(e99, 1),
+    ]
+}
+
+fn optimization_table(c: &Comparison) -> String {
+    let mut out = String::new();
+    let rows = c
+        .methods
+        .iter()
+        .map(|m| {
+            let o = &m.optimization;
+            if o.seeds == 0 {
+                return vec![m.method.clone(), "not measured".into()];
+            }
+            let cfg = match (o.prefill_tp, o.decode_tp) {
+                (Some(p), Some(d)) => format!("{p}x{d}"),
+                _ => "-".into(),
+            };
+            let hit = o.sla_hit_rate.map(|s| Sample {
+                mean: s.mean * 100.0,
+                n: s.n,
+                ci95: s.ci95.map(|[a, b]| [a * 100.0, b * 100.0]),
+            });
+            vec![
+                m.method.clone(),
+                cfg,
+                sample(o.goodput, 3),
+                sample(o.goodput_per_gpu, 3),
+                sample(o.avg_gpus, 2),
+                sample(hit, 1),
+                sample(o.regret_pct, 1),
+            ]
+        })
+        .collect();
+    out.push_str(&table(
+        &[
+            "method",
+            "PxD TP",
+            "goodput req/s",
+            "goodput/GPU req/s",
+            "avg GPUs",
+            "SLA hit %",
+            "regret %",
+        ],
+        rows,
+    ));
+    match &c.oracle {
+        Some(o) => {
+            let cands: Vec<String> = o
+                .candidates
+                .iter()
+                .map(|k| format!("{} {}", k.name, sample(k.optimization.goodput, 3)))
+                .collect();
+            out.push_str(&format!(
+                "oracle: best {} at {} req/s (candidates: {})\n",
+                o.best.as_deref().unwrap_or("-"),
+                num(o.best_goodput, 3),
+                if cands.is_empty() {
+                    "none".into()
+                } else {
+                    cands.join(", ")
+                }
+            ));
+        }
+        None => out.push_str("oracle: none (no results/oracle/): regret not measured\n"),
+    }
+    out
+}
+
+fn needs(c: &Comparison) -> String {
+    let r = &c.recommendations;
+    let find = |name: &Option<String>| name.as_ref().and_then(|n| c.methods.iter().find(|m| &m.method == n));
+    let or_none = |s: Option<String>, why: &str| s.unwrap_or_else(|| format!("- ({why})"));
+    let cheapest = find(&r.cheapest).map(|m| {
+        format!(
+            "{} ({} GPU-hours, {} s)",
+            m.method,
+            num(m.cost.gpu_hours, 3),
+            num(m.cost.duration_s, 1)
+        )
+    });
+    let measured = c.methods.iter().filter(|m| m.mean_abs_error_pct.is_some()).count();
+    let accurate = find(&r.most_accurate).map(|m| {
+        format!(
+            "{} (mean |error| {} % over p50 TTFT and ITL{})",
+            m.method,
+            num(m.mean_abs_error_pct, 1),
+            if measured == 1 {
+                "; the only method measured"
+            } else {
+                ""
+            }
+        )
+    });
+    let goodput = find(&r.best_goodput).map(|m| {
+        let o = &m.optimization;
+        match o.regret_pct {
+            Some(regret) => format!(
+                "{} (regret {} %, goodput {} req/s)",
+                m.method,
+                sample(Some(regret), 1),
+                sample(o.goodput, 3)
+            ),
+            None => format!("{} (goodput {} req/s; no oracle)", m.method, sample(o.goodput, 3)),
+        }
+    });
+    let tradeoff = r
+        .best_tradeoff
+        .as_ref()
+        .map(|t| format!("{t} (Pareto front, cheapest first: {})", r.pareto_front.join(", ")));
+    format!(
+        "- cheapest to run: {}\n- most accurate predictions: {}\n- best goodput / lowest regret: {}\n- best trade-off of GPU-hours and regret: {}\n",
+        or_none(cheapest, "no metered cost"),
+        or_none(accurate, "no validation measured"),
+        or_none(goodput, "no optimization measured"),
+        or_none(tradeoff, "needs both metered GPU-hours and regret"),
+    )
+}
