@@ -7,3 +7,5 @@ pub mod aiperf;
 pub mod backend;
 pub mod fsio;
 pub mod layout;
+pub mod sim;
+pub mod workload;
