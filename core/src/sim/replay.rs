@@ -18,9 +18,10 @@ use std::sync::Arc;
 
 use aisimulate_core::engine::{Backend as EngineBackend, EngineConfig};
 use aisimulate_core::replay::{
-    AggregatedRoundRobinPlacement, NoEngineEvents, NoReplayMetadata, PerRequestRecord, PoolRoundRobinPlacement,
-    ReplayCaptureOptions, ReplayComposition, ReplayDeterminism, ReplayEngineConfig, ReplayEngineFactory, ReplayReport,
-    ReplayRequest, ReplayRoleConfig, ReplayScalingPolicy, ReplaySpec, ReplayTerminalStatus, ReplayTopology, Replayer,
+    AggregatedRoundRobinPlacement, NoEngineEvents, NoReplayMetadata, PerRequestRecord,
+    PoolRoundRobinPlacement, ReplayCaptureOptions, ReplayComposition, ReplayDeterminism,
+    ReplayEngineConfig, ReplayEngineFactory, ReplayReport, ReplayRequest, ReplayRoleConfig,
+    ReplayScalingPolicy, ReplaySpec, ReplayTerminalStatus, ReplayTopology, Replayer,
     WorkerPoolSpec, WorkerTopology,
 };
 use profcmp_plugin_api::TraceRequest;
