@@ -5,6 +5,7 @@
 
 pub mod aiperf;
 pub mod backend;
+pub mod estimator;
 pub mod fsio;
 pub mod layout;
 pub mod sim;

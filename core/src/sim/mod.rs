@@ -12,6 +12,7 @@
 //! Same inputs and seed give byte-identical records. [`SimCluster::cpu_seconds`] is the wall
 //! time actually spent simulating.
 
+mod aic;
 mod planner;
 mod profile;
 mod reality;
@@ -29,6 +30,7 @@ use profcmp_plugin_api::{DeployRequest, Deployment, Probe, ServingBackend, Trace
 
 use crate::aiperf::{RequestRecord, Slo, Summary};
 use crate::backend::{Backend, BackendError, PlannerSpec, Run};
+use crate::estimator::{EstimatorSet, ModelInfo};
 
 pub use planner::{ReplicaLog, SlaPlanner, MOVING_AVERAGE_WINDOW};
 pub use profile::{DecodeSurface, PrefillCurve};
@@ -37,6 +39,12 @@ pub use replay::MAX_BATCHED_TOKENS;
 pub use timing::{PassCosts, PassTiming, StepTable, StepTimes, WorkerTables};
 
 use replay::{Limits, Load, Shape};
+
+/// Prompts a prefill worker (graph or prefill-only) runs per forward pass. One, as the prompts
+/// of Dynamo's prefill profiling and as a worker that sends each prompt's KV before the next:
+/// no prompt waits for a batch-mate's prefill or transfer. Prefill at serving ISLs is
+/// compute-bound, so batching would add little throughput.
+pub const PREFILL_PROMPTS_PER_PASS: u32 = 1;
 
 /// Where the simulated cluster gets one worker's step times at a TP (the estimator).
 pub trait StepTimesSource {
@@ -87,6 +95,29 @@ impl SimCluster {
             n_deployments: 0,
             n_runs: 0,
         }
+    }
+
+    /// A cluster timed by the AIC estimator for `model` (a known id or a config.json path) on
+    /// `system` with `backend`; `systems_root` overrides the shipped perf database.
+    pub fn aic(
+        model: &str,
+        system: &str,
+        backend: ServingBackend,
+        reality: Reality,
+        seed: u64,
+        systems_root: Option<std::path::PathBuf>,
+    ) -> Result<SimCluster, BackendError> {
+        let model = ModelInfo::resolve(model).map_err(|e| BackendError::Other(e.to_string()))?;
+        let kv_bytes_per_token = model.kv_bytes_per_token();
+        let set = EstimatorSet::new(model, system, backend.as_str(), systems_root)
+            .map_err(|e| BackendError::Other(e.to_string()))?;
+        Ok(SimCluster::new(
+            Box::new(set),
+            kv_bytes_per_token,
+            backend,
+            reality,
+            seed,
+        ))
     }
 
     /// The reality profile in force.
@@ -142,9 +173,13 @@ impl SimCluster {
                     jitter_sigma: reality.jitter_sigma,
                     seed: mix(run_seed, 0),
                 };
+                let mut limits = limits(&tables);
+                if prefill_factor > 0.0 {
+                    limits.max_batch = PREFILL_PROMPTS_PER_PASS;
+                }
                 Shape::Single {
                     tp,
-                    limits: limits(&tables),
+                    limits,
                     timing: Arc::new(PassTiming::new(tables, costs)),
                 }
             }
@@ -175,7 +210,10 @@ impl SimCluster {
                     decode_workers: decode_workers as usize,
                     prefill_tp,
                     decode_tp,
-                    prefill_limits: limits(&prefill_tables),
+                    prefill_limits: Limits {
+                        max_batch: PREFILL_PROMPTS_PER_PASS,
+                        ..limits(&prefill_tables)
+                    },
                     decode_limits: limits(&decode_tables),
                     prefill: Arc::new(PassTiming::new(prefill_tables, prefill_costs)),
                     decode: Arc::new(PassTiming::new(decode_tables, decode_costs)),
