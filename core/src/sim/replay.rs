@@ -17,18 +17,22 @@
 use std::sync::Arc;
 
 use aisimulate_core::engine::{Backend as EngineBackend, EngineConfig};
+use aisimulate_core::replay::loadgen::{MooncakeRow, Trace, WorkloadDriver};
 use aisimulate_core::replay::{
     AggregatedRoundRobinPlacement, NoEngineEvents, NoReplayMetadata, PerRequestRecord,
     PoolRoundRobinPlacement, ReplayCaptureOptions, ReplayComposition, ReplayDeterminism,
     ReplayEngineConfig, ReplayEngineFactory, ReplayReport, ReplayRequest, ReplayRoleConfig,
-    ReplayScalingPolicy, ReplaySpec, ReplayTerminalStatus, ReplayTopology, Replayer,
-    WorkerPoolSpec, WorkerTopology,
+    ReplayRuntimeInput, ReplayScalingPolicy, ReplaySpec, ReplayTerminalStatus, ReplayTopology,
+    Replayer, WorkerPoolSpec, WorkerTopology,
 };
 use profcmp_plugin_api::TraceRequest;
 
 use crate::aiperf::RequestRecord;
 
 use super::timing::PassTiming;
+
+/// Prompt tokens per block id of the trace given to aisimulate's driver.
+const TRACE_BLOCK_SIZE: usize = 512;
 
 /// Tokens one forward pass may hold (TensorRT-LLM's default `max_num_tokens`).
 pub const MAX_BATCHED_TOKENS: usize = 8192;
@@ -158,28 +162,7 @@ pub fn run(
             )
         }
     };
-    let requests = load
-        .requests
-        .iter()
-        .enumerate()
-        .map(|(index, request)| ReplayRequest {
-            id: request_id(index),
-            arrival_time_ms: if load.max_in_flight.is_some() {
-                0.0
-            } else {
-                request.timestamp_ms
-            },
-            input_tokens: request.input_length as usize,
-            input_token_ids: None,
-            output_tokens: request.output_length as usize,
-            output_token_ids: None,
-            dp_rank: None,
-            prefill_dp_rank: None,
-            session_id: None,
-            turn_index: None,
-            metadata: serde_json::Value::Null,
-        })
-        .collect();
+    let open_loop = load.max_in_flight.is_none();
     let spec = ReplaySpec {
         version: aisimulate_core::replay::CURRENT_REPLAY_SPEC_VERSION,
         topology,
@@ -189,17 +172,33 @@ pub fn run(
         max_in_flight: load.max_in_flight,
         record_per_request: true,
         sla: Default::default(),
-        requests,
+        requests: if open_loop {
+            Vec::new()
+        } else {
+            closed_loop_requests(load.requests)
+        },
     };
     let capture = ReplayCaptureOptions {
         determinism: ReplayDeterminism::CanonicalV1,
         ..Default::default()
     };
-    let report = Replayer::with_composition(spec, factory, SimComposition { scaling })
+    let mut replayer = Replayer::with_composition(spec, factory, SimComposition { scaling })
         .map_err(|e| e.to_string())?
-        .with_capture_options(capture)
-        .run()
-        .map_err(|e| e.to_string())?;
+        .with_capture_options(capture);
+    if open_loop {
+        replayer = replayer.with_runtime_input(ReplayRuntimeInput::Workload(trace_driver(
+            load.requests,
+            rank_config(
+                backend,
+                Limits {
+                    kv_tokens: 1,
+                    max_batch: 1,
+                },
+            )
+            .block_size,
+        )?));
+    }
+    let report = replayer.run().map_err(|e| e.to_string())?;
     Ok(convert(&report, load.requests.len()))
 }
 
@@ -250,6 +249,56 @@ fn rank_config(backend: EngineBackend, limits: Limits) -> EngineConfig {
     rank
 }
 
+/// A closed loop's requests (their timestamps do not matter: the loop paces them).
+fn closed_loop_requests(requests: &[TraceRequest]) -> Vec<ReplayRequest> {
+    requests
+        .iter()
+        .enumerate()
+        .map(|(index, request)| ReplayRequest {
+            id: request_id(index),
+            arrival_time_ms: 0.0,
+            input_tokens: request.input_length as usize,
+            input_token_ids: None,
+            output_tokens: request.output_length as usize,
+            output_token_ids: None,
+            dp_rank: None,
+            prefill_dp_rank: None,
+            session_id: None,
+            turn_index: None,
+            metadata: serde_json::Value::Null,
+        })
+        .collect()
+}
+
+/// An open-loop trace as aisimulate's trace driver, which makes each prompt's tokens only when
+/// the request arrives (a 45k-request trace would otherwise hold ~370 MB of prompt tokens).
+/// Every request is its own session `request_<line>`, with fresh block ids (no prefix sharing).
+fn trace_driver(
+    requests: &[TraceRequest],
+    engine_block_size: usize,
+) -> Result<WorkloadDriver, String> {
+    let block = TRACE_BLOCK_SIZE as u64;
+    let mut next_hash: u64 = 0;
+    let rows = requests
+        .iter()
+        .map(|request| {
+            let blocks = u64::from(request.input_length).div_ceil(block);
+            let hash_ids = (next_hash..next_hash + blocks).collect();
+            next_hash += blocks;
+            MooncakeRow {
+                input_length: Some(request.input_length as usize),
+                output_length: Some(request.output_length as usize),
+                hash_ids: Some(hash_ids),
+                timestamp: Some(request.timestamp_ms),
+                ..Default::default()
+            }
+        })
+        .collect();
+    let trace = Trace::from_mooncake_rows(rows, TRACE_BLOCK_SIZE).map_err(|e| format!("{e:#}"))?;
+    WorkloadDriver::new_trace_without_replay_hashes(trace, engine_block_size, false)
+        .map_err(|e| format!("{e:#}"))
+}
+
 /// Authored ids sort like the request order (aisimulate orders its records by id).
 fn request_id(index: usize) -> String {
     format!("r{index:09}")
@@ -258,11 +307,20 @@ fn request_id(index: usize) -> String {
 fn convert(report: &ReplayReport, n_requests: usize) -> Replayed {
     let mut records: Vec<Option<RequestRecord>> = vec![None; n_requests];
     for record in &report.per_request {
-        let index = record
-            .request_id
+        // Closed loops carry our ids (`r<index>`); trace sessions are `request_<line>`.
+        let from_session = record
+            .session_id
             .as_deref()
-            .and_then(|id| id.get(1..))
-            .and_then(|n| n.parse::<usize>().ok());
+            .and_then(|id| id.strip_prefix("request_"))
+            .and_then(|n| n.parse::<usize>().ok())
+            .and_then(|line| line.checked_sub(1));
+        let index = from_session.or_else(|| {
+            record
+                .request_id
+                .as_deref()
+                .and_then(|id| id.get(1..))
+                .and_then(|n| n.parse::<usize>().ok())
+        });
         if let Some(slot) = index.and_then(|i| records.get_mut(i)) {
             *slot = Some(request_record(record));
         }
