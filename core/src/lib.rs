@@ -11,5 +11,7 @@ pub mod fsio;
 pub mod layout;
 pub mod predict;
 pub mod report;
+pub mod sim;
 pub mod spec;
 pub mod stage;
+pub mod workload;

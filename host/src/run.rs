@@ -8,11 +8,11 @@ use anyhow::{bail, Context};
 use profcmp_core::backend::Backend;
 use profcmp_core::estimator::{EstimatorSet, ModelInfo};
 use profcmp_core::layout::{read_json, ProfileRecord, ResultsDir};
-use profcmp_core::sim::{Reality, SimCluster};
+use profcmp_core::sim::{Reality, SimCluster, StepTimes, StepTimesSource};
 use profcmp_core::spec::{RunSpec, TraceSpec};
 use profcmp_core::stage::optimize::{oracle_candidates, run_jobs, PlannedJob};
 use profcmp_core::stage::profile::{answer_estimate, profile_stage, MethodEntry};
-use profcmp_core::stage::{validate, Observer};
+use profcmp_core::stage::validate;
 use profcmp_core::workload::{read_mooncake, sinusoidal, write_mooncake, SinusoidSpec};
 use profcmp_plugin_api::{ProfileResult, SearchSpace, ServingBackend, Sla};
 
@@ -47,7 +47,7 @@ pub fn run(args: &RunArgs, stages: Stages) -> anyhow::Result<usize> {
         spec.backend.as_str(),
         args.target.aic_systems_root.clone(),
     )?);
-    let reality = Reality::resolve(&spec.reality)?;
+    let reality = reality(&spec.reality)?;
     let ctx = Context_ { spec, results: ResultsDir::new(&args.results), estimators, reality };
     let console = Console::new(!args.no_progress, args.verbose);
     let mut failed = 0;
@@ -113,9 +113,28 @@ fn run_spec(args: &RunArgs) -> anyhow::Result<RunSpec> {
 /// A fresh simulated cluster per call (own virtual clock), seeded.
 fn backend_factory(ctx: &Context_) -> impl Fn(u64) -> Result<Box<dyn Backend>, String> + Sync + '_ {
     move |seed| {
-        let cluster = SimCluster::with_estimators(ctx.estimators.clone(), ctx.spec.backend, ctx.reality.clone(), seed);
+        let source = Box::new(SharedEstimators(ctx.estimators.clone()));
+        let kv_bytes = ctx.estimators.model().kv_bytes_per_token();
+        let cluster = SimCluster::new(source, kv_bytes, ctx.spec.backend, ctx.reality.clone(), seed);
         Ok(Box::new(cluster) as Box<dyn Backend>)
     }
+}
+
+/// The estimator set shared by every cluster of a run (the perf database is parsed once).
+struct SharedEstimators(Arc<EstimatorSet>);
+
+impl StepTimesSource for SharedEstimators {
+    fn step_times(&self, tp: u32) -> Result<Arc<dyn StepTimes>, String> {
+        self.0.step_times(tp)
+    }
+}
+
+/// A reality profile by name (`nominal`, `dynamo-2026-01`) or from a TOML file.
+pub fn reality(name_or_path: &str) -> anyhow::Result<Reality> {
+    if Path::new(name_or_path).is_file() {
+        return Ok(Reality::from_file(Path::new(name_or_path))?);
+    }
+    Ok(Reality::named(name_or_path)?)
 }
 
 fn profile(ctx: &Context_, args: &RunArgs, console: &Console) -> anyhow::Result<usize> {
