@@ -9,9 +9,7 @@ use profcmp_core::backend::{Backend, LoadPredictor, PlannerSpec};
 use profcmp_core::estimator::{Estimator, ModelInfo};
 use profcmp_core::sim::{Reality, SimCluster};
 use profcmp_core::workload::{sinusoidal, SinusoidSpec};
-use profcmp_plugin_api::{
-    DecodeProfile, DeployRequest, PlannerProfile, PrefillProfile, Probe, ServingBackend, Sla,
-};
+use profcmp_plugin_api::{DecodeProfile, DeployRequest, PlannerProfile, PrefillProfile, Probe, ServingBackend, Sla};
 
 const MODEL: &str = "Qwen/Qwen3-32B";
 const SYSTEM: &str = "h200_sxm";
@@ -27,10 +25,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let started = Instant::now();
     let deployment = sim.deploy(&graph)?;
-    println!(
-        "deploy 1P TP1 + 1D TP2 (estimator tables): {:.0} ms wall",
-        ms(started)
-    );
+    println!("deploy 1P TP1 + 1D TP2 (estimator tables): {:.0} ms wall", ms(started));
 
     let probe = Probe::Concurrency {
         concurrency: 4,

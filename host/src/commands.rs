@@ -55,7 +55,10 @@ fn stages(args: &crate::cli::RunArgs, stages: Stages) -> anyhow::Result<ExitCode
 pub fn compare(results: &std::path::Path) -> anyhow::Result<()> {
     let dir = ResultsDir::new(results);
     if !results.is_dir() {
-        anyhow::bail!("{} is not a directory: run `profcmp run` first or pass --results DIR", results.display());
+        anyhow::bail!(
+            "{} is not a directory: run `profcmp run` first or pass --results DIR",
+            results.display()
+        );
     }
     let comparison = profcmp_core::stage::compare::compare(&dir, &Default::default());
     for warning in &comparison.warnings {

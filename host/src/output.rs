@@ -34,7 +34,11 @@ impl Console {
             bar.enable_steady_tick(Duration::from_millis(120));
             bar
         });
-        Console { bar, cancelled, verbose }
+        Console {
+            bar,
+            cancelled,
+            verbose,
+        }
     }
 
     /// Prints a line above the spinner.

@@ -48,7 +48,12 @@ pub fn run(args: &RunArgs, stages: Stages) -> anyhow::Result<usize> {
         args.target.aic_systems_root.clone(),
     )?);
     let reality = reality(&spec.reality)?;
-    let ctx = Context_ { spec, results: ResultsDir::new(&args.results), estimators, reality };
+    let ctx = Context_ {
+        spec,
+        results: ResultsDir::new(&args.results),
+        estimators,
+        reality,
+    };
     let console = Console::new(!args.no_progress, args.verbose);
     let mut failed = 0;
     if matches!(stages, Stages::All | Stages::Profile) {
@@ -74,13 +79,22 @@ fn run_spec(args: &RunArgs) -> anyhow::Result<RunSpec> {
         "sglang" => ServingBackend::Sglang,
         other => bail!("unknown backend `{other}`; valid: trtllm, vllm, sglang"),
     };
-    for (name, value) in [("--ttft", args.ttft), ("--itl", args.itl), ("--trace-duration", args.trace_duration), ("--period", args.period)] {
+    for (name, value) in [
+        ("--ttft", args.ttft),
+        ("--itl", args.itl),
+        ("--trace-duration", args.trace_duration),
+        ("--period", args.period),
+    ] {
         if !(value.is_finite() && value > 0.0) {
             bail!("{name} must be a positive number, got {value}");
         }
     }
     if !(args.min_rate >= 0.0 && args.max_rate >= args.min_rate && args.max_rate.is_finite()) {
-        bail!("--min-rate and --max-rate must satisfy 0 <= min <= max, got {} and {}", args.min_rate, args.max_rate);
+        bail!(
+            "--min-rate and --max-rate must satisfy 0 <= min <= max, got {} and {}",
+            args.min_rate,
+            args.max_rate
+        );
     }
     if args.repeat == 0 || args.requests == 0 {
         bail!("--repeat and --requests must be at least 1");
@@ -89,7 +103,12 @@ fn run_spec(args: &RunArgs) -> anyhow::Result<RunSpec> {
         model: args.target.model.clone(),
         system: args.target.system.clone(),
         backend,
-        sla: Sla { isl: args.isl, osl: args.osl, ttft_ms: args.ttft, itl_ms: args.itl },
+        sla: Sla {
+            isl: args.isl,
+            osl: args.osl,
+            ttft_ms: args.ttft,
+            itl_ms: args.itl,
+        },
         search: SearchSpace {
             prefill_tp: args.prefill_tp.clone(),
             decode_tp: args.decode_tp.clone(),
@@ -153,11 +172,23 @@ fn profile(ctx: &Context_, args: &RunArgs, console: &Console) -> anyhow::Result<
     }
     let entries: Vec<MethodEntry> = loaded
         .iter()
-        .map(|(plugin, r)| MethodEntry { runner: plugin, options: r.options.clone(), code_hash: r.sha256.clone() })
+        .map(|(plugin, r)| MethodEntry {
+            runner: plugin,
+            options: r.options.clone(),
+            code_hash: r.sha256.clone(),
+        })
         .collect();
     let estimates = |q: &_| answer_estimate(&ctx.estimators, q);
     let factory = backend_factory(ctx);
-    let records = profile_stage(&ctx.spec, &ctx.results, &entries, &lock_text, &factory, &estimates, console);
+    let records = profile_stage(
+        &ctx.spec,
+        &ctx.results,
+        &entries,
+        &lock_text,
+        &factory,
+        &estimates,
+        console,
+    );
     for record in &records {
         let l = &record.ledger;
         match &record.error {
@@ -181,12 +212,18 @@ fn profiled(results: &ResultsDir) -> anyhow::Result<Vec<(String, ProfileResult)>
         .with_context(|| format!("cannot read {}: run `profcmp profile` first", results.root.display()))?;
     let mut out = Vec::new();
     for method in methods {
-        if let Ok(ProfileRecord { result: Some(result), .. }) = read_json(&results.profile_json(&method)) {
+        if let Ok(ProfileRecord {
+            result: Some(result), ..
+        }) = read_json(&results.profile_json(&method))
+        {
             out.push((method, result));
         }
     }
     if out.is_empty() {
-        bail!("no successful profile in {}: run `profcmp profile` first", results.root.display());
+        bail!(
+            "no successful profile in {}: run `profcmp profile` first",
+            results.root.display()
+        );
     }
     Ok(out)
 }
@@ -199,14 +236,25 @@ fn validate(ctx: &Context_, console: &Console) -> anyhow::Result<usize> {
     let levels = profcmp_core::predict::load_levels(capacity);
     console.line(&format!(
         "validate: capacity B = {capacity}; levels {}",
-        levels.iter().map(|(l, c)| format!("{l} {c}")).collect::<Vec<_>>().join(", ")
+        levels
+            .iter()
+            .map(|(l, c)| format!("{l} {c}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     ));
     let mut failed = 0;
     for repeat in 0..ctx.spec.repeat {
         for (method, result) in &methods {
             let mut backend = factory(ctx.spec.seed + u64::from(repeat)).map_err(anyhow::Error::msg)?;
             let outcome = validate::validate_method(
-                &ctx.spec, &ctx.results, method, result, &levels, repeat, backend.as_mut(), console,
+                &ctx.spec,
+                &ctx.results,
+                method,
+                result,
+                &levels,
+                repeat,
+                backend.as_mut(),
+                console,
             );
             if let Err(e) = outcome {
                 failed += 1;
@@ -243,7 +291,13 @@ fn optimize(ctx: &Context_, console: &Console) -> anyhow::Result<usize> {
     let mut failed = 0;
     for repeat in 0..ctx.spec.repeat {
         let seed = ctx.spec.seed + u64::from(repeat);
-        let seed_dir = |dir: std::path::PathBuf| if repeat == 0 { dir } else { dir.join(format!("seed-{repeat}")) };
+        let seed_dir = |dir: std::path::PathBuf| {
+            if repeat == 0 {
+                dir
+            } else {
+                dir.join(format!("seed-{repeat}"))
+            }
+        };
         let trace_path = if repeat == 0 {
             ctx.results.trace()
         } else {
@@ -261,23 +315,22 @@ fn optimize(ctx: &Context_, console: &Console) -> anyhow::Result<usize> {
             })
             .collect();
         let estimates = |q: &_| answer_estimate(&ctx.estimators, q);
-        let oracle_profiles = profcmp_core::stage::optimize::measured_profiles(
-            &ctx.spec,
-            &ctx.results,
-            &factory,
-            &estimates,
-            console,
-        )
-        .map_err(anyhow::Error::msg)?;
+        let oracle_profiles =
+            profcmp_core::stage::optimize::measured_profiles(&ctx.spec, &ctx.results, &factory, &estimates, console)
+                .map_err(anyhow::Error::msg)?;
         for (p, d) in oracle_candidates(&ctx.spec) {
-            let (Some(prefill), Some(decode)) = (oracle_profiles.prefill.get(&p), oracle_profiles.decode.get(&d)) else {
+            let (Some(prefill), Some(decode)) = (oracle_profiles.prefill.get(&p), oracle_profiles.decode.get(&d))
+            else {
                 continue;
             };
             jobs.push(PlannedJob {
                 subject: format!("oracle {p}x{d}"),
                 prefill_tp: p,
                 decode_tp: d,
-                profile: profcmp_plugin_api::PlannerProfile { prefill: prefill.clone(), decode: decode.clone() },
+                profile: profcmp_plugin_api::PlannerProfile {
+                    prefill: prefill.clone(),
+                    decode: decode.clone(),
+                },
                 dir: seed_dir(ctx.results.oracle(p, d)),
             });
         }

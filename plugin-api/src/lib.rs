@@ -71,6 +71,20 @@ mod tests {
     }
 
     #[test]
+    fn missing_statistics_cross_the_boundary_as_nan() {
+        let stat = Stat {
+            avg: f64::NAN,
+            p50: 1.0,
+            ..Stat::default()
+        };
+        let json = serde_json::to_string(&stat).unwrap();
+        assert!(json.contains("\"avg\":null"), "{json}");
+        let back: Stat = serde_json::from_str(&json).unwrap();
+        assert!(back.avg.is_nan());
+        assert_eq!(back.p50, 1.0);
+    }
+
+    #[test]
     fn api_compatibility_follows_semver_at_zero() {
         assert!(api_compatible("0.1.0", "0.1.7"));
         assert!(!api_compatible("0.2.0", "0.1.0"));

@@ -333,21 +333,33 @@ pub enum Probe {
     },
 }
 
-/// Distribution of one latency metric, ms.
+/// Distribution of one latency metric, ms. A metric that does not apply (ITL of one-token
+/// outputs) is NaN, sent as JSON `null`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Stat {
     /// Mean.
+    #[serde(deserialize_with = "nan_if_null")]
     pub avg: f64,
     /// Median.
+    #[serde(deserialize_with = "nan_if_null")]
     pub p50: f64,
     /// 90th percentile.
+    #[serde(deserialize_with = "nan_if_null")]
     pub p90: f64,
     /// 99th percentile.
+    #[serde(deserialize_with = "nan_if_null")]
     pub p99: f64,
     /// Minimum.
+    #[serde(deserialize_with = "nan_if_null")]
     pub min: f64,
     /// Maximum.
+    #[serde(deserialize_with = "nan_if_null")]
     pub max: f64,
+}
+
+/// JSON has no NaN: serde_json writes it as `null`; read `null` back as NaN.
+fn nan_if_null<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(deserializer)?.unwrap_or(f64::NAN))
 }
 
 /// AIPerf-like statistics of one measurement.

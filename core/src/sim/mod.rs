@@ -240,8 +240,7 @@ impl SimCluster {
         skip: usize,
         scaling: Option<Box<dyn aisimulate_core::replay::ReplayScalingPolicy>>,
     ) -> Result<(Vec<RequestRecord>, f64, f64), BackendError> {
-        let replayed = replay::run(self.engine_backend, shape, load, scaling)
-            .map_err(BackendError::Measure)?;
+        let replayed = replay::run(self.engine_backend, shape, load, scaling).map_err(BackendError::Measure)?;
         let overhead = self.reality.frontend_overhead_ms;
         self.clock_s += replayed.duration_s + overhead / 1e3;
         let mut records: Vec<RequestRecord> = replayed.records.into_iter().skip(skip).collect();
@@ -280,12 +279,7 @@ impl Backend for SimCluster {
         result
     }
 
-    fn measure(
-        &mut self,
-        deployment: &Deployment,
-        probe: &Probe,
-        slo: Option<Slo>,
-    ) -> Result<Run, BackendError> {
+    fn measure(&mut self, deployment: &Deployment, probe: &Probe, slo: Option<Slo>) -> Result<Run, BackendError> {
         let started = Instant::now();
         let result = self.measure_inner(deployment, probe, slo);
         self.cpu_s += started.elapsed().as_secs_f64();
@@ -317,9 +311,7 @@ impl SimCluster {
     fn deploy_inner(&mut self, request: &DeployRequest) -> Result<Deployment, BackendError> {
         let what = describe(request);
         let serving = match *request {
-            DeployRequest::PrefillOnly { tp } | DeployRequest::DecodeOnly { tp } => {
-                self.tables(tp, &what)?
-            }
+            DeployRequest::PrefillOnly { tp } | DeployRequest::DecodeOnly { tp } => self.tables(tp, &what)?,
             DeployRequest::Graph {
                 prefill_workers,
                 prefill_tp,
@@ -348,12 +340,7 @@ impl SimCluster {
         })
     }
 
-    fn measure_inner(
-        &mut self,
-        deployment: &Deployment,
-        probe: &Probe,
-        slo: Option<Slo>,
-    ) -> Result<Run, BackendError> {
+    fn measure_inner(&mut self, deployment: &Deployment, probe: &Probe, slo: Option<Slo>) -> Result<Run, BackendError> {
         let request = self.live_request(deployment)?;
         let prefill_only = matches!(request, DeployRequest::PrefillOnly { .. });
         let (requests, max_in_flight, skip) = match probe {
@@ -388,10 +375,7 @@ impl SimCluster {
         let requests = if prefill_only {
             requests
                 .into_iter()
-                .map(|r| TraceRequest {
-                    output_length: 1,
-                    ..r
-                })
+                .map(|r| TraceRequest { output_length: 1, ..r })
                 .collect()
         } else {
             requests
@@ -447,16 +431,14 @@ impl SimCluster {
         }
         check_trace(trace)?;
         let log = ReplicaLog::default();
-        log.borrow_mut()
-            .push((0.0, prefill_workers, decode_workers));
+        log.borrow_mut().push((0.0, prefill_workers, decode_workers));
         let policy = SlaPlanner::new(planner, log.clone()).map_err(BackendError::Measure)?;
         let shape = self.shape(&request)?;
         let load = Load {
             requests: trace,
             max_in_flight: None,
         };
-        let (records, duration_s, gpu_seconds) =
-            self.replay(&shape, &load, 0, Some(Box::new(policy)))?;
+        let (records, duration_s, gpu_seconds) = self.replay(&shape, &load, 0, Some(Box::new(policy)))?;
         let summary = Summary::from_records(&records, slo, duration_s);
         let avg_gpus = if duration_s > 0.0 {
             gpu_seconds / duration_s
@@ -478,10 +460,7 @@ fn check_trace(requests: &[TraceRequest]) -> Result<(), BackendError> {
         return Err(BackendError::Measure("the trace has no requests".into()));
     }
     for (i, r) in requests.iter().enumerate() {
-        if !(r.timestamp_ms >= 0.0 && r.timestamp_ms.is_finite())
-            || r.input_length == 0
-            || r.output_length == 0
-        {
+        if !(r.timestamp_ms >= 0.0 && r.timestamp_ms.is_finite()) || r.input_length == 0 || r.output_length == 0 {
             return Err(BackendError::Measure(format!(
                 "trace request {i}: timestamp {} ms, input {} and output {} tokens; timestamps must be >= 0 and lengths >= 1",
                 r.timestamp_ms, r.input_length, r.output_length

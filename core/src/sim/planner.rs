@@ -59,8 +59,7 @@ impl SlaPlanner {
         if spec.prefill_tp == 0 || spec.decode_tp == 0 {
             return Err("planner prefill_tp and decode_tp must be >= 1".into());
         }
-        let floor =
-            spec.min_prefill.max(1) * spec.prefill_tp + spec.min_decode.max(1) * spec.decode_tp;
+        let floor = spec.min_prefill.max(1) * spec.prefill_tp + spec.min_decode.max(1) * spec.decode_tp;
         if floor > spec.gpu_budget {
             return Err(format!(
                 "planner gpu_budget {} is below the minimum replicas' {floor} GPUs (min_prefill {} x tp {} + min_decode {} x tp {})",
@@ -84,10 +83,7 @@ impl SlaPlanner {
         let (min_p, min_d) = (spec.min_prefill.max(1), spec.min_decode.max(1));
         let prefill_tokens_s = rate * isl;
         let p_thpt = self.prefill.thpt_per_gpu(isl) * f64::from(spec.prefill_tp);
-        let d_thpt = self
-            .decode
-            .best_thpt_per_gpu(spec.sla.itl_ms, isl + osl / 2.0)
-            * f64::from(spec.decode_tp);
+        let d_thpt = self.decode.best_thpt_per_gpu(spec.sla.itl_ms, isl + osl / 2.0) * f64::from(spec.decode_tp);
         let mut n_p = ((prefill_tokens_s / p_thpt).ceil() as u32).max(min_p);
         let mut n_d = ((rate * osl / d_thpt).ceil() as u32).max(min_d);
         let gpus = n_p * spec.prefill_tp + n_d * spec.decode_tp;
@@ -101,8 +97,7 @@ impl SlaPlanner {
     }
 
     fn predict(&self) -> Observation {
-        let observed: Vec<&Observation> =
-            self.history.iter().skip_while(|o| o.rate == 0.0).collect();
+        let observed: Vec<&Observation> = self.history.iter().skip_while(|o| o.rate == 0.0).collect();
         let Some(last) = observed.last() else {
             return Observation {
                 rate: 0.0,
@@ -130,10 +125,7 @@ impl ReplayScalingPolicy for SlaPlanner {
         Ok(self.spec.adjustment_interval_s * 1e3)
     }
 
-    fn on_tick(
-        &mut self,
-        snapshot: ReplayScalingSnapshot,
-    ) -> anyhow::Result<ReplayScalingDecision> {
+    fn on_tick(&mut self, snapshot: ReplayScalingSnapshot) -> anyhow::Result<ReplayScalingDecision> {
         let traffic = &snapshot.traffic;
         if traffic.shape_count > 0 {
             self.last_isl = traffic.avg_isl;
@@ -151,9 +143,7 @@ impl ReplayScalingPolicy for SlaPlanner {
         });
         let next = self.predict();
         let (n_p, n_d) = self.replicas(next.rate, next.isl, next.osl);
-        self.log
-            .borrow_mut()
-            .push((snapshot.now_ms / 1e3, n_p, n_d));
+        self.log.borrow_mut().push((snapshot.now_ms / 1e3, n_p, n_d));
         Ok(ReplayScalingDecision {
             target_prefill: Some(n_p as usize),
             target_decode: Some(n_d as usize),
@@ -201,14 +191,12 @@ mod tests {
 
     #[test]
     fn replicas_follow_the_profile_and_fit_the_budget() {
-        let planner =
-            SlaPlanner::new(&spec(100, LoadPredictor::Constant), ReplicaLog::default()).unwrap();
+        let planner = SlaPlanner::new(&spec(100, LoadPredictor::Constant), ReplicaLog::default()).unwrap();
         // 10 req/s x 2048 = 20480 prefill tok/s over 10000 per GPU -> 3; 2560 out tok/s over
         // 1000 x 2 per worker -> 2.
         assert_eq!(planner.replicas(10.0, 2048.0, 256.0), (3, 2));
         assert_eq!(planner.replicas(0.0, 2048.0, 256.0), (1, 1));
-        let tight =
-            SlaPlanner::new(&spec(8, LoadPredictor::Constant), ReplicaLog::default()).unwrap();
+        let tight = SlaPlanner::new(&spec(8, LoadPredictor::Constant), ReplicaLog::default()).unwrap();
         let (p, d) = tight.replicas(100.0, 2048.0, 256.0);
         assert!(p + 2 * d <= 8 && p >= 1 && d >= 1, "{p} {d}");
     }
@@ -223,11 +211,7 @@ mod tests {
 
     #[test]
     fn predictors_use_the_last_interval_or_the_average() {
-        let mut planner = SlaPlanner::new(
-            &spec(100, LoadPredictor::MovingAverage),
-            ReplicaLog::default(),
-        )
-        .unwrap();
+        let mut planner = SlaPlanner::new(&spec(100, LoadPredictor::MovingAverage), ReplicaLog::default()).unwrap();
         for rate in [0.0, 2.0, 4.0] {
             planner.history.push(Observation {
                 rate,

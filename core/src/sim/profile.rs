@@ -15,9 +15,7 @@ impl PrefillCurve {
     pub fn new(profile: &PrefillProfile) -> Result<PrefillCurve, String> {
         let n = profile.prefill_isl.len();
         if n == 0 {
-            return Err(
-                "prefill profile: prefill_isl is empty (it needs at least one point)".into(),
-            );
+            return Err("prefill profile: prefill_isl is empty (it needs at least one point)".into());
         }
         if profile.prefill_thpt_per_gpu.len() != n {
             return Err(format!(
@@ -31,10 +29,7 @@ impl PrefillCurve {
             .copied()
             .zip(profile.prefill_thpt_per_gpu.iter().copied())
             .collect();
-        if let Some((isl, thpt)) = points
-            .iter()
-            .find(|(isl, thpt)| !isl.is_finite() || !(*thpt > 0.0))
-        {
+        if let Some((isl, thpt)) = points.iter().find(|(isl, thpt)| !isl.is_finite() || !(*thpt > 0.0)) {
             return Err(format!(
                 "prefill profile: point (isl {isl}, thpt_per_gpu {thpt}) is invalid; throughput must be > 0"
             ));
@@ -224,8 +219,6 @@ mod tests {
             z_itl: vec![1.0],
             ..profile
         };
-        assert!(DecodeSurface::new(&mismatched)
-            .unwrap_err()
-            .contains("z_itl has 1"));
+        assert!(DecodeSurface::new(&mismatched).unwrap_err().contains("z_itl has 1"));
     }
 }

@@ -115,11 +115,7 @@ impl Reality {
         let text = match name {
             "nominal" => NOMINAL,
             "dynamo-2026-01" => DYNAMO_2026_01,
-            _ => {
-                return Err(RealityError::UnknownName {
-                    name: name.to_string(),
-                })
-            }
+            _ => return Err(RealityError::UnknownName { name: name.to_string() }),
         };
         Reality::parse(text, name)
     }
@@ -135,12 +131,10 @@ impl Reality {
 
     /// A profile from TOML text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Reality, RealityError> {
-        let table: toml::Table =
-            text.parse()
-                .map_err(|e: toml::de::Error| RealityError::Parse {
-                    origin: origin.to_string(),
-                    message: e.message().to_string(),
-                })?;
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| RealityError::Parse {
+            origin: origin.to_string(),
+            message: e.message().to_string(),
+        })?;
         check_known_fields(&table, origin)?;
         let name = match table.get("name") {
             Some(toml::Value::String(name)) if !name.is_empty() => name.clone(),

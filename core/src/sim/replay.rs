@@ -19,11 +19,10 @@ use std::sync::Arc;
 use aisimulate_core::engine::{Backend as EngineBackend, EngineConfig};
 use aisimulate_core::replay::loadgen::{MooncakeRow, Trace, WorkloadDriver};
 use aisimulate_core::replay::{
-    AggregatedRoundRobinPlacement, NoEngineEvents, NoReplayMetadata, PerRequestRecord,
-    PoolRoundRobinPlacement, ReplayCaptureOptions, ReplayComposition, ReplayDeterminism,
-    ReplayEngineConfig, ReplayEngineFactory, ReplayReport, ReplayRequest, ReplayRoleConfig,
-    ReplayRuntimeInput, ReplayScalingPolicy, ReplaySpec, ReplayTerminalStatus, ReplayTopology,
-    Replayer, WorkerPoolSpec, WorkerTopology,
+    AggregatedRoundRobinPlacement, NoEngineEvents, NoReplayMetadata, PerRequestRecord, PoolRoundRobinPlacement,
+    ReplayCaptureOptions, ReplayComposition, ReplayDeterminism, ReplayEngineConfig, ReplayEngineFactory, ReplayReport,
+    ReplayRequest, ReplayRoleConfig, ReplayRuntimeInput, ReplayScalingPolicy, ReplaySpec, ReplayTerminalStatus,
+    ReplayTopology, Replayer, WorkerPoolSpec, WorkerTopology,
 };
 use profcmp_plugin_api::TraceRequest;
 
@@ -273,10 +272,7 @@ fn closed_loop_requests(requests: &[TraceRequest]) -> Vec<ReplayRequest> {
 /// An open-loop trace as aisimulate's trace driver, which makes each prompt's tokens only when
 /// the request arrives (a 45k-request trace would otherwise hold ~370 MB of prompt tokens).
 /// Every request is its own session `request_<line>`, with fresh block ids (no prefix sharing).
-fn trace_driver(
-    requests: &[TraceRequest],
-    engine_block_size: usize,
-) -> Result<WorkloadDriver, String> {
+fn trace_driver(requests: &[TraceRequest], engine_block_size: usize) -> Result<WorkloadDriver, String> {
     let block = TRACE_BLOCK_SIZE as u64;
     let mut next_hash: u64 = 0;
     let rows = requests
@@ -295,8 +291,7 @@ fn trace_driver(
         })
         .collect();
     let trace = Trace::from_mooncake_rows(rows, TRACE_BLOCK_SIZE).map_err(|e| format!("{e:#}"))?;
-    WorkloadDriver::new_trace_without_replay_hashes(trace, engine_block_size, false)
-        .map_err(|e| format!("{e:#}"))
+    WorkloadDriver::new_trace_without_replay_hashes(trace, engine_block_size, false).map_err(|e| format!("{e:#}"))
 }
 
 /// Authored ids sort like the request order (aisimulate orders its records by id).

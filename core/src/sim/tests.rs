@@ -67,28 +67,19 @@ fn temp_dir(name: &str) -> PathBuf {
 }
 
 /// The real Online-ALL validation levels: (name, concurrency).
-const LEVELS: [(&str, u32); 4] = [
-    ("idle", 1),
-    ("medium", 4),
-    ("saturation", 7),
-    ("overload", 8),
-];
+const LEVELS: [(&str, u32); 4] = [("idle", 1), ("medium", 4), ("saturation", 7), ("overload", 8)];
 
 #[test]
 fn dynamo_2026_01_reproduces_the_real_validation_run() {
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures/dynamo-2026-01/online_all/validation");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/dynamo-2026-01/online_all/validation");
     let mut sim = qwen("dynamo-2026-01", 2026);
     let deployment = sim.deploy(&graph(1, 1, 1, 1)).unwrap();
-    let mut table = String::from(
-        "level       conc | TTFT p50 real    sim    err | ITL p50 real   sim    err | req/s real   sim\n",
-    );
+    let mut table =
+        String::from("level       conc | TTFT p50 real    sim    err | ITL p50 real   sim    err | req/s real   sim\n");
     let mut failures = Vec::new();
     for (level, concurrency) in LEVELS {
         let real = crate::aiperf::Summary::read_dir(&fixtures.join(level)).unwrap();
-        let run = sim
-            .measure(&deployment, &closed(concurrency, 100, 0), None)
-            .unwrap();
+        let run = sim.measure(&deployment, &closed(concurrency, 100, 0), None).unwrap();
         let get = |s: &Summary, name| s.p50(name).unwrap();
         let (ttft_real, ttft_sim) = (
             get(&real, "time_to_first_token"),
@@ -127,9 +118,7 @@ fn same_inputs_and_seed_give_byte_identical_artifacts() {
             ttft_ms: 2000.0,
             itl_ms: 50.0,
         };
-        let run = sim
-            .measure(&deployment, &closed(4, 40, 4), Some(slo))
-            .unwrap();
+        let run = sim.measure(&deployment, &closed(4, 40, 4), Some(slo)).unwrap();
         let dir = temp_dir(name);
         run.summary.write_dir(&dir, &run.records).unwrap();
         let files = [
@@ -137,19 +126,12 @@ fn same_inputs_and_seed_give_byte_identical_artifacts() {
             crate::aiperf::SUMMARY_CSV,
             crate::aiperf::RECORDS_JSONL,
         ];
-        let bytes: Vec<Vec<u8>> = files
-            .iter()
-            .map(|f| std::fs::read(dir.join(f)).unwrap())
-            .collect();
+        let bytes: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(dir.join(f)).unwrap()).collect();
         std::fs::remove_dir_all(&dir).unwrap();
         bytes
     };
     assert_eq!(write("a", 5), write("b", 5));
-    assert_ne!(
-        write("c", 5)[2],
-        write("d", 6)[2],
-        "the seed drives the jitter"
-    );
+    assert_ne!(write("c", 5)[2], write("d", 6)[2], "the seed drives the jitter");
 }
 
 #[test]
@@ -202,9 +184,7 @@ fn clock_advances_by_startup_and_benchmark_duration() {
     );
     assert!(sim.cpu_seconds() > 0.0);
     sim.teardown(&deployment).unwrap();
-    let error = sim
-        .measure(&deployment, &closed(1, 1, 0), None)
-        .unwrap_err();
+    let error = sim.measure(&deployment, &closed(1, 1, 0), None).unwrap_err();
     assert!(matches!(error, BackendError::UnknownDeployment(_)));
     assert!(sim.teardown(&deployment).is_err());
 }
@@ -230,10 +210,7 @@ fn single_engines_measure_their_own_phase() {
     let run = sim.measure(&decode, &closed(1, 20, 0), None).unwrap();
     let step = times.decode_step_ms(1, 2048 + 128).unwrap();
     let itl = run.summary.p50("inter_token_latency").unwrap();
-    assert!(
-        (itl / step - 1.0).abs() < 0.05,
-        "decode-only ITL {itl} vs {step}"
-    );
+    assert!((itl / step - 1.0).abs() < 0.05, "decode-only ITL {itl} vs {step}");
     let ttft = run.summary.p50("time_to_first_token").unwrap();
     assert!(
         ttft < 3.0 * step + overhead,
@@ -248,10 +225,7 @@ fn warmup_requests_are_not_recorded() {
     let run = sim.measure(&deployment, &closed(2, 6, 4), None).unwrap();
     assert_eq!(run.records.len(), 6);
     assert_eq!(run.summary.value("request_count"), Some(6.0));
-    assert!(
-        run.records.iter().all(|r| r.start_ms >= 0.0)
-            && run.records.iter().any(|r| r.start_ms == 0.0)
-    );
+    assert!(run.records.iter().all(|r| r.start_ms >= 0.0) && run.records.iter().any(|r| r.start_ms == 0.0));
 }
 
 fn planner_spec(budget: u32) -> PlannerSpec {
@@ -307,11 +281,7 @@ fn planner_scales_the_graph_with_the_load() {
     assert_eq!(run.replicas[0], (0.0, 1, 1));
     let peak = run.replicas.iter().map(|r| r.1 + r.2).max().unwrap();
     assert!(peak > 2 && peak <= 8, "{:?}", run.replicas);
-    assert!(
-        run.avg_gpus > 2.0 && run.avg_gpus < 8.0,
-        "avg gpus {}",
-        run.avg_gpus
-    );
+    assert!(run.avg_gpus > 2.0 && run.avg_gpus < 8.0, "avg gpus {}", run.avg_gpus);
     assert!(run.replicas.windows(2).all(|w| w[1].0 - w[0].0 >= 59.9));
     // A profile that overstates prefill throughput 10x keeps one prefill worker: TTFT suffers.
     let mut wrong = planner_spec(8);
@@ -321,17 +291,10 @@ fn planner_scales_the_graph_with_the_load() {
         ttft_ms: 500.0,
         itl_ms: 50.0,
     });
-    let bad = sim
-        .measure_planned(&deployment, &trace, &wrong, slo)
-        .unwrap();
+    let bad = sim.measure_planned(&deployment, &trace, &wrong, slo).unwrap();
     assert!(bad.replicas.iter().all(|r| r.1 == 1), "{:?}", bad.replicas);
     let goodput = |run: &Run| run.summary.value("goodput").unwrap();
-    assert!(
-        goodput(&bad) < goodput(&run),
-        "{} vs {}",
-        goodput(&bad),
-        goodput(&run)
-    );
+    assert!(goodput(&bad) < goodput(&run), "{} vs {}", goodput(&bad), goodput(&run));
 }
 
 #[test]

@@ -25,9 +25,7 @@ pub trait StepTimes: Send + Sync {
 /// Batch sizes of the grids (cut at the worker's max batch; linear beyond).
 const BATCHES: [u32; 10] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512];
 /// Prompt lengths of the prefill grid (linear beyond the last).
-const PREFILL_TOKENS: [u32; 12] = [
-    1, 32, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536,
-];
+const PREFILL_TOKENS: [u32; 12] = [1, 32, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536];
 /// Context lengths of the decode grid (linear beyond the last).
 const DECODE_CONTEXTS: [u32; 10] = [16, 128, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536];
 /// Largest prefill pass (batch x tokens) asked of the estimator; larger ones scale linearly in batch.
@@ -54,9 +52,7 @@ impl StepTable {
             for &n_tokens in tokens {
                 let value = f(batch, n_tokens)?;
                 if !value.is_finite() || value < 0.0 {
-                    return Err(format!(
-                        "step time {value} ms at batch {batch}, {n_tokens} tokens"
-                    ));
+                    return Err(format!("step time {value} ms at batch {batch}, {n_tokens} tokens"));
                 }
                 ms.push(value);
             }
@@ -84,10 +80,7 @@ impl StepTable {
 /// past the last point (linear extrapolation) and is 0 before the first (clamping).
 fn bracket(axis: &[f64], x: f64) -> (usize, f64) {
     let last = axis.len() - 2;
-    let i = axis
-        .partition_point(|&a| a <= x)
-        .saturating_sub(1)
-        .min(last);
+    let i = axis.partition_point(|&a| a <= x).saturating_sub(1).min(last);
     let w = (x - axis[i]) / (axis[i + 1] - axis[i]);
     (i, w.max(0.0))
 }
@@ -119,12 +112,7 @@ impl WorkerTables {
             if fits(batch) {
                 return times.prefill_ms(batch, isl);
             }
-            let asked = batches
-                .iter()
-                .copied()
-                .filter(|&b| fits(b))
-                .max()
-                .unwrap_or(1);
+            let asked = batches.iter().copied().filter(|&b| fits(b)).max().unwrap_or(1);
             Ok(times.prefill_ms(asked, isl)? * f64::from(batch) / f64::from(asked))
         })?;
         let decode = StepTable::build(&batches, &DECODE_CONTEXTS, |batch, ctx| {
@@ -184,10 +172,7 @@ impl PassTiming {
         if sigma == 0.0 {
             return 1.0;
         }
-        let mut rng = self
-            .rng
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut rng = self.rng.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let u1: f64 = 1.0 - rng.random::<f64>();
         let u2: f64 = rng.random::<f64>();
         let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
@@ -204,22 +189,13 @@ impl TimingModel for PassTiming {
         false
     }
 
-    fn predict_prefill_ms(
-        &self,
-        batch_size: usize,
-        mean_isl: usize,
-        mean_prefix: usize,
-    ) -> anyhow::Result<f64> {
+    fn predict_prefill_ms(&self, batch_size: usize, mean_isl: usize, mean_prefix: usize) -> anyhow::Result<f64> {
         let new_tokens = mean_isl.saturating_sub(mean_prefix);
         if batch_size == 0 || new_tokens == 0 {
             return Ok(0.0);
         }
         let compute = self.prefill_compute_ms(batch_size, new_tokens);
-        let compute = if compute > 0.0 {
-            compute * self.jitter()
-        } else {
-            0.0
-        };
+        let compute = if compute > 0.0 { compute * self.jitter() } else { 0.0 };
         let send = self.costs.send_ms_per_token * (batch_size * new_tokens) as f64;
         Ok(compute + send)
     }
@@ -265,17 +241,8 @@ pub(crate) mod tests {
 
     #[test]
     fn table_interpolates_and_extrapolates_linear_functions_exactly() {
-        let table = StepTable::build(&[1, 2, 4], &[10, 20, 40], |b, t| {
-            Ok(f64::from(b) * 3.0 + f64::from(t))
-        })
-        .unwrap();
-        for (b, t) in [
-            (1.0, 10.0),
-            (3.0, 15.0),
-            (4.0, 40.0),
-            (8.0, 100.0),
-            (1.5, 33.0),
-        ] {
+        let table = StepTable::build(&[1, 2, 4], &[10, 20, 40], |b, t| Ok(f64::from(b) * 3.0 + f64::from(t))).unwrap();
+        for (b, t) in [(1.0, 10.0), (3.0, 15.0), (4.0, 40.0), (8.0, 100.0), (1.5, 33.0)] {
             assert!((table.at(b, t) - (3.0 * b + t)).abs() < 1e-9, "{b} {t}");
         }
         // Clamped below the grid.

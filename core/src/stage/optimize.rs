@@ -197,11 +197,19 @@ pub fn measured_profiles(
             return Ok(cached);
         }
     }
-    let mut profiles = OracleProfiles { input_hash: hash, ..Default::default() };
+    let mut profiles = OracleProfiles {
+        input_hash: hash,
+        ..Default::default()
+    };
     let mut backend = make_backend(spec.seed)?;
     let host = crate::stage::profile::MeteredHost::new("oracle", backend.as_mut(), estimates, observer);
-    let tps: std::collections::BTreeSet<u32> =
-        spec.search.prefill_tp.iter().chain(&spec.search.decode_tp).copied().collect();
+    let tps: std::collections::BTreeSet<u32> = spec
+        .search
+        .prefill_tp
+        .iter()
+        .chain(&spec.search.decode_tp)
+        .copied()
+        .collect();
     for tp in tps {
         if observer.cancelled() {
             return Err("cancelled".into());
@@ -210,7 +218,8 @@ pub fn measured_profiles(
             observer.stage_progress("optimize", "oracle", &format!("measuring prefill TP{tp}"));
             if let Ok(deployment) = host.deploy(&DeployRequest::PrefillOnly { tp }) {
                 let max_context = grid::max_context(None, &spec.sla, deployment.kv_capacity_tokens);
-                let measured = probe::measured_prefill_profile(&host, &deployment, max_context, &probe::OnFailure::Skip);
+                let measured =
+                    probe::measured_prefill_profile(&host, &deployment, max_context, &probe::OnFailure::Skip);
                 host.teardown(&deployment).map_err(|e| e.to_string())?;
                 profiles.prefill.insert(tp, measured.map_err(|e| e.to_string())?);
             }

@@ -33,16 +33,10 @@ pub fn to_mooncake(requests: &[TraceRequest], block_size: u32) -> String {
 }
 
 /// Writes the trace as mooncake JSONL (atomically).
-pub fn write_mooncake(
-    path: &Path,
-    requests: &[TraceRequest],
-    block_size: u32,
-) -> Result<(), WorkloadError> {
-    write_atomic(path, to_mooncake(requests, block_size).as_bytes()).map_err(|source| {
-        WorkloadError::Io {
-            path: path.to_path_buf(),
-            source,
-        }
+pub fn write_mooncake(path: &Path, requests: &[TraceRequest], block_size: u32) -> Result<(), WorkloadError> {
+    write_atomic(path, to_mooncake(requests, block_size).as_bytes()).map_err(|source| WorkloadError::Io {
+        path: path.to_path_buf(),
+        source,
     })
 }
 
@@ -92,14 +86,9 @@ pub fn parse_mooncake(text: &str, origin: &str) -> Result<Vec<TraceRequest>, Wor
         let input_length = length("input_length")?;
         let output_length = length("output_length")?;
         if let Some(ids) = object.get("hash_ids") {
-            let ok = ids
-                .as_array()
-                .is_some_and(|a| a.iter().all(|id| id.as_u64().is_some()));
+            let ok = ids.as_array().is_some_and(|a| a.iter().all(|id| id.as_u64().is_some()));
             if !ok {
-                return Err(bad(
-                    "hash_ids",
-                    "not an array of non-negative integers".into(),
-                ));
+                return Err(bad("hash_ids", "not an array of non-negative integers".into()));
             }
         }
         requests.push(TraceRequest {
@@ -132,14 +121,8 @@ mod tests {
     fn round_trips_and_numbers_blocks() {
         let requests = vec![request(0.0, 1000, 10), request(12.0, 512, 5)];
         let text = to_mooncake(&requests, BLOCK_SIZE);
-        assert!(
-            text.lines().next().unwrap().contains("\"hash_ids\":[0,1]"),
-            "{text}"
-        );
-        assert!(
-            text.lines().nth(1).unwrap().contains("\"hash_ids\":[2]"),
-            "{text}"
-        );
+        assert!(text.lines().next().unwrap().contains("\"hash_ids\":[0,1]"), "{text}");
+        assert!(text.lines().nth(1).unwrap().contains("\"hash_ids\":[2]"), "{text}");
         assert_eq!(parse_mooncake(&text, "t").unwrap(), requests);
     }
 
@@ -157,10 +140,7 @@ mod tests {
     fn malformed_entries_name_line_and_field() {
         let check = |text: &str, expected: &str| {
             let error = parse_mooncake(text, "trace.jsonl").unwrap_err().to_string();
-            assert!(
-                error.contains(expected),
-                "expected `{expected}` in `{error}`"
-            );
+            assert!(error.contains(expected), "expected `{expected}` in `{error}`");
         };
         let good = r#"{"timestamp": 0, "input_length": 10, "output_length": 2}"#;
         check(

@@ -79,9 +79,7 @@ impl SinusoidSpec {
         if !(self.rate_period_s > 0.0 && self.ratio_period_s > 0.0) {
             return bad("rate_period_s/ratio_period_s", "> 0 s");
         }
-        if !(0.0..=1.0).contains(&self.ratio_min)
-            || !(self.ratio_min..=1.0).contains(&self.ratio_max)
-        {
+        if !(0.0..=1.0).contains(&self.ratio_min) || !(self.ratio_min..=1.0).contains(&self.ratio_max) {
             return bad("ratio_min/ratio_max", "0 <= ratio_min <= ratio_max <= 1");
         }
         if [self.pair1.0, self.pair1.1, self.pair2.0, self.pair2.1].contains(&0) {
@@ -96,9 +94,7 @@ pub fn sinusoidal(spec: &SinusoidSpec) -> Result<Vec<TraceRequest>, WorkloadErro
     spec.check()?;
     let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
     let wave = |t: f64, lo: f64, hi: f64, period: f64| {
-        (lo + hi) / 2.0
-            + (hi - lo) / 2.0
-                * (std::f64::consts::TAU * t / period - std::f64::consts::FRAC_PI_2).sin()
+        (lo + hi) / 2.0 + (hi - lo) / 2.0 * (std::f64::consts::TAU * t / period - std::f64::consts::FRAC_PI_2).sin()
     };
     let mut requests = Vec::new();
     for second in 0..spec.duration_s {
@@ -152,11 +148,7 @@ mod tests {
         let trace = sinusoidal(&spec).unwrap();
         assert_eq!(trace, sinusoidal(&spec).unwrap());
         let total = trace.len() as f64;
-        assert!(
-            (total / 1800.0 - 25.0).abs() < 0.5,
-            "mean rate {}",
-            total / 1800.0
-        );
+        assert!((total / 1800.0 - 25.0).abs() < 0.5, "mean rate {}", total / 1800.0);
         let count = |from: f64, to: f64| {
             trace
                 .iter()
@@ -166,9 +158,7 @@ mod tests {
         // Low at the start, high at half a period.
         assert!(count(0.0, 60_000.0) < 400);
         assert!(count(870_000.0, 930_000.0) > 2500);
-        assert!(trace
-            .windows(2)
-            .all(|w| w[0].timestamp_ms <= w[1].timestamp_ms));
+        assert!(trace.windows(2).all(|w| w[0].timestamp_ms <= w[1].timestamp_ms));
         let other = sinusoidal(&SinusoidSpec { seed: 43, ..spec }).unwrap();
         assert_ne!(trace, other);
     }
@@ -182,8 +172,7 @@ mod tests {
             ..SinusoidSpec::single(600, 10.0, 10.0, 600.0, 2048, 256, 1)
         };
         let trace = sinusoidal(&spec).unwrap();
-        let share =
-            trace.iter().filter(|r| r.input_length == 2048).count() as f64 / trace.len() as f64;
+        let share = trace.iter().filter(|r| r.input_length == 2048).count() as f64 / trace.len() as f64;
         assert!((share - 0.25).abs() < 0.03, "{share}");
     }
 
@@ -193,9 +182,6 @@ mod tests {
             rate_min: 50.0,
             ..SinusoidSpec::single(10, 5.0, 45.0, 10.0, 1, 1, 1)
         };
-        assert!(sinusoidal(&spec)
-            .unwrap_err()
-            .to_string()
-            .contains("rate_min"));
+        assert!(sinusoidal(&spec).unwrap_err().to_string().contains("rate_min"));
     }
 }
