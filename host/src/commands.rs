@@ -30,6 +30,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             compare(&results)?;
             Ok(ExitCode::from(EXIT_OK))
         }
+        Command::Serve(args) => {
+            crate::serve::serve(&args)?;
+            Ok(ExitCode::from(EXIT_OK))
+        }
+        Command::Loadgen(args) => {
+            crate::endpoint::loadgen(&args)?;
+            Ok(ExitCode::from(EXIT_OK))
+        }
         Command::Estimate {
             target,
             tp,

@@ -2,11 +2,13 @@
 
 mod cli;
 mod commands;
+mod endpoint;
 mod load;
 mod lock;
 mod methods;
 mod output;
 mod run;
+mod serve;
 
 fn main() -> std::process::ExitCode {
     let cli = <cli::Cli as clap::Parser>::parse();

@@ -35,11 +35,17 @@ struct Context_ {
     results: ResultsDir,
     estimators: Arc<EstimatorSet>,
     reality: Reality,
+    /// Set with `--backend endpoint`: every backend is that server.
+    endpoint: Option<profcmp_core::endpoint::EndpointConfig>,
 }
 
 /// Runs the chosen stages; returns how many methods failed.
 pub fn run(args: &RunArgs, stages: Stages) -> anyhow::Result<usize> {
-    let spec = run_spec(args)?;
+    let mut spec = run_spec(args)?;
+    let endpoint = crate::endpoint::config(args)?;
+    if let Some(config) = &endpoint {
+        spec.reality = crate::endpoint::describe(config);
+    }
     let model = ModelInfo::resolve(&spec.model)?;
     let estimators = Arc::new(EstimatorSet::new(
         model,
@@ -47,12 +53,16 @@ pub fn run(args: &RunArgs, stages: Stages) -> anyhow::Result<usize> {
         spec.backend.as_str(),
         args.target.aic_systems_root.clone(),
     )?);
-    let reality = reality(&spec.reality)?;
+    let reality = match endpoint {
+        Some(_) => Reality::named("nominal")?,
+        None => reality(&spec.reality)?,
+    };
     let ctx = Context_ {
         spec,
         results: ResultsDir::new(&args.results),
         estimators,
         reality,
+        endpoint,
     };
     let console = Console::new(!args.no_progress, args.verbose);
     let mut failed = 0;
@@ -77,7 +87,10 @@ fn run_spec(args: &RunArgs) -> anyhow::Result<RunSpec> {
         "trtllm" => ServingBackend::Trtllm,
         "vllm" => ServingBackend::Vllm,
         "sglang" => ServingBackend::Sglang,
-        other => bail!("unknown backend `{other}`; valid: trtllm, vllm, sglang"),
+        "endpoint" => ServingBackend::Trtllm,
+        other => {
+            bail!("unknown backend `{other}`; valid: trtllm, vllm, sglang (simulated cluster) or endpoint (--url)")
+        }
     };
     for (name, value) in [
         ("--ttft", args.ttft),
@@ -129,9 +142,13 @@ fn run_spec(args: &RunArgs) -> anyhow::Result<RunSpec> {
     })
 }
 
-/// A fresh simulated cluster per call (own virtual clock), seeded.
+/// A fresh simulated cluster per call (own virtual clock), seeded; or the endpoint.
 fn backend_factory(ctx: &Context_) -> impl Fn(u64) -> Result<Box<dyn Backend>, String> + Sync + '_ {
     move |seed| {
+        if let Some(config) = &ctx.endpoint {
+            let endpoint = profcmp_core::endpoint::EndpointBackend::new(config.clone()).map_err(|e| e.to_string())?;
+            return Ok(Box::new(endpoint) as Box<dyn Backend>);
+        }
         let source = Box::new(SharedEstimators(ctx.estimators.clone()));
         let kv_bytes = ctx.estimators.model().kv_bytes_per_token();
         let cluster = SimCluster::new(source, kv_bytes, ctx.spec.backend, ctx.reality.clone(), seed);
@@ -287,7 +304,11 @@ fn trace_for(ctx: &Context_, seed: u64, path: &Path) -> anyhow::Result<Vec<profc
 fn optimize(ctx: &Context_, console: &Console) -> anyhow::Result<usize> {
     let methods = profiled(&ctx.results)?;
     let factory = backend_factory(ctx);
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // One server cannot take two loads at once without each skewing the other.
+    let threads = match ctx.endpoint {
+        Some(_) => 1,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
     let mut failed = 0;
     for repeat in 0..ctx.spec.repeat {
         let seed = ctx.spec.seed + u64::from(repeat);
