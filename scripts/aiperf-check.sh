@@ -8,6 +8,8 @@
 # whose token counts equal profcmp serve's. Everything runs on 127.0.0.1.
 #
 # Usage: scripts/aiperf-check.sh [OUT_DIR]        (needs python3 >= 3.10 with venv, and cargo)
+# With AIPERF_CHECK_OPTIONAL=1 (as .ci/run sets it), a failed install from PyPI is a skip, not a
+# failure; a disagreement always fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -18,8 +20,15 @@ rm -rf "$out" && mkdir -p "$out"
 if ! "$venv/bin/aiperf" --version 2>/dev/null | grep -qx '0.13.0'; then
     echo "aiperf-check: installing aiperf==0.13.0 into $venv"
     rm -rf "$venv"
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check aiperf==0.13.0
+    if ! { python3 -m venv "$venv" && "$venv/bin/pip" install --quiet --disable-pip-version-check aiperf==0.13.0; }; then
+        rm -rf "$venv"
+        if [ "${AIPERF_CHECK_OPTIONAL:-}" = 1 ]; then
+            echo "aiperf-check: SKIPPED: cannot install aiperf==0.13.0 from PyPI (see the pip output above)"
+            exit 0
+        fi
+        echo "aiperf-check: cannot install aiperf==0.13.0 from PyPI (see the pip output above)"
+        exit 1
+    fi
 fi
 echo "aiperf-check: aiperf $("$venv/bin/aiperf" --version)"
 
@@ -56,24 +65,27 @@ done
 python3 - "$out" <<'PY'
 import json, sys
 out = sys.argv[1]
+runs = ["closed", "trace"]
 # (metric, relative tolerance, absolute tolerance ms)
 checks = [("time_to_first_token", 0.15, 5.0), ("inter_token_latency", 0.05, 0.5), ("request_latency", 0.10, 10.0)]
-failed = False
-for run in ["closed", "trace"]:
+failed_runs = set()
+for run in runs:
     mine = json.load(open(f"{out}/{run}-profcmp/profile_export_aiperf.json"))
     theirs = json.load(open(f"{out}/{run}-aiperf/profile_export_aiperf.json"))
     count = lambda s: s["request_count"]["avg"]
     errors = lambda s: (s.get("error_request_count") or {}).get("avg") or 0
     line = f"{run}: requests {count(mine):.0f} vs aiperf {count(theirs):.0f}; errors {errors(mine):.0f} vs {errors(theirs):.0f}"
     if count(mine) != count(theirs) or errors(mine) or errors(theirs):
-        failed = True
+        failed_runs.add(run)
         line += "  MISMATCH"
     print(line)
     for name, rel, abs_ms in checks:
         a, b = mine[name]["p50"], theirs[name]["p50"]
         ok = abs(a - b) <= rel * b + abs_ms
-        failed |= not ok
+        if not ok:
+            failed_runs.add(run)
         print(f"  {name:<22} p50 profcmp {a:9.2f} ms  aiperf {b:9.2f} ms  ({(a - b) / b * 100:+.1f}%, tolerance {rel * 100:.0f}% + {abs_ms} ms){'' if ok else '  MISMATCH'}")
-print("aiperf-check: " + ("FAILED" if failed else "profcmp and aiperf agree"))
-sys.exit(1 if failed else 0)
+print("aiperf-check: " + (f"FAILED: {', '.join(sorted(failed_runs))}" if failed_runs else "profcmp and aiperf agree"))
+print(f"aiperf-check: {len(runs) - len(failed_runs)} passed, {len(failed_runs)} failed")
+sys.exit(1 if failed_runs else 0)
 PY

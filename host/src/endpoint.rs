@@ -112,6 +112,7 @@ impl LoadArgs {
             program: self.aiperf.clone(),
             tokenizer: self.tokenizer.clone(),
             seed,
+            timeout_s: self.request_timeout,
             extra_args: Vec::new(),
         }
     }

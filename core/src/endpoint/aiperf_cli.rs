@@ -21,6 +21,8 @@ pub struct AiperfSettings {
     pub tokenizer: Option<String>,
     /// Seed of aiperf's synthetic prompts (`--random-seed`).
     pub seed: u64,
+    /// Longest one request may take, s (`--request-timeout-seconds`).
+    pub timeout_s: f64,
     /// More arguments, appended last.
     pub extra_args: Vec<String>,
 }
@@ -31,6 +33,7 @@ impl Default for AiperfSettings {
             program: PathBuf::from("aiperf"),
             tokenizer: None,
             seed: 100,
+            timeout_s: super::loadgen::DEFAULT_TIMEOUT_S,
             extra_args: Vec::new(),
         }
     }
@@ -66,6 +69,7 @@ pub fn arguments(
     push("--endpoint-type", target.api.as_str().into());
     push("--endpoint", target.api.path().into());
     push("--random-seed", settings.seed.to_string());
+    push("--request-timeout-seconds", settings.timeout_s.to_string());
     push("--artifact-dir", artifact_dir.display().to_string());
     push("--ui", "none".into());
     push("--extra-inputs", "ignore_eos:true".into());

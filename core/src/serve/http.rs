@@ -112,7 +112,9 @@ async fn completion(state: Arc<State>, request: Request<Incoming>, api: Api) -> 
         isl: ask.isl,
         osl: ask.osl,
     };
+    state.book.open(id);
     if state.arrivals.send(arrival).is_err() {
+        state.book.close(id);
         return error(StatusCode::SERVICE_UNAVAILABLE, "the simulated cluster has stopped");
     }
     if ask.stream {

@@ -195,7 +195,11 @@ async fn accept(listener: tokio::net::TcpListener, state: Arc<http::State>, mut 
             _ = &mut stop => return,
             accepted = listener.accept() => match accepted {
                 Ok(connection) => connection,
-                Err(_) => continue,
+                Err(_) => {
+                    // Out of file descriptors, most likely: let open requests finish, do not spin.
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    continue;
+                }
             },
         };
         let _ = stream.set_nodelay(true);

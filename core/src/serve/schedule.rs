@@ -59,16 +59,23 @@ pub struct Arrival {
     pub osl: u32,
 }
 
-/// The timings of open requests, shared between the scheduler thread and the streams.
+/// The timings of open requests, shared between the scheduler thread and the streams. A
+/// request is opened before its arrival is sent and closed by its stream; the scheduler only
+/// updates open requests, so a closed one never comes back.
 #[derive(Default)]
 pub struct Book {
-    timings: Mutex<HashMap<u64, Timing>>,
+    timings: Mutex<HashMap<u64, Option<Timing>>>,
 }
 
 impl Book {
+    /// Opens request `id` (no timing yet).
+    pub fn open(&self, id: u64) {
+        self.lock().insert(id, None);
+    }
+
     /// The current timing of request `id`, once the scheduler has placed it.
     pub fn timing(&self, id: u64) -> Option<Timing> {
-        self.lock().get(&id).cloned()
+        self.lock().get(&id).cloned().flatten()
     }
 
     /// Forgets a finished (or abandoned) request.
@@ -76,7 +83,7 @@ impl Book {
         self.lock().remove(&id);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Timing>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Option<Timing>>> {
         self.timings.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
@@ -106,6 +113,8 @@ pub fn run(
             history.retain(|(_, end_ms)| *end_ms > oldest_open);
         }
         history.extend(batch.iter().map(|a| (*a, f64::INFINITY)));
+        // Concurrent handlers may send their arrivals out of order: the replay wants time order.
+        history.sort_by(|a, b| a.0.at_ms.total_cmp(&b.0.at_ms));
         let base_ms = history[0].0.at_ms;
         let trace: Vec<TraceRequest> = history
             .iter()
@@ -135,11 +144,8 @@ pub fn run(
                 Timing::Tokens { last_ms, .. } => last_ms,
                 Timing::Failed(_) => arrival.at_ms,
             };
-            let is_new = batch.iter().any(|a| a.id == arrival.id);
-            if is_new {
-                timings.insert(arrival.id, timing);
-            } else if let Some(open) = timings.get_mut(&arrival.id) {
-                *open = timing;
+            if let Some(open) = timings.get_mut(&arrival.id) {
+                *open = Some(timing);
             }
         }
         drop(timings);
