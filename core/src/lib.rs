@@ -8,6 +8,7 @@ pub mod backend;
 pub mod dynamo;
 pub mod estimator;
 pub mod fsio;
+pub mod k8s;
 pub mod layout;
 pub mod predict;
 pub mod report;
