@@ -34,6 +34,11 @@ pub enum Command {
         #[arg(long, default_value = "results")]
         results: PathBuf,
     },
+    /// Kubernetes: clean up a killed run; run Dynamo's profiler (a DGDR) as a method.
+    K8s {
+        #[command(subcommand)]
+        command: crate::k8s::K8sCommand,
+    },
     /// AI Configurator estimate: one prefill pass or one decode step, in ms.
     #[command(group(clap::ArgGroup::new("phase").required(true).args(["prefill", "decode"])))]
     Estimate {
@@ -164,6 +169,12 @@ pub struct RunArgs {
     /// Base seed (methods, measurements, trace).
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Where configs are deployed and measured: `sim` (the embedded simulated cluster) or `k8s`
+    /// (a Kubernetes cluster with NVIDIA Dynamo's operator; see --namespace, --context).
+    #[arg(long, default_value = "sim", value_parser = ["sim", "k8s"])]
+    pub cluster: String,
+    #[command(flatten)]
+    pub k8s: crate::k8s::K8sArgs,
     /// Reality profile of the simulated cluster: `nominal`, `dynamo-2026-01` or a TOML file.
     #[arg(long, default_value = "nominal")]
     pub reality: String,

@@ -30,6 +30,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             compare(&results)?;
             Ok(ExitCode::from(EXIT_OK))
         }
+        Command::K8s { command } => {
+            crate::k8s::command(command)?;
+            Ok(ExitCode::from(EXIT_OK))
+        }
         Command::Estimate {
             target,
             tp,

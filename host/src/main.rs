@@ -2,6 +2,7 @@
 
 mod cli;
 mod commands;
+mod k8s;
 mod load;
 mod lock;
 mod methods;

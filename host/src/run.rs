@@ -35,6 +35,8 @@ struct Context_ {
     results: ResultsDir,
     estimators: Arc<EstimatorSet>,
     reality: Reality,
+    /// Set for `--cluster k8s`: stage backends are Kubernetes deployments.
+    k8s: Option<crate::k8s::K8sRun>,
 }
 
 /// Runs the chosen stages; returns how many methods failed.
@@ -48,13 +50,17 @@ pub fn run(args: &RunArgs, stages: Stages) -> anyhow::Result<usize> {
         args.target.aic_systems_root.clone(),
     )?);
     let reality = reality(&spec.reality)?;
+    let console = Console::new(!args.no_progress, args.verbose);
+    let k8s = (args.cluster == "k8s")
+        .then(|| crate::k8s::K8sRun::start(&args.k8s, &spec, estimators.clone(), console.cancel_flag()))
+        .transpose()?;
     let ctx = Context_ {
         spec,
         results: ResultsDir::new(&args.results),
         estimators,
         reality,
+        k8s,
     };
-    let console = Console::new(!args.no_progress, args.verbose);
     let mut failed = 0;
     if matches!(stages, Stages::All | Stages::Profile) {
         failed += profile(&ctx, args, &console)?;
@@ -180,15 +186,25 @@ fn profile(ctx: &Context_, args: &RunArgs, console: &Console) -> anyhow::Result<
         .collect();
     let estimates = |q: &_| answer_estimate(&ctx.estimators, q);
     let factory = backend_factory(ctx);
-    let records = profile_stage(
-        &ctx.spec,
-        &ctx.results,
-        &entries,
-        &lock_text,
-        &factory,
-        &estimates,
-        console,
-    );
+    let records = match &ctx.k8s {
+        // One backend per method, so its objects carry the method's label.
+        Some(k8s) => (entries.iter())
+            .flat_map(|entry| {
+                let factory = k8s.factory(&entry.runner.manifest().name);
+                let one = std::slice::from_ref(entry);
+                profile_stage(&ctx.spec, &ctx.results, one, &lock_text, &factory, &estimates, console)
+            })
+            .collect(),
+        None => profile_stage(
+            &ctx.spec,
+            &ctx.results,
+            &entries,
+            &lock_text,
+            &factory,
+            &estimates,
+            console,
+        ),
+    };
     for record in &records {
         let l = &record.ledger;
         match &record.error {
@@ -231,8 +247,13 @@ fn profiled(results: &ResultsDir) -> anyhow::Result<Vec<(String, ProfileResult)>
 fn validate(ctx: &Context_, console: &Console) -> anyhow::Result<usize> {
     let methods = profiled(&ctx.results)?;
     let factory = backend_factory(ctx);
-    let mut backend = factory(ctx.spec.seed).map_err(anyhow::Error::msg)?;
-    let capacity = validate::shared_capacity(&ctx.spec, &methods, backend.as_mut()).map_err(anyhow::Error::msg)?;
+    let capacity = match &ctx.k8s {
+        Some(k8s) => k8s.capacity(&methods)?,
+        None => {
+            let mut backend = factory(ctx.spec.seed).map_err(anyhow::Error::msg)?;
+            validate::shared_capacity(&ctx.spec, &methods, backend.as_mut()).map_err(anyhow::Error::msg)?
+        }
+    };
     let levels = profcmp_core::predict::load_levels(capacity);
     console.line(&format!(
         "validate: capacity B = {capacity}; levels {}",
@@ -245,7 +266,17 @@ fn validate(ctx: &Context_, console: &Console) -> anyhow::Result<usize> {
     let mut failed = 0;
     for repeat in 0..ctx.spec.repeat {
         for (method, result) in &methods {
-            let mut backend = factory(ctx.spec.seed + u64::from(repeat)).map_err(anyhow::Error::msg)?;
+            let mut backend = match &ctx.k8s {
+                // The method's config_with_planner.yaml as is: the real planner scales it.
+                Some(k8s) => {
+                    let path = ctx.results.config_with_planner(method);
+                    let yaml =
+                        std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+                    k8s.backend(method, Some(yaml))
+                }
+                None => factory(ctx.spec.seed + u64::from(repeat)),
+            }
+            .map_err(anyhow::Error::msg)?;
             let outcome = validate::validate_method(
                 &ctx.spec,
                 &ctx.results,
@@ -315,9 +346,18 @@ fn optimize(ctx: &Context_, console: &Console) -> anyhow::Result<usize> {
             })
             .collect();
         let estimates = |q: &_| answer_estimate(&ctx.estimators, q);
-        let oracle_profiles =
-            profcmp_core::stage::optimize::measured_profiles(&ctx.spec, &ctx.results, &factory, &estimates, console)
-                .map_err(anyhow::Error::msg)?;
+        let oracle_factory: Box<profcmp_core::stage::BackendFactory> = match &ctx.k8s {
+            Some(k8s) => Box::new(k8s.factory("oracle")),
+            None => Box::new(backend_factory(ctx)),
+        };
+        let oracle_profiles = profcmp_core::stage::optimize::measured_profiles(
+            &ctx.spec,
+            &ctx.results,
+            &oracle_factory,
+            &estimates,
+            console,
+        )
+        .map_err(anyhow::Error::msg)?;
         for (p, d) in oracle_candidates(&ctx.spec) {
             let (Some(prefill), Some(decode)) = (oracle_profiles.prefill.get(&p), oracle_profiles.decode.get(&d))
             else {
@@ -334,7 +374,10 @@ fn optimize(ctx: &Context_, console: &Console) -> anyhow::Result<usize> {
                 dir: seed_dir(ctx.results.oracle(p, d)),
             });
         }
-        let outcomes = run_jobs(&ctx.spec, &jobs, &trace, seed, threads, &factory, console);
+        let outcomes = match &ctx.k8s {
+            Some(k8s) => k8s.run_jobs(&ctx.results, &jobs, &trace, seed, console),
+            None => run_jobs(&ctx.spec, &jobs, &trace, seed, threads, &factory, console),
+        };
         for (job, outcome) in jobs.iter().zip(outcomes) {
             match outcome {
                 Ok(r) => console.line(&format!(
