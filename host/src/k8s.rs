@@ -11,6 +11,7 @@ use clap::{Args, Subcommand};
 use profcmp_core::backend::Backend;
 use profcmp_core::estimator::EstimatorSet;
 use profcmp_core::k8s::backend::{runtime, WorkerLimits};
+use profcmp_core::k8s::cluster::Kind;
 use profcmp_core::k8s::dgdr::{self, DgdrSettings};
 use profcmp_core::k8s::measure::NoLoadgen;
 use profcmp_core::k8s::{new_run_id, Cluster, K8sBackend, K8sSettings};
@@ -110,6 +111,7 @@ fn dgdr_command(file: &Path, method: &str, results: &Path, timeout: u64, args: &
     let cancelled = console.cancel_flag();
     let runtime = runtime()?;
     let cluster = runtime.block_on(connect(args))?;
+    runtime.block_on(cluster.preflight(&[Kind::Request]))?;
     let run_id = new_run_id();
     let _sweep = Sweep::new(args, &run_id);
     eprintln!(
@@ -152,7 +154,7 @@ pub struct K8sRun {
     spec: RunSpec,
     limits: WorkerLimits,
     cancelled: Arc<AtomicBool>,
-    _sweep: Sweep,
+    _sweep: Option<Sweep>,
 }
 
 impl K8sRun {
@@ -168,16 +170,17 @@ impl K8sRun {
             let estimator = estimators.get(tp).map_err(|e| e.to_string())?;
             Ok((estimator.kv_capacity_tokens(), estimator.max_batch()))
         });
-        let run = K8sRun {
-            _sweep: Sweep::new(&args.cluster, &run_id),
+        let mut run = K8sRun {
+            _sweep: None,
             run_id,
             args: args.clone(),
             spec: spec.clone(),
             limits,
             cancelled,
         };
-        let backend = run.connect("preflight", None)?;
-        drop(backend);
+        // Checks the cluster before anything can be created (and before a sweep could warn).
+        drop(run.connect("preflight", None)?);
+        run._sweep = Some(Sweep::new(&args.cluster, &run.run_id));
         eprintln!(
             "k8s: run {} (if killed: `profcmp k8s cleanup --run {}`)",
             run.run_id, run.run_id

@@ -92,7 +92,12 @@ impl Cluster {
                 };
                 Config::from_kubeconfig(&options)
                     .await
-                    .map_err(|e| kubeconfig_error(format!("context {context}: {e}")))?
+                    .map_err(|e| match kubeconfig_error(e.to_string()) {
+                        K8sError::Api(_) => K8sError::Api(format!(
+                            "kubeconfig: cannot use context {context} ({e}): see `kubectl config get-contexts`"
+                        )),
+                        other => other,
+                    })?
             }
         };
         let url = config.cluster_url.to_string();
@@ -435,7 +440,7 @@ impl Cluster {
             other => {
                 return K8sError::Unreachable {
                     url: self.url.clone(),
-                    cause: chain(&other),
+                    cause: root_cause(&other),
                 }
             }
         };
@@ -531,16 +536,11 @@ fn kubeconfig_error(message: String) -> K8sError {
     }
 }
 
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let more = cause.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        source = cause.source();
+/// The innermost cause of an error ("Connection refused (os error 111)").
+fn root_cause(error: &dyn std::error::Error) -> String {
+    let mut cause = error;
+    while let Some(source) = cause.source() {
+        cause = source;
     }
-    text
+    cause.to_string()
 }

@@ -31,7 +31,7 @@ pub use measure::Loadgen;
 #[derive(Debug, thiserror::Error)]
 pub enum K8sError {
     /// No kubeconfig and not in a cluster.
-    #[error("no kubeconfig found ({0}): set KUBECONFIG or create ~/.kube/config (e.g. `kind get kubeconfig`), or pass --context")]
+    #[error("no kubeconfig found ({0}): set KUBECONFIG or create ~/.kube/config (your cluster's admin or provider gives one)")]
     NoKubeconfig(String),
     /// The kubeconfig is there but the API server does not answer.
     #[error("cannot reach the Kubernetes API server at {url} ({cause}): check that the cluster is up and that --context selects it (`kubectl cluster-info`)")]
