@@ -9,11 +9,12 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use profcmp_core::backend::Backend;
+use profcmp_core::endpoint::LoadSettings;
 use profcmp_core::estimator::EstimatorSet;
 use profcmp_core::k8s::backend::{runtime, WorkerLimits};
 use profcmp_core::k8s::cluster::Kind;
 use profcmp_core::k8s::dgdr::{self, DgdrSettings};
-use profcmp_core::k8s::measure::NoLoadgen;
+use profcmp_core::k8s::measure::Builtin;
 use profcmp_core::k8s::{new_run_id, Cluster, K8sBackend, K8sSettings};
 use profcmp_core::layout::{OptimizationRecord, ResultsDir};
 use profcmp_core::spec::RunSpec;
@@ -198,7 +199,10 @@ impl K8sRun {
             self.args.cluster.context.as_deref(),
             self.args.cluster.namespace.as_deref(),
             self.limits.clone(),
-            Arc::new(NoLoadgen),
+            Arc::new(Builtin(LoadSettings {
+                seed: self.spec.seed,
+                ..LoadSettings::default()
+            })),
             self.cancelled.clone(),
         )
     }

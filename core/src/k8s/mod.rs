@@ -7,7 +7,8 @@
 //!   over a [`kube::Client`];
 //! - [`backend`]: [`K8sBackend`], the synchronous [`crate::backend::Backend`] over a tokio runtime
 //!   it owns; it deletes whatever it created when dropped;
-//! - [`measure`]: the port-forward to the frontend and the [`Loadgen`] seam;
+//! - [`measure`]: the port-forward to the frontend and the [`Loadgen`] seam (the built-in load
+//!   generator of [`crate::endpoint`] behind it);
 //! - [`dgdr`]: Dynamo's own profiler (a DynamoGraphDeploymentRequest) run as a method.
 //!
 //! Every object carries the labels [`graph::LABEL_RUN`] and [`graph::LABEL_METHOD`], so

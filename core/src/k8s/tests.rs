@@ -27,7 +27,7 @@ const GRAPH: DeployRequest = DeployRequest::Graph {
 struct NoLoad;
 
 impl Loadgen for NoLoad {
-    fn run(&self, _: &str, _: &str, _: &Probe) -> Result<Vec<RequestRecord>, String> {
+    fn run(&self, _: &str, _: &str, _: &Probe) -> Result<(Vec<RequestRecord>, f64), String> {
         Err("no load in these tests".into())
     }
 }
