@@ -475,20 +475,60 @@ fn bad_clusters_get_one_clear_line_each() {
     );
 }
 
-/// Against a real cluster: `PROFCMP_K8S_TEST=1` (and optionally `PROFCMP_K8S_NAMESPACE`)
-/// with a kubeconfig whose current context has Dynamo's operator.
+/// Args and env of the real-cluster tests: `PROFCMP_K8S_TEST=1`, optionally
+/// `PROFCMP_K8S_NAMESPACE` and `PROFCMP_K8S_CONTEXT`; None (skipped) without them.
+fn real_cluster() -> Option<Vec<String>> {
+    if std::env::var("PROFCMP_K8S_TEST").as_deref() != Ok("1") {
+        eprintln!("skipped: set PROFCMP_K8S_TEST=1 and a kubeconfig whose context has Dynamo's operator");
+        return None;
+    }
+    let mut args = Vec::new();
+    for (var, flag) in [
+        ("PROFCMP_K8S_NAMESPACE", "--namespace"),
+        ("PROFCMP_K8S_CONTEXT", "--context"),
+    ] {
+        if let Some(value) = std::env::var(var).ok().filter(|v| !v.is_empty()) {
+            args.extend([flag.to_string(), value]);
+        }
+    }
+    Some(args)
+}
+
 #[test]
 #[ignore = "needs a Kubernetes cluster with Dynamo: PROFCMP_K8S_TEST=1 cargo test -p profcmp-tests -- --ignored k8s"]
 fn real_cluster_cleanup_of_an_unknown_run_is_clean() {
-    if std::env::var("PROFCMP_K8S_TEST").as_deref() != Ok("1") {
-        eprintln!("skipped: set PROFCMP_K8S_TEST=1");
-        return;
-    }
-    let mut args = vec!["k8s", "cleanup", "--run", "profcmp-test-none"];
-    let namespace = std::env::var("PROFCMP_K8S_NAMESPACE").unwrap_or_default();
-    if !namespace.is_empty() {
-        args.extend(["--namespace", namespace.as_str()]);
-    }
-    let output = Command::new(profcmp_bin()).args(&args).output().unwrap();
+    let Some(cluster) = real_cluster() else { return };
+    let output = Command::new(profcmp_bin())
+        .args(["k8s", "cleanup", "--run", "profcmp-test-none"])
+        .args(&cluster)
+        .output()
+        .unwrap();
     assert!(output.status.success(), "{}", text(&output));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("nothing of run profcmp-test-none is left"));
+}
+
+/// Dynamo's profiler in AI Configurator mode: about 30 s, no GPU deployment.
+#[test]
+#[ignore = "needs a Kubernetes cluster with Dynamo: PROFCMP_K8S_TEST=1 cargo test -p profcmp-tests -- --ignored k8s"]
+fn real_cluster_runs_dynamos_aic_profiler_as_a_method() {
+    let Some(cluster) = real_cluster() else { return };
+    let dir = temp_dir("k8s-real-dgdr");
+    let file = workspace().join("tests/fixtures/dynamo-2026-01/configs/aic_profiling_dgdr.yaml");
+    let results = dir.join("results");
+    let output = Command::new(profcmp_bin())
+        .args([
+            "k8s",
+            "dgdr",
+            "--file",
+            file.to_str().unwrap(),
+            "--method",
+            "dynamo_aic",
+        ])
+        .args(["--results", results.to_str().unwrap(), "--timeout", "1800"])
+        .args(&cluster)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(results.join("dynamo_aic/config_with_planner.yaml").exists());
+    assert!(results.join("dynamo_aic/profile.json").exists());
 }
