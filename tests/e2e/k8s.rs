@@ -25,6 +25,8 @@ struct State {
     forbid_writes: bool,
     /// Serve no nvidia.com group (operator not installed).
     no_dynamo: bool,
+    /// Where a port-forward to a frontend pod goes.
+    frontend: Option<std::net::SocketAddr>,
 }
 
 /// A stub API server: a thread answering HTTP/1.1 on 127.0.0.1 with keep-alive.
@@ -84,7 +86,7 @@ fn serve_connection(stream: TcpStream, state: &Mutex<State>) {
             parts.next().unwrap_or("").to_string(),
             parts.next().unwrap_or("").to_string(),
         );
-        let mut length = 0;
+        let mut headers = BTreeMap::new();
         loop {
             let mut header = String::new();
             reader.read_line(&mut header).unwrap();
@@ -92,11 +94,20 @@ fn serve_connection(stream: TcpStream, state: &Mutex<State>) {
                 break;
             }
             if let Some((k, v)) = header.split_once(':') {
-                if k.eq_ignore_ascii_case("content-length") {
-                    length = v.trim().parse().unwrap();
-                }
+                headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
             }
         }
+        if target.contains("/portforward")
+            && headers
+                .get("upgrade")
+                .is_some_and(|u| u.eq_ignore_ascii_case("websocket"))
+        {
+            state.lock().unwrap().requests.push(format!("{method} {target}"));
+            let frontend = state.lock().unwrap().frontend.expect("a frontend to forward to");
+            port_forward(reader, writer, &headers, &target, frontend);
+            return;
+        }
+        let length = headers.get("content-length").map_or(0, |v| v.parse().unwrap());
         let mut body = vec![0; length];
         reader.read_exact(&mut body).unwrap();
         let (status, content_type, reply) = answer(state, &method, &target, &body);
@@ -112,6 +123,146 @@ fn serve_connection(stream: TcpStream, state: &Mutex<State>) {
             return;
         }
     }
+}
+
+/// The API server's side of a pod port-forward (WebSocket, `v4.channel.k8s.io`): channel 0
+/// carries the port's data, channel 1 its errors; each starts with the port number.
+fn port_forward(
+    mut reader: BufReader<TcpStream>,
+    mut writer: TcpStream,
+    headers: &BTreeMap<String, String>,
+    target: &str,
+    frontend: std::net::SocketAddr,
+) {
+    use base64::Engine;
+    use sha1::{Digest, Sha1};
+    let key = format!("{}258EAFA5-E914-47DA-95CA-C5AB0DC85B11", headers["sec-websocket-key"]);
+    let accept = base64::engine::general_purpose::STANDARD.encode(Sha1::digest(key.as_bytes()));
+    let head = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\
+         sec-websocket-accept: {accept}\r\nsec-websocket-protocol: v4.channel.k8s.io\r\n\r\n"
+    );
+    writer.write_all(head.as_bytes()).unwrap();
+    let port: u16 = target.rsplit("ports=").next().unwrap().parse().unwrap();
+    for channel in [0u8, 1] {
+        let [lo, hi] = port.to_le_bytes();
+        write_frame(&mut writer, 2, &[channel, lo, hi]);
+    }
+    let upstream = TcpStream::connect(frontend).unwrap();
+    let mut from_pod = upstream.try_clone().unwrap();
+    let mut to_client = writer.try_clone().unwrap();
+    let pump = std::thread::spawn(move || {
+        let mut buffer = [0u8; 16 * 1024];
+        loop {
+            match from_pod.read(&mut buffer) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => write_frame(&mut to_client, 2, &[&[0u8][..], &buffer[..n]].concat()),
+            }
+        }
+        write_frame(&mut to_client, 8, &[]);
+    });
+    let mut to_pod = upstream;
+    while let Some((opcode, payload)) = read_frame(&mut reader) {
+        match opcode {
+            8 => break,
+            2 if payload.first() == Some(&0) && payload.len() > 1 => {
+                if to_pod.write_all(&payload[1..]).is_err() {
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    let _ = to_pod.shutdown(std::net::Shutdown::Write);
+    let _ = pump.join();
+}
+
+/// Writes one unmasked WebSocket frame (server to client).
+fn write_frame(out: &mut TcpStream, opcode: u8, payload: &[u8]) {
+    let mut frame = vec![0x80 | opcode];
+    match payload.len() {
+        n if n < 126 => frame.push(n as u8),
+        n if n < 65536 => {
+            frame.push(126);
+            frame.extend((n as u16).to_be_bytes());
+        }
+        n => {
+            frame.push(127);
+            frame.extend((n as u64).to_be_bytes());
+        }
+    }
+    frame.extend_from_slice(payload);
+    let _ = out.write_all(&frame);
+}
+
+/// Reads one (masked, client to server) WebSocket frame: opcode and payload.
+fn read_frame(input: &mut impl Read) -> Option<(u8, Vec<u8>)> {
+    let mut head = [0u8; 2];
+    input.read_exact(&mut head).ok()?;
+    let mut len = u64::from(head[1] & 0x7f);
+    if len == 126 {
+        let mut b = [0u8; 2];
+        input.read_exact(&mut b).ok()?;
+        len = u64::from(u16::from_be_bytes(b));
+    } else if len == 127 {
+        let mut b = [0u8; 8];
+        input.read_exact(&mut b).ok()?;
+        len = u64::from_be_bytes(b);
+    }
+    let mut mask = [0u8; 4];
+    if head[1] & 0x80 != 0 {
+        input.read_exact(&mut mask).ok()?;
+    }
+    let mut payload = vec![0u8; len as usize];
+    input.read_exact(&mut payload).ok()?;
+    for (i, byte) in payload.iter_mut().enumerate() {
+        *byte ^= mask[i % 4];
+    }
+    Some((head[0] & 0x0f, payload))
+}
+
+/// A tiny OpenAI-compatible frontend: every chat completion streams `max_tokens` one-word chunks
+/// and a usage chunk, then closes the connection.
+fn fake_frontend() -> std::net::SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut writer = stream;
+                let mut length = 0;
+                let mut line = String::new();
+                while reader.read_line(&mut line).unwrap_or(0) > 0 {
+                    if line.trim().is_empty() {
+                        break;
+                    }
+                    if let Some((k, v)) = line.split_once(':') {
+                        if k.eq_ignore_ascii_case("content-length") {
+                            length = v.trim().parse().unwrap();
+                        }
+                    }
+                    line.clear();
+                }
+                let mut body = vec![0; length];
+                if reader.read_exact(&mut body).is_err() {
+                    return;
+                }
+                let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                let tokens = request["max_tokens"].as_u64().unwrap_or(1);
+                let mut reply =
+                    String::from("HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n");
+                for _ in 0..tokens {
+                    reply.push_str("data: {\"choices\":[{\"delta\":{\"content\":\" w\"}}]}\n\n");
+                }
+                reply.push_str(&format!(
+                    "data: {{\"choices\":[],\"usage\":{{\"prompt_tokens\":10,\"completion_tokens\":{tokens}}}}}\n\ndata: [DONE]\n\n"
+                ));
+                let _ = writer.write_all(reply.as_bytes());
+            });
+        }
+    });
+    address
 }
 
 fn status(code: u16, reason: &str, message: &str) -> (u16, &'static str, Vec<u8>) {
@@ -147,6 +298,14 @@ fn answer(state: &Mutex<State>, method: &str, target: &str, body: &[u8]) -> (u16
     }
     if path.starts_with("/apis/nvidia.com/") && state.no_dynamo {
         return status(404, "NotFound", "the server could not find the requested resource");
+    }
+    if let Some(service) = path.strip_prefix("/api/v1/namespaces/ns/services/") {
+        if service.ends_with("-frontend") && method == "GET" {
+            return ok(
+                json!({ "apiVersion": "v1", "kind": "Service", "metadata": { "name": service },
+                "spec": { "selector": { "app": "frontend" }, "ports": [{ "port": 8000, "targetPort": 8000 }] } }),
+            );
+        }
     }
     if path.ends_with("/log") {
         return (
@@ -402,6 +561,84 @@ fn a_k8s_run_labels_meters_and_tears_down_even_when_a_method_fails() {
         serde_json::from_str(&std::fs::read_to_string(results.join("online_all/profile.json")).unwrap()).unwrap();
     assert_eq!(record["ledger"]["deployments"], 1, "{record:#}");
     assert!(record["ledger"]["gpu_hours"].as_f64().unwrap() > 0.0, "{record:#}");
+}
+
+#[test]
+fn validate_on_k8s_deploys_the_methods_config_and_measures_through_a_port_forward() {
+    let dir = temp_dir("k8s-validate");
+    let results = dir.join("results");
+    let plugins = crate::util::fixture_plugins().to_str().unwrap().to_string();
+    let shape = |stage: &'static str| -> Vec<String> {
+        let args = [
+            stage,
+            "--isl",
+            "64",
+            "--osl",
+            "4",
+            "--requests",
+            "3",
+            "--max-batch",
+            "2",
+            "--method",
+            "minimal",
+        ];
+        let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        args.extend([
+            "--plugin-dir".into(),
+            plugins.clone(),
+            "--results".into(),
+            results.display().to_string(),
+        ]);
+        args.push("--no-progress".into());
+        args
+    };
+    let stub = Stub::start(State {
+        frontend: Some(fake_frontend()),
+        ..State::default()
+    });
+    stub.insert(
+        "/api/v1/namespaces/ns/pods/frontend-0",
+        json!({ "apiVersion": "v1", "kind": "Pod", "metadata": { "name": "frontend-0", "labels": { "app": "frontend" } },
+                "status": { "phase": "Running" } }),
+    );
+    let kubeconfig = stub.kubeconfig(&dir);
+    let profile: Vec<String> = shape("profile");
+    let output = run(
+        &profile.iter().map(String::as_str).collect::<Vec<_>>(),
+        &kubeconfig,
+        &dir,
+    );
+    assert!(output.status.success(), "{}", text(&output));
+    let mut validate = shape("validate");
+    validate.extend(["--cluster".into(), "k8s".into()]);
+    let output = run(
+        &validate.iter().map(String::as_str).collect::<Vec<_>>(),
+        &kubeconfig,
+        &dir,
+    );
+    assert!(output.status.success(), "{}", text(&output));
+    for level in ["idle", "medium", "saturation", "overload"] {
+        let records = std::fs::read_to_string(results.join(format!("minimal/validation/{level}/profile_export.jsonl")))
+            .unwrap_or_else(|e| panic!("{level}: {e}\n{}", text(&output)));
+        assert_eq!(records.lines().count(), 3, "{level}: {records}");
+        assert!(!records.contains("\"error\""), "{level}: {records}");
+    }
+    let requests = stub.requests();
+    let forwards = requests
+        .iter()
+        .filter(|r| r.contains("/pods/frontend-0/portforward?") && r.contains("ports=8000"));
+    assert!(forwards.count() >= 4, "{requests:#?}");
+    // The method's own config_with_planner.yaml was deployed: its ConfigMap and graph, then both deleted.
+    let cm = requests
+        .iter()
+        .find(|r| r.starts_with("PATCH /api/v1/namespaces/ns/configmaps/pc-"))
+        .expect("ConfigMap applied");
+    assert!(cm.contains("-profile?"), "{cm}");
+    assert!(requests
+        .iter()
+        .any(|r| r.starts_with("DELETE /apis/nvidia.com/v1alpha1/namespaces/ns/dynamographdeployments/pc-")));
+    let left: Vec<String> = stub.state.lock().unwrap().objects.keys().cloned().collect();
+    assert_eq!(left, ["/api/v1/namespaces/ns/pods/frontend-0"]);
 }
 
 /// Runs `profcmp k8s cleanup` and returns its one error line.
