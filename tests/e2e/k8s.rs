@@ -563,35 +563,8 @@ fn a_k8s_run_labels_meters_and_tears_down_even_when_a_method_fails() {
     assert!(record["ledger"]["gpu_hours"].as_f64().unwrap() > 0.0, "{record:#}");
 }
 
-#[test]
-fn validate_on_k8s_deploys_the_methods_config_and_measures_through_a_port_forward() {
-    let dir = temp_dir("k8s-validate");
-    let results = dir.join("results");
-    let plugins = crate::util::fixture_plugins().to_str().unwrap().to_string();
-    let shape = |stage: &'static str| -> Vec<String> {
-        let args = [
-            stage,
-            "--isl",
-            "64",
-            "--osl",
-            "4",
-            "--requests",
-            "3",
-            "--max-batch",
-            "2",
-            "--method",
-            "minimal",
-        ];
-        let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-        args.extend([
-            "--plugin-dir".into(),
-            plugins.clone(),
-            "--results".into(),
-            results.display().to_string(),
-        ]);
-        args.push("--no-progress".into());
-        args
-    };
+/// A stub API server with one Running frontend pod forwarding to a fake frontend.
+fn stub_with_frontend() -> Stub {
     let stub = Stub::start(State {
         frontend: Some(fake_frontend()),
         ..State::default()
@@ -601,18 +574,62 @@ fn validate_on_k8s_deploys_the_methods_config_and_measures_through_a_port_forwar
         json!({ "apiVersion": "v1", "kind": "Pod", "metadata": { "name": "frontend-0", "labels": { "app": "frontend" } },
                 "status": { "phase": "Running" } }),
     );
-    let kubeconfig = stub.kubeconfig(&dir);
-    let profile: Vec<String> = shape("profile");
-    let output = run(
-        &profile.iter().map(String::as_str).collect::<Vec<_>>(),
-        &kubeconfig,
-        &dir,
+    stub
+}
+
+/// Args of a small run of the fixture method `minimal` (one TP, short requests) for `stage`.
+fn small_run(stage: &str, results: &Path, extra: &[&str]) -> Vec<String> {
+    let plugins = crate::util::fixture_plugins().display().to_string();
+    let mut args: Vec<String> = [
+        stage,
+        "--isl",
+        "64",
+        "--osl",
+        "4",
+        "--requests",
+        "3",
+        "--max-batch",
+        "2",
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect();
+    args.extend(
+        [
+            "--prefill-tp",
+            "1",
+            "--decode-tp",
+            "1",
+            "--method",
+            "minimal",
+            "--no-progress",
+        ]
+        .map(String::from),
     );
+    args.extend([
+        "--plugin-dir".into(),
+        plugins,
+        "--results".into(),
+        results.display().to_string(),
+    ]);
+    args.extend(extra.iter().map(|a| a.to_string()));
+    args
+}
+
+fn run_owned(args: &[String], kubeconfig: &Path, home: &Path) -> Output {
+    run(&args.iter().map(String::as_str).collect::<Vec<_>>(), kubeconfig, home)
+}
+
+#[test]
+fn validate_on_k8s_deploys_the_methods_config_and_measures_through_a_port_forward() {
+    let dir = temp_dir("k8s-validate");
+    let results = dir.join("results");
+    let stub = stub_with_frontend();
+    let kubeconfig = stub.kubeconfig(&dir);
+    let output = run_owned(&small_run("profile", &results, &[]), &kubeconfig, &dir);
     assert!(output.status.success(), "{}", text(&output));
-    let mut validate = shape("validate");
-    validate.extend(["--cluster".into(), "k8s".into()]);
-    let output = run(
-        &validate.iter().map(String::as_str).collect::<Vec<_>>(),
+    let output = run_owned(
+        &small_run("validate", &results, &["--cluster", "k8s"]),
         &kubeconfig,
         &dir,
     );
@@ -637,6 +654,46 @@ fn validate_on_k8s_deploys_the_methods_config_and_measures_through_a_port_forwar
     assert!(requests
         .iter()
         .any(|r| r.starts_with("DELETE /apis/nvidia.com/v1alpha1/namespaces/ns/dynamographdeployments/pc-")));
+    let left: Vec<String> = stub.state.lock().unwrap().objects.keys().cloned().collect();
+    assert_eq!(left, ["/api/v1/namespaces/ns/pods/frontend-0"]);
+}
+
+#[test]
+fn optimize_on_k8s_replays_the_trace_against_planned_graphs_and_reads_replicas() {
+    let dir = temp_dir("k8s-optimize");
+    let results = dir.join("results");
+    let stub = stub_with_frontend();
+    let kubeconfig = stub.kubeconfig(&dir);
+    let output = run_owned(&small_run("profile", &results, &[]), &kubeconfig, &dir);
+    assert!(output.status.success(), "{}", text(&output));
+    let trace = [
+        "--cluster",
+        "k8s",
+        "--trace-duration",
+        "3",
+        "--min-rate",
+        "1",
+        "--max-rate",
+        "2",
+        "--period",
+        "3",
+    ];
+    let output = run_owned(&small_run("optimize", &results, &trace), &kubeconfig, &dir);
+    assert!(output.status.success(), "{}", text(&output));
+    for dir in [
+        results.join("minimal/optimization"),
+        results.join("oracle/1x1/optimization"),
+    ] {
+        let record: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("optimization.json")).unwrap()).unwrap();
+        assert!(
+            !record["replicas"].as_array().unwrap().is_empty(),
+            "replicas sampled: {record:#}"
+        );
+        assert_eq!(record["avg_gpus"], 2.0, "{record:#}");
+    }
+    // The oracle's graph is written from its measured profile and deployed like a method's.
+    assert!(results.join("oracle/1x1/config_with_planner.yaml").exists());
     let left: Vec<String> = stub.state.lock().unwrap().objects.keys().cloned().collect();
     assert_eq!(left, ["/api/v1/namespaces/ns/pods/frontend-0"]);
 }
