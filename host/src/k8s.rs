@@ -88,7 +88,7 @@ pub fn command(command: K8sCommand) -> anyhow::Result<()> {
         K8sCommand::Cleanup { run, cluster } => {
             let runtime = runtime()?;
             let cluster = runtime.block_on(connect(&cluster))?;
-            let removed = runtime.block_on(cluster.cleanup(&run, Duration::from_secs(600)))?;
+            let removed = runtime.block_on(cluster.cleanup(&run, Some(Duration::from_secs(600))))?;
             for object in &removed {
                 println!("deleted {object}");
             }
@@ -295,7 +295,7 @@ impl Sweep {
 impl Drop for Sweep {
     fn drop(&mut self) {
         *ACTIVE.lock().unwrap_or_else(|p| p.into_inner()) = None;
-        match sweep(&self.args, &self.run_id, Duration::from_secs(600)) {
+        match sweep(&self.args, &self.run_id, Some(Duration::from_secs(600))) {
             Ok(removed) if removed.is_empty() => {}
             Ok(removed) => eprintln!("k8s: removed what run {} left: {}", self.run_id, removed.join(", ")),
             Err(e) => eprintln!(
@@ -306,10 +306,10 @@ impl Drop for Sweep {
     }
 }
 
-fn sweep(args: &ClusterArgs, run_id: &str, timeout: Duration) -> anyhow::Result<Vec<String>> {
+fn sweep(args: &ClusterArgs, run_id: &str, wait: Option<Duration>) -> anyhow::Result<Vec<String>> {
     let runtime = runtime()?;
     let cluster = runtime.block_on(connect(args))?;
-    Ok(runtime.block_on(cluster.cleanup(run_id, timeout))?)
+    Ok(runtime.block_on(cluster.cleanup(run_id, wait))?)
 }
 
 /// Called on the second Ctrl-C, before the process exits: deletes the active run's objects
@@ -318,8 +318,12 @@ pub fn on_kill() {
     let active = ACTIVE.lock().unwrap_or_else(|p| p.into_inner()).clone();
     if let Some((args, run_id)) = active {
         eprintln!("k8s: deleting what run {run_id} created");
-        if let Err(e) = sweep(&args, &run_id, Duration::ZERO) {
-            eprintln!("k8s: {e}; run `profcmp k8s cleanup --run {run_id}`");
+        match sweep(&args, &run_id, None) {
+            Ok(removed) => eprintln!(
+                "k8s: deleting {} object(s); check with `profcmp k8s cleanup --run {run_id}`",
+                removed.len()
+            ),
+            Err(e) => eprintln!("k8s: {e}; run `profcmp k8s cleanup --run {run_id}`"),
         }
     }
 }

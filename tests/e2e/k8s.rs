@@ -165,11 +165,7 @@ fn port_forward(
     while let Some((opcode, payload)) = read_frame(&mut reader) {
         match opcode {
             8 => break,
-            2 if payload.first() == Some(&0) && payload.len() > 1 => {
-                if to_pod.write_all(&payload[1..]).is_err() {
-                    break;
-                }
-            }
+            2 if payload.first() == Some(&0) && payload.len() > 1 && to_pod.write_all(&payload[1..]).is_err() => break,
             _ => {}
         }
     }

@@ -213,6 +213,11 @@ impl Backend for K8sBackend {
         if self.cancelled() {
             return Err(fail("the run was cancelled".into()));
         }
+        let tp = match *request {
+            DeployRequest::PrefillOnly { tp } | DeployRequest::DecodeOnly { tp } => tp,
+            DeployRequest::Graph { decode_tp, .. } => decode_tp,
+        };
+        let (kv_capacity_tokens, max_batch) = (self.limits)(tp).map_err(&fail)?;
         self.deployed += 1;
         let name = format!("{}-{}", self.settings.name_prefix, self.deployed);
         let (objects, planned) = self.objects(&name, request).map_err(&fail)?;
@@ -246,14 +251,9 @@ impl Backend for K8sBackend {
             };
             return Err(fail(format!("{e}{torn_down}")));
         }
-        let tp = match *request {
-            DeployRequest::PrefillOnly { tp } | DeployRequest::DecodeOnly { tp } => tp,
-            DeployRequest::Graph { decode_tp, .. } => decode_tp,
-        };
-        let (kv_capacity_tokens, max_batch) = (self.limits)(tp).map_err(&fail)?;
         Ok(Deployment {
             id: name,
-            request: request.clone(),
+            request: *request,
             kv_capacity_tokens,
             max_batch,
         })

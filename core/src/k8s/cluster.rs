@@ -290,9 +290,9 @@ impl Cluster {
         Ok(list.items.into_iter().filter_map(|o| o.metadata.name).collect())
     }
 
-    /// Deletes everything of a run (by its run-id label) and waits until it is gone; returns
-    /// `kind/name` of what it removed. CRDs that are not installed are skipped.
-    pub async fn cleanup(&self, run_id: &str, timeout: Duration) -> Result<Vec<String>, K8sError> {
+    /// Deletes everything of a run (by its run-id label) and, given a timeout, waits until it is
+    /// gone; returns `kind/name` of what it removed. CRDs that are not installed are skipped.
+    pub async fn cleanup(&self, run_id: &str, wait: Option<Duration>) -> Result<Vec<String>, K8sError> {
         let mut removed = Vec::new();
         for kind in Kind::ALL {
             let names = match self.labelled(kind, run_id).await {
@@ -304,7 +304,9 @@ impl Cluster {
                 self.delete(kind, name).await?;
             }
             for name in names {
-                self.wait_gone(kind, &name, timeout).await?;
+                if let Some(timeout) = wait {
+                    self.wait_gone(kind, &name, timeout).await?;
+                }
                 removed.push(format!("{}/{name}", kind.plural()));
             }
         }

@@ -44,11 +44,15 @@ struct Server(tokio::runtime::Runtime, tokio::task::JoinHandle<()>);
 
 /// A backend on a mock cluster serving `calls`.
 fn backend(settings: K8sSettings, calls: Vec<Call>) -> (K8sBackend, Server) {
+    backend_cancelled_by(settings, calls, Arc::new(AtomicBool::new(false)))
+}
+
+/// A backend whose Ctrl-C flag is `cancelled`.
+fn backend_cancelled_by(settings: K8sSettings, calls: Vec<Call>, cancelled: Arc<AtomicBool>) -> (K8sBackend, Server) {
     let server_runtime = runtime().unwrap();
     let (client, server) = serve(&server_runtime, calls);
     let cluster = Cluster::new(client, NS, "http://mock");
     let limits: super::backend::WorkerLimits = Arc::new(|tp| Ok((10_000 * u64::from(tp), 64)));
-    let cancelled = Arc::new(AtomicBool::new(false));
     let backend = K8sBackend::new(
         runtime().unwrap(),
         cluster,
@@ -209,6 +213,33 @@ fn dropping_the_backend_tears_down_what_is_live() {
 }
 
 #[test]
+fn ctrl_c_while_waiting_for_ready_tears_down() {
+    let mut settings = settings("r1");
+    settings.name_prefix = "pc-f".into();
+    let cancelled = Arc::new(AtomicBool::new(false));
+    let press = cancelled.clone();
+    let (mut backend, server) = backend_cancelled_by(
+        settings,
+        vec![
+            Call::new("PATCH", dynamo("dynamographdeployments", "pc-f-1"))
+                .body(move |_| press.store(true, std::sync::atomic::Ordering::SeqCst))
+                .reply(200, graph("pc-f-1", false)),
+            not_ready("pc-f-1"),
+            delete("dynamographdeployments", "pc-f-1"),
+            gone(dynamo("dynamographdeployments", "pc-f-1")),
+        ],
+        cancelled,
+    );
+    let err = backend.deploy(&GRAPH).unwrap_err().to_string();
+    assert!(err.ends_with("cancelled; torn down"), "{err}");
+    assert!(
+        backend.deploy(&GRAPH).unwrap_err().to_string().contains("cancelled"),
+        "no call once cancelled"
+    );
+    finish(backend, server);
+}
+
+#[test]
 fn a_planned_graph_is_its_config_map_and_graph_and_both_go() {
     let yaml = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -305,7 +336,7 @@ fn cleanup_deletes_everything_with_the_run_label_and_waits() {
         Call::new("DELETE", core("configmaps", "pc-r9-1-1-profile")).reply(200, json!({ "kind": "Status" })),
         gone(core("configmaps", "pc-r9-1-1-profile")),
     ];
-    let removed = on_cluster(calls, async |c| c.cleanup("r9", Duration::from_secs(5)).await).unwrap();
+    let removed = on_cluster(calls, async |c| c.cleanup("r9", Some(Duration::from_secs(5))).await).unwrap();
     assert_eq!(
         removed,
         ["dynamographdeployments/pc-r9-1-1", "configmaps/pc-r9-1-1-profile"]
@@ -330,7 +361,7 @@ fn cleanup_skips_crds_that_are_not_installed() {
         graphs,
         Call::new("GET", core("configmaps", "")).reply(200, list("ConfigMap", vec![])),
     ];
-    let removed = on_cluster(calls, async |c| c.cleanup("r9", Duration::from_secs(5)).await).unwrap();
+    let removed = on_cluster(calls, async |c| c.cleanup("r9", Some(Duration::from_secs(5))).await).unwrap();
     assert!(removed.is_empty());
 }
 
