@@ -7,6 +7,7 @@ mod lock;
 mod methods;
 mod output;
 mod run;
+mod simulate;
 
 fn main() -> std::process::ExitCode {
     let cli = <cli::Cli as clap::Parser>::parse();

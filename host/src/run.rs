@@ -8,7 +8,7 @@ use anyhow::{bail, Context};
 use profcmp_core::backend::Backend;
 use profcmp_core::estimator::{EstimatorSet, ModelInfo};
 use profcmp_core::layout::{read_json, ProfileRecord, ResultsDir};
-use profcmp_core::sim::{Reality, SimCluster, StepTimes, StepTimesSource};
+use profcmp_core::sim::{Reality, SimCluster};
 use profcmp_core::spec::{RunSpec, TraceSpec};
 use profcmp_core::stage::optimize::{oracle_candidates, run_jobs, PlannedJob};
 use profcmp_core::stage::profile::{answer_estimate, profile_stage, MethodEntry};
@@ -72,13 +72,18 @@ pub fn run(args: &RunArgs, stages: Stages) -> anyhow::Result<usize> {
     Ok(failed)
 }
 
-fn run_spec(args: &RunArgs) -> anyhow::Result<RunSpec> {
-    let backend = match args.target.backend.as_str() {
+/// The serving framework named on the command line.
+pub fn serving_backend(name: &str) -> anyhow::Result<ServingBackend> {
+    Ok(match name {
         "trtllm" => ServingBackend::Trtllm,
         "vllm" => ServingBackend::Vllm,
         "sglang" => ServingBackend::Sglang,
         other => bail!("unknown backend `{other}`; valid: trtllm, vllm, sglang"),
-    };
+    })
+}
+
+fn run_spec(args: &RunArgs) -> anyhow::Result<RunSpec> {
+    let backend = serving_backend(&args.target.backend)?;
     for (name, value) in [
         ("--ttft", args.ttft),
         ("--itl", args.itl),
@@ -132,28 +137,14 @@ fn run_spec(args: &RunArgs) -> anyhow::Result<RunSpec> {
 /// A fresh simulated cluster per call (own virtual clock), seeded.
 fn backend_factory(ctx: &Context_) -> impl Fn(u64) -> Result<Box<dyn Backend>, String> + Sync + '_ {
     move |seed| {
-        let source = Box::new(SharedEstimators(ctx.estimators.clone()));
-        let kv_bytes = ctx.estimators.model().kv_bytes_per_token();
-        let cluster = SimCluster::new(source, kv_bytes, ctx.spec.backend, ctx.reality.clone(), seed);
+        let cluster = SimCluster::with_estimators(ctx.estimators.clone(), ctx.spec.backend, ctx.reality.clone(), seed);
         Ok(Box::new(cluster) as Box<dyn Backend>)
-    }
-}
-
-/// The estimator set shared by every cluster of a run (the perf database is parsed once).
-struct SharedEstimators(Arc<EstimatorSet>);
-
-impl StepTimesSource for SharedEstimators {
-    fn step_times(&self, tp: u32) -> Result<Arc<dyn StepTimes>, String> {
-        self.0.step_times(tp)
     }
 }
 
 /// A reality profile by name (`nominal`, `dynamo-2026-01`) or from a TOML file.
 pub fn reality(name_or_path: &str) -> anyhow::Result<Reality> {
-    if Path::new(name_or_path).is_file() {
-        return Ok(Reality::from_file(Path::new(name_or_path))?);
-    }
-    Ok(Reality::named(name_or_path)?)
+    Ok(Reality::resolve(name_or_path)?)
 }
 
 fn profile(ctx: &Context_, args: &RunArgs, console: &Console) -> anyhow::Result<usize> {

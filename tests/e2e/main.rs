@@ -2,4 +2,5 @@
 
 mod estimate;
 mod plugins;
+mod run;
 mod util;
