@@ -1,6 +1,7 @@
 //! End-to-end tests: build fixture plugins, run the `profcmp` binary, check what it does.
 
 mod estimate;
+mod methods;
 mod plugins;
 mod run;
 mod util;
