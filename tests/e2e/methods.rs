@@ -7,7 +7,14 @@ fn profile(method: &str) -> serde_json::Value {
     let home = temp_dir(&format!("method-{method}"));
     let results = home.join("results");
     let out = profcmp(
-        &["profile", "--no-progress", "--method", method, "--results", results.to_str().unwrap()],
+        &[
+            "profile",
+            "--no-progress",
+            "--method",
+            method,
+            "--results",
+            results.to_str().unwrap(),
+        ],
         &home,
     );
     assert!(out.status.success(), "{}", text(&out));
@@ -21,7 +28,10 @@ fn deployments(record: &serde_json::Value) -> u64 {
 
 fn chosen(record: &serde_json::Value) -> (u64, u64) {
     let result = &record["result"];
-    (result["prefill"]["tp"].as_u64().unwrap(), result["decode"]["tp"].as_u64().unwrap())
+    (
+        result["prefill"]["tp"].as_u64().unwrap(),
+        result["decode"]["tp"].as_u64().unwrap(),
+    )
 }
 
 #[test]
@@ -45,8 +55,16 @@ fn cheaper_methods_stay_within_their_budgets_and_agree_with_online_all() {
     let online = chosen(&profile("online_all"));
     for (method, max_deployments) in [("stack_rank", 4), ("bayesian", 4), ("stack_rank_bayesian", 4)] {
         let record = profile(method);
-        assert!(deployments(&record) <= max_deployments, "{method}: {}", record["ledger"]);
+        assert!(
+            deployments(&record) <= max_deployments,
+            "{method}: {}",
+            record["ledger"]
+        );
         assert_eq!(record["ledger"]["leaked_deployments"], 0, "{method}");
-        assert_eq!(chosen(&record), online, "{method} picks what online_all picks on the nominal cluster");
+        assert_eq!(
+            chosen(&record),
+            online,
+            "{method} picks what online_all picks on the nominal cluster"
+        );
     }
 }
