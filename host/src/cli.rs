@@ -34,6 +34,12 @@ pub enum Command {
         #[arg(long, default_value = "results")]
         results: PathBuf,
     },
+    /// Internal: runs one plugin in a child process for the host (see isolate.rs).
+    #[command(name = "__plugin-worker", hide = true)]
+    PluginWorker {
+        /// The plugin `.so`.
+        path: PathBuf,
+    },
     /// Deploy one graph on the simulated cluster, load it, write AIPerf-format artifacts.
     Simulate(SimulateArgs),
     /// Generate workload traces.

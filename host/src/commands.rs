@@ -26,6 +26,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Profile(args) => stages(&args, Stages::Profile),
         Command::Validate(args) => stages(&args, Stages::Validate),
         Command::Optimize(args) => stages(&args, Stages::Optimize),
+        Command::PluginWorker { path } => Ok(crate::isolate::worker(&path)),
         Command::Simulate(args) => crate::simulate::simulate(&args),
         Command::Trace {
             command: TraceCommand::Sin(args),

@@ -2,6 +2,7 @@
 
 mod cli;
 mod commands;
+mod isolate;
 mod load;
 mod lock;
 mod methods;

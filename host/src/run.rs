@@ -18,7 +18,7 @@ use profcmp_plugin_api::{ProfileResult, SearchSpace, ServingBackend, Sla};
 
 use crate::cli::RunArgs;
 use crate::output::Console;
-use crate::{load, lock, methods};
+use crate::{lock, methods};
 
 /// Which stages to run.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -153,7 +153,7 @@ fn profile(ctx: &Context_, args: &RunArgs, console: &Console) -> anyhow::Result<
     let mut loaded = Vec::new();
     let mut failed = 0;
     for r in &resolved {
-        match load::load(r) {
+        match crate::isolate::IsolatedPlugin::new(r) {
             Ok(plugin) => loaded.push((plugin, r)),
             Err(e) => {
                 console.line(&format!("error: {e}"));

@@ -104,6 +104,34 @@ fn a_panicking_plugin_fails_alone_and_the_others_are_compared() {
 }
 
 #[test]
+fn a_plugin_that_aborts_the_process_fails_alone() {
+    let home = temp_dir("run-abort");
+    let plugins = plugin_dir("run-abort", &["fixture_v1_0", "aborting"]);
+    let results = home.join("results");
+    let extra = [
+        "--plugin-dir",
+        plugins.to_str().unwrap(),
+        "--method",
+        "aborting",
+        "--method",
+        "fixture",
+    ];
+    let out = run("profile", &results, &extra, &home);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let aborting = read_json(&results.join("aborting/profile.json"));
+    assert!(
+        aborting["error"].as_str().unwrap().contains("exited without an answer"),
+        "{aborting}"
+    );
+    let log = std::fs::read_to_string(results.join("aborting/profile.log")).unwrap();
+    assert!(
+        log.contains("about to abort") && log.contains("a line the plugin prints itself"),
+        "{log}"
+    );
+    assert!(read_json(&results.join("fixture/profile.json"))["result"].is_object());
+}
+
+#[test]
 fn a_rerun_skips_unchanged_work_and_redoes_what_is_missing() {
     let home = temp_dir("rerun");
     let plugins = plugin_dir("rerun", &["fixture_v1_0"]);
