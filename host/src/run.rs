@@ -12,7 +12,7 @@ use profcmp_core::sim::{Reality, SimCluster};
 use profcmp_core::spec::{RunSpec, TraceSpec};
 use profcmp_core::stage::optimize::{oracle_candidates, run_jobs, PlannedJob};
 use profcmp_core::stage::profile::{answer_estimate, profile_stage, MethodEntry};
-use profcmp_core::stage::validate;
+use profcmp_core::stage::{validate, Observer};
 use profcmp_core::workload::{read_mooncake, sinusoidal, write_mooncake, SinusoidSpec};
 use profcmp_plugin_api::{ProfileResult, SearchSpace, ServingBackend, Sla};
 
@@ -56,14 +56,24 @@ pub fn run(args: &RunArgs, stages: Stages) -> anyhow::Result<usize> {
     };
     let console = Console::new(!args.no_progress, args.verbose);
     let mut failed = 0;
+    let cancelled = |console: &Console| -> anyhow::Result<()> {
+        if console.cancelled() {
+            console.finish();
+            bail!("cancelled: what was written is kept; rerun the same command to continue where it stopped");
+        }
+        Ok(())
+    };
     if matches!(stages, Stages::All | Stages::Profile) {
         failed += profile(&ctx, args, &console)?;
+        cancelled(&console)?;
     }
     if matches!(stages, Stages::All | Stages::Validate) {
         failed += validate(&ctx, &console)?;
+        cancelled(&console)?;
     }
     if matches!(stages, Stages::All | Stages::Optimize) {
         failed += optimize(&ctx, &console)?;
+        cancelled(&console)?;
     }
     console.finish();
     if stages == Stages::All {

@@ -180,6 +180,56 @@ fn a_rerun_skips_unchanged_work_and_redoes_what_is_missing() {
 }
 
 #[test]
+fn repeated_seeds_give_means_and_intervals() {
+    let home = temp_dir("repeat");
+    let plugins = plugin_dir("repeat", &["fixture_v1_0"]);
+    let results = home.join("results");
+    let extra = [
+        "--plugin-dir",
+        plugins.to_str().unwrap(),
+        "--method",
+        "fixture",
+        "--repeat",
+        "3",
+    ];
+    let out = run("run", &results, &extra, &home);
+    assert!(out.status.success(), "{}", text(&out));
+    for k in [1, 2] {
+        assert!(results
+            .join(format!("fixture/validation/idle/seed-{k}/profile_export_aiperf.json"))
+            .exists());
+        assert!(results
+            .join(format!("fixture/optimization/seed-{k}/optimization.json"))
+            .exists());
+    }
+    let comparison = read_json(&results.join("comparison/comparison_results.json"));
+    let fixture = comparison["methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["method"] == "fixture")
+        .unwrap()
+        .clone();
+    let idle = fixture["levels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["level"] == "idle")
+        .unwrap()
+        .clone();
+    assert_eq!(idle["ttft_p50_ms"]["n"], 3, "{idle}");
+    let ci = idle["ttft_p50_ms"]["ci95"]
+        .as_array()
+        .expect("an interval with 3 seeds")
+        .clone();
+    let mean = idle["ttft_p50_ms"]["mean"].as_f64().unwrap();
+    assert!(
+        ci[0].as_f64().unwrap() <= mean && mean <= ci[1].as_f64().unwrap(),
+        "{idle}"
+    );
+}
+
+#[test]
 fn compare_reads_nvidias_real_run_and_reports_what_is_missing() {
     let home = temp_dir("compare-real");
     let results = home.join("dynamo-2026-01");

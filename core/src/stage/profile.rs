@@ -336,6 +336,9 @@ pub fn profile_stage(
     use crate::layout::{read_json, write_json, ProfileRecord};
     let mut records = Vec::new();
     for entry in methods {
+        if observer.cancelled() {
+            break;
+        }
         let manifest = entry.runner.manifest().clone();
         let name = manifest.name.clone();
         let request = spec.profile_request(entry.options.clone());
