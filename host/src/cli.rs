@@ -47,6 +47,8 @@ pub enum Command {
         #[command(subcommand)]
         command: TraceCommand,
     },
+    /// Benchmarks: plugin size and load time, methods over many scenarios, the timed default run.
+    Bench(crate::bench::BenchArgs),
     /// AI Configurator estimate: one prefill pass or one decode step, in ms.
     #[command(group(clap::ArgGroup::new("phase").required(true).args(["prefill", "decode"])))]
     Estimate {

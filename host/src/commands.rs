@@ -35,6 +35,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             compare(&results)?;
             Ok(ExitCode::from(EXIT_OK))
         }
+        Command::Bench(args) => crate::bench::run(args),
         Command::Estimate {
             target,
             tp,

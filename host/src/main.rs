@@ -1,5 +1,6 @@
 //! The `profcmp` binary: parse the command line, run it, map the outcome to an exit code.
 
+mod bench;
 mod cli;
 mod commands;
 mod isolate;

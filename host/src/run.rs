@@ -16,7 +16,7 @@ use profcmp_core::stage::{validate, Observer};
 use profcmp_core::workload::{read_mooncake, sinusoidal, write_mooncake, SinusoidSpec};
 use profcmp_plugin_api::{ProfileResult, SearchSpace, ServingBackend, Sla};
 
-use crate::cli::RunArgs;
+use crate::cli::{MethodArgs, RunArgs};
 use crate::output::Console;
 use crate::{lock, methods};
 
@@ -40,21 +40,46 @@ struct Context_ {
 /// Runs the chosen stages; returns how many methods failed.
 pub fn run(args: &RunArgs, stages: Stages) -> anyhow::Result<usize> {
     let spec = run_spec(args)?;
+    let console = Console::new(!args.no_progress, args.verbose);
+    let failed = run_with(
+        spec,
+        &args.results,
+        &args.methods,
+        args.target.aic_systems_root.clone(),
+        stages,
+        &console,
+    )?;
+    console.finish();
+    if stages == Stages::All {
+        crate::commands::compare(&args.results)?;
+    }
+    Ok(failed)
+}
+
+/// Runs the chosen stages of `spec` into `results` (without the compare stage); returns how many
+/// methods failed.
+pub fn run_with(
+    spec: RunSpec,
+    results: &Path,
+    methods: &MethodArgs,
+    aic_systems_root: Option<std::path::PathBuf>,
+    stages: Stages,
+    console: &Console,
+) -> anyhow::Result<usize> {
     let model = ModelInfo::resolve(&spec.model)?;
     let estimators = Arc::new(EstimatorSet::new(
         model,
         &spec.system,
         spec.backend.as_str(),
-        args.target.aic_systems_root.clone(),
+        aic_systems_root,
     )?);
     let reality = reality(&spec.reality)?;
     let ctx = Context_ {
         spec,
-        results: ResultsDir::new(&args.results),
+        results: ResultsDir::new(results),
         estimators,
         reality,
     };
-    let console = Console::new(!args.no_progress, args.verbose);
     let mut failed = 0;
     let cancelled = |console: &Console| -> anyhow::Result<()> {
         if console.cancelled() {
@@ -64,20 +89,16 @@ pub fn run(args: &RunArgs, stages: Stages) -> anyhow::Result<usize> {
         Ok(())
     };
     if matches!(stages, Stages::All | Stages::Profile) {
-        failed += profile(&ctx, args, &console)?;
-        cancelled(&console)?;
+        failed += profile(&ctx, methods, console)?;
+        cancelled(console)?;
     }
     if matches!(stages, Stages::All | Stages::Validate) {
-        failed += validate(&ctx, &console)?;
-        cancelled(&console)?;
+        failed += validate(&ctx, console)?;
+        cancelled(console)?;
     }
     if matches!(stages, Stages::All | Stages::Optimize) {
-        failed += optimize(&ctx, &console)?;
-        cancelled(&console)?;
-    }
-    console.finish();
-    if stages == Stages::All {
-        crate::commands::compare(&args.results)?;
+        failed += optimize(&ctx, console)?;
+        cancelled(console)?;
     }
     Ok(failed)
 }
@@ -157,8 +178,8 @@ pub fn reality(name_or_path: &str) -> anyhow::Result<Reality> {
     Ok(Reality::resolve(name_or_path)?)
 }
 
-fn profile(ctx: &Context_, args: &RunArgs, console: &Console) -> anyhow::Result<usize> {
-    let resolved = methods::resolve(&args.methods)?;
+fn profile(ctx: &Context_, methods: &MethodArgs, console: &Console) -> anyhow::Result<usize> {
+    let resolved = methods::resolve(methods)?;
     let lock_text = lock::render(&resolved);
     let mut loaded = Vec::new();
     let mut failed = 0;
