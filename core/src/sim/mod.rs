@@ -13,6 +13,7 @@
 //! time actually spent simulating.
 
 mod aic;
+mod live;
 mod planner;
 mod profile;
 mod reality;
