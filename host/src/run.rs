@@ -8,17 +8,17 @@ use anyhow::{bail, Context};
 use profcmp_core::backend::Backend;
 use profcmp_core::estimator::{EstimatorSet, ModelInfo};
 use profcmp_core::layout::{read_json, ProfileRecord, ResultsDir};
-use profcmp_core::sim::{Reality, SimCluster, StepTimes, StepTimesSource};
+use profcmp_core::sim::{Reality, SimCluster};
 use profcmp_core::spec::{RunSpec, TraceSpec};
 use profcmp_core::stage::optimize::{oracle_candidates, run_jobs, PlannedJob};
 use profcmp_core::stage::profile::{answer_estimate, profile_stage, MethodEntry};
-use profcmp_core::stage::validate;
+use profcmp_core::stage::{validate, Observer};
 use profcmp_core::workload::{read_mooncake, sinusoidal, write_mooncake, SinusoidSpec};
 use profcmp_plugin_api::{ProfileResult, SearchSpace, ServingBackend, Sla};
 
-use crate::cli::RunArgs;
+use crate::cli::{MethodArgs, RunArgs};
 use crate::output::Console;
-use crate::{load, lock, methods};
+use crate::{lock, methods};
 
 /// Which stages to run.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -42,35 +42,16 @@ struct Context_ {
 /// Runs the chosen stages; returns how many methods failed.
 pub fn run(args: &RunArgs, stages: Stages) -> anyhow::Result<usize> {
     let spec = run_spec(args)?;
-    let model = ModelInfo::resolve(&spec.model)?;
-    let estimators = Arc::new(EstimatorSet::new(
-        model,
-        &spec.system,
-        spec.backend.as_str(),
-        args.target.aic_systems_root.clone(),
-    )?);
-    let reality = reality(&spec.reality)?;
     let console = Console::new(!args.no_progress, args.verbose);
-    let k8s = (args.cluster == "k8s")
-        .then(|| crate::k8s::K8sRun::start(&args.k8s, &spec, estimators.clone(), console.cancel_flag()))
-        .transpose()?;
-    let ctx = Context_ {
+    let failed = run_with(
         spec,
-        results: ResultsDir::new(&args.results),
-        estimators,
-        reality,
-        k8s,
-    };
-    let mut failed = 0;
-    if matches!(stages, Stages::All | Stages::Profile) {
-        failed += profile(&ctx, args, &console)?;
-    }
-    if matches!(stages, Stages::All | Stages::Validate) {
-        failed += validate(&ctx, &console)?;
-    }
-    if matches!(stages, Stages::All | Stages::Optimize) {
-        failed += optimize(&ctx, &console)?;
-    }
+        &args.results,
+        &args.methods,
+        args.target.aic_systems_root.clone(),
+        (args.cluster == "k8s").then_some(&args.k8s),
+        stages,
+        &console,
+    )?;
     console.finish();
     if stages == Stages::All {
         crate::commands::compare(&args.results)?;
@@ -78,13 +59,70 @@ pub fn run(args: &RunArgs, stages: Stages) -> anyhow::Result<usize> {
     Ok(failed)
 }
 
-fn run_spec(args: &RunArgs) -> anyhow::Result<RunSpec> {
-    let backend = match args.target.backend.as_str() {
+/// Runs the chosen stages of `spec` into `results` (without the compare stage), on Kubernetes when
+/// `k8s` is given; returns how many methods failed.
+pub fn run_with(
+    spec: RunSpec,
+    results: &Path,
+    methods: &MethodArgs,
+    aic_systems_root: Option<std::path::PathBuf>,
+    k8s: Option<&crate::k8s::K8sArgs>,
+    stages: Stages,
+    console: &Console,
+) -> anyhow::Result<usize> {
+    let model = ModelInfo::resolve(&spec.model)?;
+    let estimators = Arc::new(EstimatorSet::new(
+        model,
+        &spec.system,
+        spec.backend.as_str(),
+        aic_systems_root,
+    )?);
+    let reality = reality(&spec.reality)?;
+    let k8s = k8s
+        .map(|args| crate::k8s::K8sRun::start(args, &spec, estimators.clone(), console.cancel_flag()))
+        .transpose()?;
+    let ctx = Context_ {
+        spec,
+        results: ResultsDir::new(results),
+        estimators,
+        reality,
+        k8s,
+    };
+    let mut failed = 0;
+    let cancelled = |console: &Console| -> anyhow::Result<()> {
+        if console.cancelled() {
+            console.finish();
+            bail!("cancelled: what was written is kept; rerun the same command to continue where it stopped");
+        }
+        Ok(())
+    };
+    if matches!(stages, Stages::All | Stages::Profile) {
+        failed += profile(&ctx, methods, console)?;
+        cancelled(console)?;
+    }
+    if matches!(stages, Stages::All | Stages::Validate) {
+        failed += validate(&ctx, console)?;
+        cancelled(console)?;
+    }
+    if matches!(stages, Stages::All | Stages::Optimize) {
+        failed += optimize(&ctx, console)?;
+        cancelled(console)?;
+    }
+    Ok(failed)
+}
+
+/// The serving framework named on the command line.
+pub fn serving_backend(name: &str) -> anyhow::Result<ServingBackend> {
+    Ok(match name {
         "trtllm" => ServingBackend::Trtllm,
         "vllm" => ServingBackend::Vllm,
         "sglang" => ServingBackend::Sglang,
         other => bail!("unknown backend `{other}`; valid: trtllm, vllm, sglang"),
-    };
+    })
+}
+
+fn run_spec(args: &RunArgs) -> anyhow::Result<RunSpec> {
+    let backend = serving_backend(&args.target.backend)?;
     for (name, value) in [
         ("--ttft", args.ttft),
         ("--itl", args.itl),
@@ -138,37 +176,23 @@ fn run_spec(args: &RunArgs) -> anyhow::Result<RunSpec> {
 /// A fresh simulated cluster per call (own virtual clock), seeded.
 fn backend_factory(ctx: &Context_) -> impl Fn(u64) -> Result<Box<dyn Backend>, String> + Sync + '_ {
     move |seed| {
-        let source = Box::new(SharedEstimators(ctx.estimators.clone()));
-        let kv_bytes = ctx.estimators.model().kv_bytes_per_token();
-        let cluster = SimCluster::new(source, kv_bytes, ctx.spec.backend, ctx.reality.clone(), seed);
+        let cluster = SimCluster::with_estimators(ctx.estimators.clone(), ctx.spec.backend, ctx.reality.clone(), seed);
         Ok(Box::new(cluster) as Box<dyn Backend>)
-    }
-}
-
-/// The estimator set shared by every cluster of a run (the perf database is parsed once).
-struct SharedEstimators(Arc<EstimatorSet>);
-
-impl StepTimesSource for SharedEstimators {
-    fn step_times(&self, tp: u32) -> Result<Arc<dyn StepTimes>, String> {
-        self.0.step_times(tp)
     }
 }
 
 /// A reality profile by name (`nominal`, `dynamo-2026-01`) or from a TOML file.
 pub fn reality(name_or_path: &str) -> anyhow::Result<Reality> {
-    if Path::new(name_or_path).is_file() {
-        return Ok(Reality::from_file(Path::new(name_or_path))?);
-    }
-    Ok(Reality::named(name_or_path)?)
+    Ok(Reality::resolve(name_or_path)?)
 }
 
-fn profile(ctx: &Context_, args: &RunArgs, console: &Console) -> anyhow::Result<usize> {
-    let resolved = methods::resolve(&args.methods)?;
+fn profile(ctx: &Context_, methods: &MethodArgs, console: &Console) -> anyhow::Result<usize> {
+    let resolved = methods::resolve(methods)?;
     let lock_text = lock::render(&resolved);
     let mut loaded = Vec::new();
     let mut failed = 0;
     for r in &resolved {
-        match load::load(r) {
+        match crate::isolate::IsolatedPlugin::new(r) {
             Ok(plugin) => loaded.push((plugin, r)),
             Err(e) => {
                 console.line(&format!("error: {e}"));

@@ -2,5 +2,7 @@
 
 mod estimate;
 mod k8s;
+mod methods;
 mod plugins;
+mod run;
 mod util;
