@@ -54,6 +54,10 @@ pub enum Command {
     },
     /// Benchmarks: plugin size and load time, methods over many scenarios, the timed default run.
     Bench(crate::bench::BenchArgs),
+    /// An OpenAI-compatible streaming endpoint on 127.0.0.1 timed by the simulated cluster.
+    Serve(crate::serve::ServeArgs),
+    /// Measure one load against an OpenAI-compatible server; write AIPerf's artifacts.
+    Loadgen(crate::endpoint::LoadgenArgs),
     /// AI Configurator estimate: one prefill pass or one decode step, in ms.
     #[command(group(clap::ArgGroup::new("phase").required(true).args(["prefill", "decode"])))]
     Estimate {
@@ -90,7 +94,8 @@ pub struct TargetArgs {
     /// GPU system of the perf database (h200_sxm, h100_sxm, b200_sxm).
     #[arg(long, default_value = "h200_sxm")]
     pub system: String,
-    /// Serving framework: trtllm, vllm or sglang (the shipped database has trtllm only).
+    /// Serving framework of the simulated cluster: trtllm, vllm or sglang (the shipped database
+    /// has trtllm only); or `endpoint`: an already running server (--url), estimates use trtllm.
     #[arg(long, default_value = "trtllm")]
     pub backend: String,
     /// A full AI Configurator systems directory (e.g. from the aiconfigurator-core 0.12.0 wheel)
@@ -157,6 +162,8 @@ pub struct RunArgs {
     pub target: TargetArgs,
     #[command(flatten)]
     pub methods: MethodArgs,
+    #[command(flatten)]
+    pub endpoint: crate::endpoint::EndpointArgs,
     /// Results directory.
     #[arg(long, default_value = "results")]
     pub results: PathBuf,

@@ -40,6 +40,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::from(EXIT_OK))
         }
         Command::Bench(args) => crate::bench::run(args),
+        Command::Serve(args) => {
+            crate::serve::serve(&args)?;
+            Ok(ExitCode::from(EXIT_OK))
+        }
+        Command::Loadgen(args) => {
+            crate::endpoint::loadgen(&args)?;
+            Ok(ExitCode::from(EXIT_OK))
+        }
         Command::Estimate {
             target,
             tp,

@@ -3,6 +3,7 @@
 mod bench;
 mod cli;
 mod commands;
+mod endpoint;
 mod isolate;
 mod k8s;
 mod load;
@@ -10,6 +11,7 @@ mod lock;
 mod methods;
 mod output;
 mod run;
+mod serve;
 mod simulate;
 
 fn main() -> std::process::ExitCode {

@@ -37,11 +37,17 @@ struct Context_ {
     reality: Reality,
     /// Set for `--cluster k8s`: stage backends are Kubernetes deployments.
     k8s: Option<crate::k8s::K8sRun>,
+    /// Set with `--backend endpoint`: every backend is that server.
+    endpoint: Option<profcmp_core::endpoint::EndpointConfig>,
 }
 
 /// Runs the chosen stages; returns how many methods failed.
 pub fn run(args: &RunArgs, stages: Stages) -> anyhow::Result<usize> {
-    let spec = run_spec(args)?;
+    let mut spec = run_spec(args)?;
+    let endpoint = crate::endpoint::config(args)?;
+    if let Some(config) = &endpoint {
+        spec.reality = crate::endpoint::describe(config);
+    }
     let console = Console::new(!args.no_progress, args.verbose);
     let failed = run_with(
         spec,
@@ -49,6 +55,7 @@ pub fn run(args: &RunArgs, stages: Stages) -> anyhow::Result<usize> {
         &args.methods,
         args.target.aic_systems_root.clone(),
         (args.cluster == "k8s").then_some(&args.k8s),
+        endpoint,
         stages,
         &console,
     )?;
@@ -67,6 +74,7 @@ pub fn run_with(
     methods: &MethodArgs,
     aic_systems_root: Option<std::path::PathBuf>,
     k8s: Option<&crate::k8s::K8sArgs>,
+    endpoint: Option<profcmp_core::endpoint::EndpointConfig>,
     stages: Stages,
     console: &Console,
 ) -> anyhow::Result<usize> {
@@ -77,7 +85,11 @@ pub fn run_with(
         spec.backend.as_str(),
         aic_systems_root,
     )?);
-    let reality = reality(&spec.reality)?;
+    // An endpoint's timing is the server's own; the simulated cluster is not used.
+    let reality = match endpoint {
+        Some(_) => Reality::named("nominal")?,
+        None => reality(&spec.reality)?,
+    };
     let k8s = k8s
         .map(|args| crate::k8s::K8sRun::start(args, &spec, estimators.clone(), console.cancel_flag()))
         .transpose()?;
@@ -87,6 +99,7 @@ pub fn run_with(
         estimators,
         reality,
         k8s,
+        endpoint,
     };
     let mut failed = 0;
     let cancelled = |console: &Console| -> anyhow::Result<()> {
@@ -117,7 +130,11 @@ pub fn serving_backend(name: &str) -> anyhow::Result<ServingBackend> {
         "trtllm" => ServingBackend::Trtllm,
         "vllm" => ServingBackend::Vllm,
         "sglang" => ServingBackend::Sglang,
-        other => bail!("unknown backend `{other}`; valid: trtllm, vllm, sglang"),
+        // An already running server: the estimator (for the methods) assumes TRT-LLM timing.
+        "endpoint" => ServingBackend::Trtllm,
+        other => {
+            bail!("unknown backend `{other}`; valid: trtllm, vllm, sglang (simulated cluster) or endpoint (--url)")
+        }
     })
 }
 
@@ -176,6 +193,10 @@ fn run_spec(args: &RunArgs) -> anyhow::Result<RunSpec> {
 /// A fresh simulated cluster per call (own virtual clock), seeded.
 fn backend_factory(ctx: &Context_) -> impl Fn(u64) -> Result<Box<dyn Backend>, String> + Sync + '_ {
     move |seed| {
+        if let Some(config) = &ctx.endpoint {
+            let endpoint = profcmp_core::endpoint::EndpointBackend::new(config.clone()).map_err(|e| e.to_string())?;
+            return Ok(Box::new(endpoint) as Box<dyn Backend>);
+        }
         let cluster = SimCluster::with_estimators(ctx.estimators.clone(), ctx.spec.backend, ctx.reality.clone(), seed);
         Ok(Box::new(cluster) as Box<dyn Backend>)
     }

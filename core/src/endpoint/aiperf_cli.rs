@@ -135,15 +135,27 @@ pub fn run(
     let log_path = artifact_dir.join(LOG_FILE);
     let log = std::fs::File::create(&log_path).map_err(io(&log_path))?;
     let log_err = log.try_clone().map_err(io(&log_path))?;
+    // aiperf loads a local tokenizer offline only from a Hugging Face cache: lay one out.
+    let local_tokenizer = (settings.tokenizer.as_deref())
+        .map(Path::new)
+        .filter(|path| path.is_dir())
+        .map(|path| hf_cache(path, &artifact_dir.join("hf-cache")))
+        .transpose()?;
+    let settings = &AiperfSettings {
+        tokenizer: match local_tokenizer {
+            Some(_) => Some(LOCAL_TOKENIZER_ID.to_string()),
+            None => settings.tokenizer.clone(),
+        },
+        ..settings.clone()
+    };
     let mut command = Command::new(&settings.program);
     command
         .args(arguments(target, probe, slo, settings, artifact_dir, &trace_file))
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(log_err);
-    if settings.tokenizer.as_deref().is_some_and(|t| Path::new(t).is_dir()) {
-        // A local tokenizer needs no hub; without this, aiperf still tries to reach it.
-        command.env("HF_HUB_OFFLINE", "1");
+    if let Some(cache) = &local_tokenizer {
+        command.env("HF_HUB_CACHE", cache).env("HF_HUB_OFFLINE", "1");
     }
     let status = command.status().map_err(|e| EndpointError::AiperfMissing {
         program: settings.program.display().to_string(),
@@ -162,6 +174,32 @@ pub fn run(
     let summary = Summary::read_dir(artifact_dir).map_err(failed)?;
     let records = read_records(&artifact_dir.join(RECORDS_JSONL)).map_err(failed)?;
     Ok((records, summary))
+}
+
+/// The Hugging Face id a local tokenizer directory is given to aiperf under.
+pub const LOCAL_TOKENIZER_ID: &str = "profcmp/local-tokenizer";
+
+/// Copies the tokenizer files of `dir` into a Hugging Face cache at `cache` as
+/// [`LOCAL_TOKENIZER_ID`] (revision `main`); returns the cache directory.
+fn hf_cache(dir: &Path, cache: &Path) -> Result<PathBuf, EndpointError> {
+    const REVISION: &str = "0000000000000000000000000000000000000000";
+    let repo = cache.join(format!("models--{}", LOCAL_TOKENIZER_ID.replace('/', "--")));
+    let snapshot = repo.join("snapshots").join(REVISION);
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| EndpointError::Io { path, source }
+    };
+    std::fs::create_dir_all(&snapshot).map_err(io(&snapshot))?;
+    std::fs::create_dir_all(repo.join("refs")).map_err(io(&repo))?;
+    std::fs::write(repo.join("refs").join("main"), REVISION).map_err(io(&repo))?;
+    for entry in std::fs::read_dir(dir).map_err(io(dir))? {
+        let path = entry.map_err(io(dir))?.path();
+        if path.is_file() {
+            let name = path.file_name().expect("a file has a name");
+            std::fs::copy(&path, snapshot.join(name)).map_err(io(&path))?;
+        }
+    }
+    Ok(cache.to_path_buf())
 }
 
 /// Per-request records from a `profile_export.jsonl` written by aiperf (0.13: `metadata` +

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use profcmp_plugin_api::{DeployRequest, Deployment, Probe, TraceRequest};
@@ -39,7 +40,7 @@ pub struct EndpointConfig {
     pub graph: Option<ServedGraph>,
     /// Capacity B of the graph, when the server does not say.
     pub max_batch: Option<u32>,
-    /// Where aiperf's artifacts go, one subdirectory per measurement.
+    /// Where aiperf's artifacts go, one subdirectory `<pid>-<n>-<probe>` per measurement.
     pub aiperf_dir: PathBuf,
 }
 
@@ -51,8 +52,10 @@ pub struct EndpointBackend {
     started: std::time::Instant,
     live: BTreeMap<String, DeployRequest>,
     n_deployments: u64,
-    n_measurements: u64,
 }
+
+/// Measurements made by every endpoint backend of this process (names aiperf's directories).
+static MEASUREMENTS: AtomicU64 = AtomicU64::new(0);
 
 /// How long a setup call (`/v1/models`, the graph) may take.
 const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -73,7 +76,6 @@ impl EndpointBackend {
             started: std::time::Instant::now(),
             live: BTreeMap::new(),
             n_deployments: 0,
-            n_measurements: 0,
         })
     }
 
@@ -124,8 +126,7 @@ impl EndpointBackend {
     }
 
     /// Runs a probe with the configured load generator.
-    fn load(&mut self, probe: &Probe, slo: Option<Slo>) -> Result<(Vec<RequestRecord>, Summary), EndpointError> {
-        self.n_measurements += 1;
+    fn load(&self, probe: &Probe, slo: Option<Slo>) -> Result<(Vec<RequestRecord>, Summary), EndpointError> {
         let target = &self.config.target;
         match &self.config.loadgen {
             Loadgen::Builtin => {
@@ -147,10 +148,8 @@ impl EndpointBackend {
                     Probe::Concurrency { concurrency, .. } => format!("concurrency-{concurrency}"),
                     Probe::Trace { .. } => "trace".to_string(),
                 };
-                let dir = self
-                    .config
-                    .aiperf_dir
-                    .join(format!("{:03}-{kind}", self.n_measurements));
+                let n = MEASUREMENTS.fetch_add(1, Ordering::Relaxed) + 1;
+                let dir = (self.config.aiperf_dir).join(format!("{}-{n:03}-{kind}", std::process::id()));
                 aiperf_cli::run(target, probe, slo, settings, &dir)
             }
         }
