@@ -9,6 +9,7 @@ pub mod dynamo;
 pub mod endpoint;
 pub mod estimator;
 pub mod fsio;
+pub mod k8s;
 pub mod layout;
 pub mod predict;
 pub mod report;

@@ -1,14 +1,18 @@
 //! The `profcmp` binary: parse the command line, run it, map the outcome to an exit code.
 
+mod bench;
 mod cli;
 mod commands;
 mod endpoint;
+mod isolate;
+mod k8s;
 mod load;
 mod lock;
 mod methods;
 mod output;
 mod run;
 mod serve;
+mod simulate;
 
 fn main() -> std::process::ExitCode {
     let cli = <cli::Cli as clap::Parser>::parse();

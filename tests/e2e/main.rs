@@ -2,5 +2,8 @@
 
 mod endpoint;
 mod estimate;
+mod k8s;
+mod methods;
 mod plugins;
+mod run;
 mod util;
