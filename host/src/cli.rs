@@ -94,8 +94,8 @@ pub struct TargetArgs {
     /// GPU system of the perf database (h200_sxm, h100_sxm, b200_sxm).
     #[arg(long, default_value = "h200_sxm")]
     pub system: String,
-    /// Serving framework of the simulated cluster: trtllm, vllm or sglang (the shipped database
-    /// has trtllm only); or `endpoint`: an already running server (--url), estimates use trtllm.
+    /// Serving framework: trtllm, vllm or sglang (the shipped database has trtllm only); or
+    /// `endpoint`, the same as `--cluster endpoint` with trtllm estimates.
     #[arg(long, default_value = "trtllm")]
     pub backend: String,
     /// A full AI Configurator systems directory (e.g. from the aiconfigurator-core 0.12.0 wheel)
@@ -191,9 +191,10 @@ pub struct RunArgs {
     /// Base seed (methods, measurements, trace).
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// Where configs are deployed and measured: `sim` (the embedded simulated cluster) or `k8s`
-    /// (a Kubernetes cluster with NVIDIA Dynamo's operator; see --namespace, --context).
-    #[arg(long, default_value = "sim", value_parser = ["sim", "k8s"])]
+    /// Where configs are deployed and measured: `sim` (the embedded simulated cluster), `k8s`
+    /// (a Kubernetes cluster with NVIDIA Dynamo's operator; see --namespace, --context) or
+    /// `endpoint` (an already running server, --url; `--backend endpoint` says the same).
+    #[arg(long, default_value = "sim", value_parser = ["sim", "k8s", "endpoint"])]
     pub cluster: String,
     #[command(flatten)]
     pub k8s: crate::k8s::K8sArgs,

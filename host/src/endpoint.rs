@@ -118,13 +118,16 @@ impl LoadArgs {
     }
 }
 
-/// The endpoint backend's settings when `--backend endpoint`, else None.
+/// The endpoint backend's settings with `--cluster endpoint` (or `--backend endpoint`), else None.
 pub fn config(args: &RunArgs) -> anyhow::Result<Option<EndpointConfig>> {
-    if args.target.backend != "endpoint" {
+    if args.cluster != "endpoint" && args.target.backend != "endpoint" {
         if args.endpoint.load.url.is_some() {
-            bail!("--url needs --backend endpoint");
+            bail!("--url needs --cluster endpoint (or --backend endpoint)");
         }
         return Ok(None);
+    }
+    if args.cluster == "k8s" {
+        bail!("--backend endpoint and --cluster k8s exclude each other: choose one");
     }
     let load = &args.endpoint.load;
     let graph = args

@@ -37,7 +37,7 @@ struct Context_ {
     reality: Reality,
     /// Set for `--cluster k8s`: stage backends are Kubernetes deployments.
     k8s: Option<crate::k8s::K8sRun>,
-    /// Set with `--backend endpoint`: every backend is that server.
+    /// Set with `--cluster endpoint` (or `--backend endpoint`): every backend is that server.
     endpoint: Option<profcmp_core::endpoint::EndpointConfig>,
 }
 
@@ -190,7 +190,7 @@ fn run_spec(args: &RunArgs) -> anyhow::Result<RunSpec> {
     })
 }
 
-/// A fresh simulated cluster per call (own virtual clock), seeded.
+/// A fresh simulated cluster per call (own virtual clock), seeded; or the endpoint.
 fn backend_factory(ctx: &Context_) -> impl Fn(u64) -> Result<Box<dyn Backend>, String> + Sync + '_ {
     move |seed| {
         if let Some(config) = &ctx.endpoint {
@@ -363,7 +363,11 @@ fn trace_for(ctx: &Context_, seed: u64, path: &Path) -> anyhow::Result<Vec<profc
 fn optimize(ctx: &Context_, console: &Console) -> anyhow::Result<usize> {
     let methods = profiled(&ctx.results)?;
     let factory = backend_factory(ctx);
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // One server cannot take two loads at once without each skewing the other.
+    let threads = match ctx.endpoint {
+        Some(_) => 1,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
     let mut failed = 0;
     for repeat in 0..ctx.spec.repeat {
         let seed = ctx.spec.seed + u64::from(repeat);

@@ -193,7 +193,8 @@ fn validate_and_optimize_on_an_endpoint() {
         "--period",
         "3",
     ];
-    optimize.extend(endpoint);
+    // `--cluster endpoint` says the same as `--backend endpoint`.
+    optimize.extend(["--cluster", "endpoint", "--url", &server.url, "--results", results_arg]);
     optimize.extend(shape);
     let run = profcmp(&optimize, &home);
     assert!(run.status.success(), "{}", text(&run));
