@@ -59,6 +59,12 @@ pub enum BenchCommand {
         /// Peak rate of the trace as a fraction of the estimated capacity of the best graph.
         #[arg(long, default_value_t = 0.8)]
         load: f64,
+        /// Highest peak rate, req/s (bounds the simulation's cost on small models).
+        #[arg(long, default_value_t = 60.0)]
+        max_rate: f64,
+        /// Shorten the trace (to 60 s at least) so it asks for about this many output tokens.
+        #[arg(long, default_value_t = 600_000.0)]
+        max_tokens: f64,
         /// Candidate TPs, prefill and decode alike (TP 8 never fits a graph in 8 GPUs).
         #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
         tp: Vec<u32>,
@@ -114,6 +120,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             seeds,
             trace_duration,
             load,
+            max_rate,
+            max_tokens,
             tp,
             jobs,
             scenarios,
@@ -124,7 +132,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             bench_methods(
                 seeds.max(1),
                 trace_duration,
-                load,
+                (load, max_rate, max_tokens),
                 &tp,
                 jobs,
                 scenarios,
@@ -404,8 +412,11 @@ struct ScenarioRun {
     seed: u64,
     min_rate: f64,
     max_rate: f64,
+    trace_s: f64,
+    requests: usize,
     oracle_best: Option<String>,
     oracle_goodput: Option<f64>,
+    oracle_sla_hit_rate: Option<f64>,
     wall_s: f64,
     methods: Vec<MethodRun>,
 }
@@ -416,6 +427,8 @@ struct MethodsBenchJson<'a> {
     seeds: u32,
     trace_duration_s: f64,
     load_fraction: f64,
+    max_rate: f64,
+    max_tokens: f64,
     target: &'a str,
     total_wall_s: f64,
     total_cpu_s: f64,
@@ -431,15 +444,15 @@ const TARGET_DEPLOYMENTS: u32 = 4;
 fn bench_methods(
     seeds: u32,
     trace_duration: f64,
-    load: f64,
+    (load, max_rate, max_tokens): (f64, f64, f64),
     tps: &[u32],
     jobs: usize,
     only: Option<usize>,
     methods: &MethodArgs,
     json: Option<&Path>,
 ) -> anyhow::Result<String> {
-    if !(trace_duration > 0.0 && load > 0.0) {
-        bail!("--trace-duration and --load must be positive");
+    if !(trace_duration > 0.0 && load > 0.0 && max_rate > 0.0 && max_tokens > 0.0) {
+        bail!("--trace-duration, --load, --max-rate and --max-tokens must be positive");
     }
     let machine = machine_info();
     let console = Console::new(false, false);
@@ -459,10 +472,31 @@ fn bench_methods(
         spec.search.prefill_tp = tps.to_vec();
         spec.search.decode_tp = tps.to_vec();
         let capacity = capacity_rps(&spec)?;
-        spec.trace.duration_s = trace_duration;
-        spec.trace.period_s = trace_duration;
-        spec.trace.max_rate = (capacity * load).max(0.1);
+        spec.trace.max_rate = (capacity * load).clamp(0.1, max_rate);
         spec.trace.min_rate = spec.trace.max_rate / 9.0;
+        let mean_rate = (spec.trace.max_rate + spec.trace.min_rate) / 2.0;
+        let duration = (max_tokens / (mean_rate * f64::from(s.osl))).clamp(60.0, trace_duration.max(60.0));
+        spec.trace.duration_s = duration.round();
+        spec.trace.period_s = spec.trace.duration_s;
+        // The defaults' planner timing (180 s interval, 120 s worker startup on a 1800 s trace),
+        // compressed with the trace, so the planner acts within it.
+        spec.adjustment_interval_s = spec.trace.duration_s / 10.0;
+        let reality = scratch.0.join(format!("reality-{i}.toml"));
+        write_reality(&reality, spec.trace.duration_s / 15.0)?;
+        spec.reality = reality.display().to_string();
+        eprintln!(
+            "bench methods: scenario {}: {} {} {}/{} {}/{} ms: {:.1}-{:.1} req/s over {:.0} s",
+            i + 1,
+            s.model,
+            s.system,
+            s.isl,
+            s.osl,
+            s.ttft_ms,
+            s.itl_ms,
+            spec.trace.min_rate,
+            spec.trace.max_rate,
+            spec.trace.duration_s
+        );
         for k in 0..seeds {
             spec.seed = 42 + u64::from(k);
             todo.push((i, spec.clone()));
@@ -511,6 +545,8 @@ fn bench_methods(
             seeds,
             trace_duration_s: trace_duration,
             load_fraction: load,
+            max_rate,
+            max_tokens,
             target: "regret < 5% with <= 4 deployments",
             total_wall_s: total,
             total_cpu_s: cpu_total,
@@ -527,6 +563,8 @@ fn bench_methods(
         seeds,
         trace_duration,
         load,
+        max_rate,
+        max_tokens,
         tps: tps.to_vec(),
         jobs,
         total_s: total,
@@ -535,12 +573,27 @@ fn bench_methods(
     Ok(methods_report(&runs, scenarios, &settings))
 }
 
+/// The `nominal` reality profile with a planner-added worker starting in `worker_s` seconds.
+fn write_reality(path: &Path, worker_s: f64) -> anyhow::Result<()> {
+    let nominal = include_str!("../../core/data/reality/nominal.toml");
+    let (name, startup) = ("name = \"nominal\"", "worker_s = 120");
+    if !nominal.contains(name) || !nominal.contains(startup) {
+        bail!("core/data/reality/nominal.toml changed: update bench::write_reality");
+    }
+    let text = nominal
+        .replace(name, "name = \"nominal, fast worker startup (bench)\"")
+        .replace(startup, &format!("worker_s = {worker_s:.1}"));
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+}
+
 /// How the methods bench ran, for its report.
 struct Settings {
     machine: String,
     seeds: u32,
     trace_duration: f64,
     load: f64,
+    max_rate: f64,
+    max_tokens: f64,
     tps: Vec<u32>,
     jobs: usize,
     total_s: f64,
@@ -562,11 +615,13 @@ fn one_run(
         sla: spec.sla,
         ..Default::default()
     };
-    let comparison = compare(&ResultsDir::new(dir), &options);
-    Ok(scenario_run(i, spec, &comparison, ms(t) / 1000.0))
+    let results = ResultsDir::new(dir);
+    let comparison = compare(&results, &options);
+    let requests = trace_requests(&results);
+    Ok(scenario_run(i, spec, &comparison, requests, ms(t) / 1000.0))
 }
 
-fn scenario_run(i: usize, spec: &RunSpec, comparison: &Comparison, wall_s: f64) -> ScenarioRun {
+fn scenario_run(i: usize, spec: &RunSpec, comparison: &Comparison, requests: usize, wall_s: f64) -> ScenarioRun {
     let methods = comparison
         .methods
         .iter()
@@ -593,8 +648,15 @@ fn scenario_run(i: usize, spec: &RunSpec, comparison: &Comparison, wall_s: f64) 
         seed: spec.seed,
         min_rate: spec.trace.min_rate,
         max_rate: spec.trace.max_rate,
+        trace_s: spec.trace.duration_s,
+        requests,
         oracle_best: comparison.oracle.as_ref().and_then(|o| o.best.clone()),
         oracle_goodput: comparison.oracle.as_ref().and_then(|o| o.best_goodput),
+        oracle_sla_hit_rate: comparison.oracle.as_ref().and_then(|o| {
+            let best = o.best.as_ref()?;
+            let c = o.candidates.iter().find(|c| &c.name == best)?;
+            c.optimization.sla_hit_rate.map(|s| s.mean)
+        }),
         wall_s,
         methods,
     }
@@ -610,6 +672,8 @@ fn methods_report(runs: &[ScenarioRun], scenarios: &[Scenario], settings: &Setti
         seeds,
         trace_duration,
         load,
+        max_rate,
+        max_tokens,
         tps,
         jobs,
         total_s,
@@ -630,14 +694,16 @@ fn methods_report(runs: &[ScenarioRun], scenarios: &[Scenario], settings: &Setti
     let mut out = format!("## Methods\n\n{machine}\n\n");
     out += &format!(
         "{} scenarios x {seeds} seeds = {} runs of profile -> optimize -> compare (no validate stage), {jobs} at \
-         a time. Each run: a {trace_duration:.0} s sinusoidal trace (one period, min rate = max rate / 9) with \
-         max rate = {load} x the estimator's capacity of the best one-prefill, one-decode graph within 8 GPUs \
-         under the SLA; candidate TPs {} for prefill and decode (the defaults' TP 8 never fits a graph in 8 GPUs, \
-         so it is left out here: it only added measurements); the SLA planner with its default 180 s interval. \
-         In so short a trace the planner cannot add workers in time (first decision at 180 s, then 120 s of \
-         worker startup), so every config serves the trace as the single graph it was deployed as: regret \
-         rewards the graph with the highest single-graph goodput and penalizes a choice that relies on planner \
-         scaling.\n\nTotal: {:.1} min wall, {:.1} min CPU.\n\n",
+         a time. Each run: a sinusoidal trace of one period, max rate = {load} x the estimator's capacity of the \
+         best one-prefill-worker, one-decode-worker graph within 8 GPUs under the SLA (not counting on the \
+         planner's added workers: with more load even the oracle's best config missed the SLA for most requests \
+         in trial runs), at most {max_rate} req/s, min rate = max rate / 9; the trace lasts {trace_duration:.0} s, or less (60 s at least) so it asks \
+         for about {max_tokens:.0} output tokens, since the simulation's cost grows with the tokens it generates. \
+         The SLA planner keeps the defaults' timing relative to the trace (180 s interval and 120 s worker \
+         startup on an 1800 s trace): interval = trace / 10, worker startup = trace / 15 (a copy of the `nominal` \
+         reality with only `worker_s` changed), so it scales within the trace as in a full run. Candidate TPs \
+         {} for prefill and decode (the defaults' TP 8 never fits a graph in 8 GPUs; it only added \
+         measurements).\n\nTotal: {:.1} min wall, {:.1} min CPU.\n\n",
         scenarios.len(),
         runs.len(),
         tps.iter().map(u32::to_string).collect::<Vec<_>>().join(","),
@@ -683,12 +749,12 @@ fn methods_report(runs: &[ScenarioRun], scenarios: &[Scenario], settings: &Setti
         );
     }
     out += "\nPer scenario: median over seeds of each method's regret (%) and deployments; \
-            rates in req/s; oracle = most frequent best candidate (prefill TP x decode TP).\n\n";
-    out += "| # | model | system | ISL/OSL | TTFT/ITL ms | max rate | oracle |";
+            rates in req/s; oracle = most frequent best candidate (prefill TP x decode TP) and its SLA hit rate (median over seeds).\n\n";
+    out += "| # | model | system | ISL/OSL | TTFT/ITL ms | max rate | trace | oracle | oracle SLA hit |";
     for name in &names {
         out += &format!(" {name} |");
     }
-    out += "\n|---:|---|---|---|---|---:|---|";
+    out += "\n|---:|---|---|---|---|---:|---:|---|---:|";
     out += &"---|".repeat(names.len());
     out += "\n";
     for (i, s) in scenarios.iter().enumerate() {
@@ -698,7 +764,7 @@ fn methods_report(runs: &[ScenarioRun], scenarios: &[Scenario], settings: &Setti
         oracles.sort();
         let oracle = mode(&oracles).map_or("none".to_string(), |o| o.replace("oracle ", ""));
         out += &format!(
-            "| {} | {} | {} | {}/{} | {:.0}/{:.0} | {:.1} | {oracle} |",
+            "| {} | {} | {} | {}/{} | {:.0}/{:.0} | {:.1} | {:.0} s | {oracle} | {} |",
             i + 1,
             s.model.rsplit('/').next().unwrap_or(s.model),
             s.system,
@@ -706,7 +772,14 @@ fn methods_report(runs: &[ScenarioRun], scenarios: &[Scenario], settings: &Setti
             s.osl,
             s.ttft_ms,
             s.itl_ms,
-            first.max_rate
+            first.max_rate,
+            first.trace_s,
+            pct(median(
+                &these
+                    .iter()
+                    .filter_map(|r| r.oracle_sla_hit_rate.map(|h| h * 100.0))
+                    .collect::<Vec<_>>()
+            ))
         );
         for name in names.iter() {
             let ms: Vec<&MethodRun> = these
@@ -754,10 +827,9 @@ fn methods_report(runs: &[ScenarioRun], scenarios: &[Scenario], settings: &Setti
     out
 }
 
-/// A rough peak rate (req/s) the best one-prefill, one-decode graph within the GPU budget
-/// sustains under the SLA, from the estimator: prefill at batch 1, decode at the largest batch
-/// meeting the ITL. One graph, because in a short trace the planner cannot add workers in time
-/// (first decision after one adjustment interval, then the worker startup).
+/// A rough peak rate (req/s) the best one-prefill-worker, one-decode-worker graph within the GPU
+/// budget sustains under the SLA, from the estimator: prefill at batch 1, decode at the largest
+/// batch meeting the ITL. One worker each: the planner's added workers are not counted on.
 fn capacity_rps(spec: &RunSpec) -> anyhow::Result<f64> {
     let set = EstimatorSet::new(
         ModelInfo::resolve(&spec.model)?,
@@ -983,15 +1055,18 @@ fn timed_run(
     });
     result.with_context(|| format!("cannot write reports into {}", dir.display()))?;
     stages.push(("compare", wall, cpu, peak));
-    let requests = std::fs::read_to_string(ResultsDir::new(dir).trace())
-        .map(|t| t.lines().count())
-        .unwrap_or(0);
+    let requests = trace_requests(&ResultsDir::new(dir));
     Ok(TimedRun {
         label: label.to_string(),
         stages,
         failed,
         requests,
     })
+}
+
+/// Requests in the optimize stage's trace file.
+fn trace_requests(results: &ResultsDir) -> usize {
+    std::fs::read_to_string(results.trace()).map_or(0, |t| t.lines().count())
 }
 
 /// Runs `f`; returns its wall time (s), process CPU time (s), peak resident memory (kB) and result.
