@@ -6,11 +6,14 @@
 pub mod aiperf;
 pub mod backend;
 pub mod dynamo;
+pub mod endpoint;
 pub mod estimator;
 pub mod fsio;
+pub mod k8s;
 pub mod layout;
 pub mod predict;
 pub mod report;
+pub mod serve;
 pub mod sim;
 pub mod spec;
 pub mod stage;

@@ -603,8 +603,8 @@ fn one_run(
     console: &Console,
 ) -> anyhow::Result<ScenarioRun> {
     let t = Instant::now();
-    run_with(spec.clone(), dir, methods, None, Stages::Profile, console)?;
-    run_with(spec.clone(), dir, methods, None, Stages::Optimize, console)?;
+    run_with(spec.clone(), dir, methods, None, None, None, Stages::Profile, console)?;
+    run_with(spec.clone(), dir, methods, None, None, None, Stages::Optimize, console)?;
     let options = CompareOptions {
         sla: spec.sla,
         ..Default::default()
@@ -1081,7 +1081,8 @@ fn timed_run(
         ("validate", Stages::Validate),
         ("optimize", Stages::Optimize),
     ] {
-        let (wall, cpu, peak, result) = measured(|| run_with(spec.clone(), dir, methods, None, stage, console));
+        let (wall, cpu, peak, result) =
+            measured(|| run_with(spec.clone(), dir, methods, None, None, None, stage, console));
         failed += result?;
         stages.push((name, wall, cpu, peak));
     }

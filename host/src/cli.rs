@@ -34,8 +34,30 @@ pub enum Command {
         #[arg(long, default_value = "results")]
         results: PathBuf,
     },
+    /// Kubernetes: clean up a killed run; run Dynamo's profiler (a DGDR) as a method.
+    K8s {
+        #[command(subcommand)]
+        command: crate::k8s::K8sCommand,
+    },
+    /// Internal: runs one plugin in a child process for the host (see isolate.rs).
+    #[command(name = "__plugin-worker", hide = true)]
+    PluginWorker {
+        /// The plugin `.so`.
+        path: PathBuf,
+    },
+    /// Deploy one graph on the simulated cluster, load it, write AIPerf-format artifacts.
+    Simulate(SimulateArgs),
+    /// Generate workload traces.
+    Trace {
+        #[command(subcommand)]
+        command: TraceCommand,
+    },
     /// Benchmarks: plugin size and load time, methods over many scenarios, the timed default run.
     Bench(crate::bench::BenchArgs),
+    /// An OpenAI-compatible streaming endpoint on 127.0.0.1 timed by the simulated cluster.
+    Serve(crate::serve::ServeArgs),
+    /// Measure one load against an OpenAI-compatible server; write AIPerf's artifacts.
+    Loadgen(crate::endpoint::LoadgenArgs),
     /// AI Configurator estimate: one prefill pass or one decode step, in ms.
     #[command(group(clap::ArgGroup::new("phase").required(true).args(["prefill", "decode"])))]
     Estimate {
@@ -72,7 +94,8 @@ pub struct TargetArgs {
     /// GPU system of the perf database (h200_sxm, h100_sxm, b200_sxm).
     #[arg(long, default_value = "h200_sxm")]
     pub system: String,
-    /// Serving framework: trtllm, vllm or sglang (the shipped database has trtllm only).
+    /// Serving framework of the simulated cluster: trtllm, vllm or sglang (the shipped database
+    /// has trtllm only); or `endpoint`: an already running server (--url), estimates use trtllm.
     #[arg(long, default_value = "trtllm")]
     pub backend: String,
     /// A full AI Configurator systems directory (e.g. from the aiconfigurator-core 0.12.0 wheel)
@@ -139,6 +162,8 @@ pub struct RunArgs {
     pub target: TargetArgs,
     #[command(flatten)]
     pub methods: MethodArgs,
+    #[command(flatten)]
+    pub endpoint: crate::endpoint::EndpointArgs,
     /// Results directory.
     #[arg(long, default_value = "results")]
     pub results: PathBuf,
@@ -166,6 +191,12 @@ pub struct RunArgs {
     /// Base seed (methods, measurements, trace).
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Where configs are deployed and measured: `sim` (the embedded simulated cluster) or `k8s`
+    /// (a Kubernetes cluster with NVIDIA Dynamo's operator; see --namespace, --context).
+    #[arg(long, default_value = "sim", value_parser = ["sim", "k8s"])]
+    pub cluster: String,
+    #[command(flatten)]
+    pub k8s: crate::k8s::K8sArgs,
     /// Reality profile of the simulated cluster: `nominal`, `dynamo-2026-01` or a TOML file.
     #[arg(long, default_value = "nominal")]
     pub reality: String,
@@ -197,4 +228,91 @@ pub struct RunArgs {
     /// Show every method log line and stage step.
     #[arg(long, short)]
     pub verbose: bool,
+}
+
+/// `profcmp simulate`: one graph, one load.
+#[derive(Args, Debug, Clone)]
+pub struct SimulateArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Prefill workers and their TP, `P:TP` (e.g. 1:1).
+    #[arg(long, value_name = "P:TP")]
+    pub prefill: String,
+    /// Decode workers and their TP, `D:TP` (e.g. 1:2).
+    #[arg(long, value_name = "D:TP")]
+    pub decode: String,
+    /// Requests in flight (closed loop); ignored with --trace.
+    #[arg(long, default_value_t = 1)]
+    pub concurrency: u32,
+    /// Measured requests (closed loop).
+    #[arg(long, default_value_t = 100)]
+    pub requests: u32,
+    /// Input sequence length, tokens.
+    #[arg(long, default_value_t = 2048)]
+    pub isl: u32,
+    /// Output sequence length, tokens.
+    #[arg(long, default_value_t = 256)]
+    pub osl: u32,
+    /// Replay this mooncake trace open-loop instead of a closed loop.
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+    /// Reality profile: `nominal`, `dynamo-2026-01` or a TOML file.
+    #[arg(long, default_value = "nominal")]
+    pub reality: String,
+    /// Seed of the jitter.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// SLA for goodput: TTFT target, ms.
+    #[arg(long, default_value_t = 500.0)]
+    pub ttft: f64,
+    /// SLA for goodput: ITL target, ms.
+    #[arg(long, default_value_t = 50.0)]
+    pub itl: f64,
+    /// Where to write profile_export_aiperf.{json,csv} and profile_export.jsonl.
+    #[arg(long, value_name = "DIR")]
+    pub artifact_dir: PathBuf,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TraceCommand {
+    /// A sinusoidal-rate trace like Dynamo's sin_synth, as mooncake JSONL.
+    Sin(SinArgs),
+}
+
+/// `profcmp trace sin`.
+#[derive(Args, Debug, Clone)]
+pub struct SinArgs {
+    /// Length, s.
+    #[arg(long, default_value_t = 1800)]
+    pub duration: u32,
+    /// Lowest request rate, req/s.
+    #[arg(long, default_value_t = 5.0)]
+    pub min_rate: f64,
+    /// Highest request rate, req/s.
+    #[arg(long, default_value_t = 45.0)]
+    pub max_rate: f64,
+    /// Period of the rate, s.
+    #[arg(long, default_value_t = 600.0)]
+    pub period: f64,
+    /// First ISL/OSL pair, `ISL:OSL`.
+    #[arg(long, default_value = "2048:256")]
+    pub pair1: String,
+    /// Second ISL/OSL pair, `ISL:OSL` (default: the first).
+    #[arg(long)]
+    pub pair2: Option<String>,
+    /// Lowest share of the first pair, in [0, 1].
+    #[arg(long, default_value_t = 1.0)]
+    pub ratio_min: f64,
+    /// Highest share of the first pair, in [0, 1].
+    #[arg(long, default_value_t = 1.0)]
+    pub ratio_max: f64,
+    /// Period of the share, s (default: the rate's period).
+    #[arg(long)]
+    pub ratio_period: Option<f64>,
+    /// Seed.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Output file (mooncake JSONL); `-` for stdout.
+    #[arg(long, short, default_value = "-")]
+    pub output: PathBuf,
 }

@@ -6,7 +6,7 @@ use anyhow::{bail, Context};
 
 use profcmp_core::estimator::{EstimatorSet, ModelInfo};
 
-use crate::cli::{Cli, Command, PluginsCommand, TargetArgs};
+use crate::cli::{Cli, Command, PluginsCommand, TargetArgs, TraceCommand};
 use crate::run::{self, Stages};
 use crate::{load, lock, methods};
 use profcmp_core::layout::ResultsDir;
@@ -26,11 +26,28 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Profile(args) => stages(&args, Stages::Profile),
         Command::Validate(args) => stages(&args, Stages::Validate),
         Command::Optimize(args) => stages(&args, Stages::Optimize),
+        Command::PluginWorker { path } => Ok(crate::isolate::worker(&path)),
+        Command::Simulate(args) => crate::simulate::simulate(&args),
+        Command::Trace {
+            command: TraceCommand::Sin(args),
+        } => crate::simulate::trace_sin(&args),
         Command::Compare { results } => {
             compare(&results)?;
             Ok(ExitCode::from(EXIT_OK))
         }
+        Command::K8s { command } => {
+            crate::k8s::command(command)?;
+            Ok(ExitCode::from(EXIT_OK))
+        }
         Command::Bench(args) => crate::bench::run(args),
+        Command::Serve(args) => {
+            crate::serve::serve(&args)?;
+            Ok(ExitCode::from(EXIT_OK))
+        }
+        Command::Loadgen(args) => {
+            crate::endpoint::loadgen(&args)?;
+            Ok(ExitCode::from(EXIT_OK))
+        }
         Command::Estimate {
             target,
             tp,

@@ -3,11 +3,16 @@
 mod bench;
 mod cli;
 mod commands;
+mod endpoint;
+mod isolate;
+mod k8s;
 mod load;
 mod lock;
 mod methods;
 mod output;
 mod run;
+mod serve;
+mod simulate;
 
 fn main() -> std::process::ExitCode {
     let cli = <cli::Cli as clap::Parser>::parse();

@@ -24,6 +24,7 @@ impl Console {
         // A second Ctrl-C kills the process; files already written are complete (atomic writes).
         let _ = ctrlc::set_handler(move || {
             if flag.swap(true, Ordering::SeqCst) {
+                crate::k8s::on_kill();
                 std::process::exit(130);
             }
             eprintln!("\ncancelling: finishing the current step and tearing down (Ctrl-C again to kill)");
@@ -39,6 +40,11 @@ impl Console {
             cancelled,
             verbose,
         }
+    }
+
+    /// The flag the first Ctrl-C sets, for work that polls it outside the stages.
+    pub fn cancel_flag(&self) -> Arc<AtomicBool> {
+        self.cancelled.clone()
     }
 
     /// Prints a line above the spinner.

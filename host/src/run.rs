@@ -8,17 +8,17 @@ use anyhow::{bail, Context};
 use profcmp_core::backend::Backend;
 use profcmp_core::estimator::{EstimatorSet, ModelInfo};
 use profcmp_core::layout::{read_json, ProfileRecord, ResultsDir};
-use profcmp_core::sim::{Reality, SimCluster, StepTimes, StepTimesSource};
+use profcmp_core::sim::{Reality, SimCluster};
 use profcmp_core::spec::{RunSpec, TraceSpec};
 use profcmp_core::stage::optimize::{oracle_candidates, run_jobs, PlannedJob};
 use profcmp_core::stage::profile::{answer_estimate, profile_stage, MethodEntry};
-use profcmp_core::stage::validate;
+use profcmp_core::stage::{validate, Observer};
 use profcmp_core::workload::{read_mooncake, sinusoidal, write_mooncake, SinusoidSpec};
 use profcmp_plugin_api::{ProfileResult, SearchSpace, ServingBackend, Sla};
 
 use crate::cli::{MethodArgs, RunArgs};
 use crate::output::Console;
-use crate::{load, lock, methods};
+use crate::{lock, methods};
 
 /// Which stages to run.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -35,17 +35,27 @@ struct Context_ {
     results: ResultsDir,
     estimators: Arc<EstimatorSet>,
     reality: Reality,
+    /// Set for `--cluster k8s`: stage backends are Kubernetes deployments.
+    k8s: Option<crate::k8s::K8sRun>,
+    /// Set with `--backend endpoint`: every backend is that server.
+    endpoint: Option<profcmp_core::endpoint::EndpointConfig>,
 }
 
 /// Runs the chosen stages; returns how many methods failed.
 pub fn run(args: &RunArgs, stages: Stages) -> anyhow::Result<usize> {
-    let spec = run_spec(args)?;
+    let mut spec = run_spec(args)?;
+    let endpoint = crate::endpoint::config(args)?;
+    if let Some(config) = &endpoint {
+        spec.reality = crate::endpoint::describe(config);
+    }
     let console = Console::new(!args.no_progress, args.verbose);
     let failed = run_with(
         spec,
         &args.results,
         &args.methods,
         args.target.aic_systems_root.clone(),
+        (args.cluster == "k8s").then_some(&args.k8s),
+        endpoint,
         stages,
         &console,
     )?;
@@ -56,13 +66,15 @@ pub fn run(args: &RunArgs, stages: Stages) -> anyhow::Result<usize> {
     Ok(failed)
 }
 
-/// Runs the chosen stages of `spec` into `results` (without the compare stage); returns how many
-/// methods failed.
+/// Runs the chosen stages of `spec` into `results` (without the compare stage), on Kubernetes when
+/// `k8s` is given; returns how many methods failed.
 pub fn run_with(
     spec: RunSpec,
     results: &Path,
     methods: &MethodArgs,
     aic_systems_root: Option<std::path::PathBuf>,
+    k8s: Option<&crate::k8s::K8sArgs>,
+    endpoint: Option<profcmp_core::endpoint::EndpointConfig>,
     stages: Stages,
     console: &Console,
 ) -> anyhow::Result<usize> {
@@ -73,33 +85,61 @@ pub fn run_with(
         spec.backend.as_str(),
         aic_systems_root,
     )?);
-    let reality = reality(&spec.reality)?;
+    // An endpoint's timing is the server's own; the simulated cluster is not used.
+    let reality = match endpoint {
+        Some(_) => Reality::named("nominal")?,
+        None => reality(&spec.reality)?,
+    };
+    let k8s = k8s
+        .map(|args| crate::k8s::K8sRun::start(args, &spec, estimators.clone(), console.cancel_flag()))
+        .transpose()?;
     let ctx = Context_ {
         spec,
         results: ResultsDir::new(results),
         estimators,
         reality,
+        k8s,
+        endpoint,
     };
     let mut failed = 0;
+    let cancelled = |console: &Console| -> anyhow::Result<()> {
+        if console.cancelled() {
+            console.finish();
+            bail!("cancelled: what was written is kept; rerun the same command to continue where it stopped");
+        }
+        Ok(())
+    };
     if matches!(stages, Stages::All | Stages::Profile) {
         failed += profile(&ctx, methods, console)?;
+        cancelled(console)?;
     }
     if matches!(stages, Stages::All | Stages::Validate) {
         failed += validate(&ctx, console)?;
+        cancelled(console)?;
     }
     if matches!(stages, Stages::All | Stages::Optimize) {
         failed += optimize(&ctx, console)?;
+        cancelled(console)?;
     }
     Ok(failed)
 }
 
-fn run_spec(args: &RunArgs) -> anyhow::Result<RunSpec> {
-    let backend = match args.target.backend.as_str() {
+/// The serving framework named on the command line.
+pub fn serving_backend(name: &str) -> anyhow::Result<ServingBackend> {
+    Ok(match name {
         "trtllm" => ServingBackend::Trtllm,
         "vllm" => ServingBackend::Vllm,
         "sglang" => ServingBackend::Sglang,
-        other => bail!("unknown backend `{other}`; valid: trtllm, vllm, sglang"),
-    };
+        // An already running server: the estimator (for the methods) assumes TRT-LLM timing.
+        "endpoint" => ServingBackend::Trtllm,
+        other => {
+            bail!("unknown backend `{other}`; valid: trtllm, vllm, sglang (simulated cluster) or endpoint (--url)")
+        }
+    })
+}
+
+fn run_spec(args: &RunArgs) -> anyhow::Result<RunSpec> {
+    let backend = serving_backend(&args.target.backend)?;
     for (name, value) in [
         ("--ttft", args.ttft),
         ("--itl", args.itl),
@@ -153,28 +193,18 @@ fn run_spec(args: &RunArgs) -> anyhow::Result<RunSpec> {
 /// A fresh simulated cluster per call (own virtual clock), seeded.
 fn backend_factory(ctx: &Context_) -> impl Fn(u64) -> Result<Box<dyn Backend>, String> + Sync + '_ {
     move |seed| {
-        let source = Box::new(SharedEstimators(ctx.estimators.clone()));
-        let kv_bytes = ctx.estimators.model().kv_bytes_per_token();
-        let cluster = SimCluster::new(source, kv_bytes, ctx.spec.backend, ctx.reality.clone(), seed);
+        if let Some(config) = &ctx.endpoint {
+            let endpoint = profcmp_core::endpoint::EndpointBackend::new(config.clone()).map_err(|e| e.to_string())?;
+            return Ok(Box::new(endpoint) as Box<dyn Backend>);
+        }
+        let cluster = SimCluster::with_estimators(ctx.estimators.clone(), ctx.spec.backend, ctx.reality.clone(), seed);
         Ok(Box::new(cluster) as Box<dyn Backend>)
-    }
-}
-
-/// The estimator set shared by every cluster of a run (the perf database is parsed once).
-struct SharedEstimators(Arc<EstimatorSet>);
-
-impl StepTimesSource for SharedEstimators {
-    fn step_times(&self, tp: u32) -> Result<Arc<dyn StepTimes>, String> {
-        self.0.step_times(tp)
     }
 }
 
 /// A reality profile by name (`nominal`, `dynamo-2026-01`) or from a TOML file.
 pub fn reality(name_or_path: &str) -> anyhow::Result<Reality> {
-    if Path::new(name_or_path).is_file() {
-        return Ok(Reality::from_file(Path::new(name_or_path))?);
-    }
-    Ok(Reality::named(name_or_path)?)
+    Ok(Reality::resolve(name_or_path)?)
 }
 
 fn profile(ctx: &Context_, methods: &MethodArgs, console: &Console) -> anyhow::Result<usize> {
@@ -183,7 +213,7 @@ fn profile(ctx: &Context_, methods: &MethodArgs, console: &Console) -> anyhow::R
     let mut loaded = Vec::new();
     let mut failed = 0;
     for r in &resolved {
-        match load::load(r) {
+        match crate::isolate::IsolatedPlugin::new(r) {
             Ok(plugin) => loaded.push((plugin, r)),
             Err(e) => {
                 console.line(&format!("error: {e}"));
@@ -201,15 +231,25 @@ fn profile(ctx: &Context_, methods: &MethodArgs, console: &Console) -> anyhow::R
         .collect();
     let estimates = |q: &_| answer_estimate(&ctx.estimators, q);
     let factory = backend_factory(ctx);
-    let records = profile_stage(
-        &ctx.spec,
-        &ctx.results,
-        &entries,
-        &lock_text,
-        &factory,
-        &estimates,
-        console,
-    );
+    let records = match &ctx.k8s {
+        // One backend per method, so its objects carry the method's label.
+        Some(k8s) => (entries.iter())
+            .flat_map(|entry| {
+                let factory = k8s.factory(&entry.runner.manifest().name);
+                let one = std::slice::from_ref(entry);
+                profile_stage(&ctx.spec, &ctx.results, one, &lock_text, &factory, &estimates, console)
+            })
+            .collect(),
+        None => profile_stage(
+            &ctx.spec,
+            &ctx.results,
+            &entries,
+            &lock_text,
+            &factory,
+            &estimates,
+            console,
+        ),
+    };
     for record in &records {
         let l = &record.ledger;
         match &record.error {
@@ -252,8 +292,13 @@ fn profiled(results: &ResultsDir) -> anyhow::Result<Vec<(String, ProfileResult)>
 fn validate(ctx: &Context_, console: &Console) -> anyhow::Result<usize> {
     let methods = profiled(&ctx.results)?;
     let factory = backend_factory(ctx);
-    let mut backend = factory(ctx.spec.seed).map_err(anyhow::Error::msg)?;
-    let capacity = validate::shared_capacity(&ctx.spec, &methods, backend.as_mut()).map_err(anyhow::Error::msg)?;
+    let capacity = match &ctx.k8s {
+        Some(k8s) => k8s.capacity(&methods)?,
+        None => {
+            let mut backend = factory(ctx.spec.seed).map_err(anyhow::Error::msg)?;
+            validate::shared_capacity(&ctx.spec, &methods, backend.as_mut()).map_err(anyhow::Error::msg)?
+        }
+    };
     let levels = profcmp_core::predict::load_levels(capacity);
     console.line(&format!(
         "validate: capacity B = {capacity}; levels {}",
@@ -266,7 +311,17 @@ fn validate(ctx: &Context_, console: &Console) -> anyhow::Result<usize> {
     let mut failed = 0;
     for repeat in 0..ctx.spec.repeat {
         for (method, result) in &methods {
-            let mut backend = factory(ctx.spec.seed + u64::from(repeat)).map_err(anyhow::Error::msg)?;
+            let mut backend = match &ctx.k8s {
+                // The method's config_with_planner.yaml as is: the real planner scales it.
+                Some(k8s) => {
+                    let path = ctx.results.config_with_planner(method);
+                    let yaml =
+                        std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+                    k8s.backend(method, Some(yaml))
+                }
+                None => factory(ctx.spec.seed + u64::from(repeat)),
+            }
+            .map_err(anyhow::Error::msg)?;
             let outcome = validate::validate_method(
                 &ctx.spec,
                 &ctx.results,
@@ -336,9 +391,18 @@ fn optimize(ctx: &Context_, console: &Console) -> anyhow::Result<usize> {
             })
             .collect();
         let estimates = |q: &_| answer_estimate(&ctx.estimators, q);
-        let oracle_profiles =
-            profcmp_core::stage::optimize::measured_profiles(&ctx.spec, &ctx.results, &factory, &estimates, console)
-                .map_err(anyhow::Error::msg)?;
+        let oracle_factory: Box<profcmp_core::stage::BackendFactory> = match &ctx.k8s {
+            Some(k8s) => Box::new(k8s.factory("oracle")),
+            None => Box::new(backend_factory(ctx)),
+        };
+        let oracle_profiles = profcmp_core::stage::optimize::measured_profiles(
+            &ctx.spec,
+            &ctx.results,
+            &oracle_factory,
+            &estimates,
+            console,
+        )
+        .map_err(anyhow::Error::msg)?;
         for (p, d) in oracle_candidates(&ctx.spec) {
             let (Some(prefill), Some(decode)) = (oracle_profiles.prefill.get(&p), oracle_profiles.decode.get(&d))
             else {
@@ -355,7 +419,10 @@ fn optimize(ctx: &Context_, console: &Console) -> anyhow::Result<usize> {
                 dir: seed_dir(ctx.results.oracle(p, d)),
             });
         }
-        let outcomes = run_jobs(&ctx.spec, &jobs, &trace, seed, threads, &factory, console);
+        let outcomes = match &ctx.k8s {
+            Some(k8s) => k8s.run_jobs(&ctx.results, &jobs, &trace, seed, console),
+            None => run_jobs(&ctx.spec, &jobs, &trace, seed, threads, &factory, console),
+        };
         for (job, outcome) in jobs.iter().zip(outcomes) {
             match outcome {
                 Ok(r) => console.line(&format!(

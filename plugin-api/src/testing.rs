@@ -326,6 +326,120 @@ pub fn run_method<M: Method>(
     (result, method.cost())
 }
 
+/// A reality the methods do not know, with the SLA it is profiled under.
+pub struct Landscape {
+    /// What is special about it.
+    pub name: &'static str,
+    /// The fake cluster.
+    pub host: FakeHost,
+    /// SLA TTFT, ms.
+    pub ttft_ms: f64,
+    /// SLA ITL, ms.
+    pub itl_ms: f64,
+}
+
+/// Landscapes where the estimator and reality disagree in various ways, for search methods.
+pub fn landscapes() -> Vec<Landscape> {
+    let landscape = |name, host, ttft_ms, itl_ms| Landscape {
+        name,
+        host,
+        ttft_ms,
+        itl_ms,
+    };
+    let mut wide = FakeHost::new();
+    wide.max_batch = 512;
+    let mut noisy = FakeHost::new();
+    noisy.noise = 0.03;
+    let mut narrow = FakeHost::new();
+    narrow.max_batch = 64;
+    let mut small_kv = FakeHost::new().with_decode_ratio(1, 0.8);
+    small_kv.kv_ratio = 0.6;
+    let mut tiny_kv = FakeHost::new();
+    tiny_kv.kv_ratio = 0.05;
+    let like_2026 = FakeHost::new().with_decode_ratio(1, 0.85).with_decode_ratio(2, 1.25);
+    vec![
+        landscape("KV 20x smaller than estimated", tiny_kv, 500.0, 50.0),
+        landscape(
+            "2026-01-like: decode TP1 beats the estimator's TP2",
+            like_2026,
+            500.0,
+            50.0,
+        ),
+        landscape("max batch 64", narrow, 500.0, 50.0),
+        landscape("small KV, fast decode TP1", small_kv, 500.0, 50.0),
+        landscape("default", FakeHost::new(), 500.0, 50.0),
+        landscape(
+            "slow decode TP2",
+            FakeHost::new().with_decode_ratio(2, 1.6),
+            500.0,
+            50.0,
+        ),
+        landscape("tight TTFT", FakeHost::new(), 150.0, 50.0),
+        landscape("tight ITL", FakeHost::new(), 500.0, 25.0),
+        landscape(
+            "slow prefill TP1",
+            FakeHost::new().with_prefill_ratio(1, 2.5),
+            400.0,
+            50.0,
+        ),
+        landscape("max batch 512", wide, 500.0, 50.0),
+        landscape("noisy", noisy, 500.0, 50.0),
+    ]
+}
+
+/// Runs `M` on every landscape and checks it against Online-ALL's choice there: at most
+/// `max_deployments`, nothing left deployed, objective regret under 5%, and the same TPs except
+/// in the landscapes named in `may_differ`. Prints one line per landscape.
+pub fn check_against_online<M: Method>(max_deployments: u32, may_differ: &[&str]) {
+    use crate::toolkit::bo::joint_objective;
+    for Landscape {
+        name,
+        host,
+        ttft_ms,
+        itl_ms,
+    } in landscapes()
+    {
+        let mut request = reference_request(serde_json::Value::Null);
+        request.sla.ttft_ms = ttft_ms;
+        request.sla.itl_ms = itl_ms;
+        let (online_p, online_d) = host
+            .online_choice(&request.sla, &[1, 2, 4, 8])
+            .expect("online has a choice");
+        let (result, cost) = run_method::<M>(&host, &request);
+        let result = result.unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(
+            cost.deployments <= max_deployments,
+            "{name}: {} deployments",
+            cost.deployments
+        );
+        assert_eq!(host.live_count(), 0, "{name}");
+        let best = joint_objective(&request.sla, online_p.thpt_per_gpu, online_d.thpt_per_gpu);
+        let got = joint_objective(
+            &request.sla,
+            result.predicted.prefill_thpt_per_gpu,
+            result.predicted.decode_thpt_per_gpu,
+        );
+        println!(
+            "{name}: online P{} D{} / {} P{} D{} in {} deployments, objective regret {:.2}%",
+            online_p.tp,
+            online_d.tp,
+            M::NAME,
+            result.prefill.tp,
+            result.decode.tp,
+            cost.deployments,
+            100.0 * (best - got) / best
+        );
+        assert!(got >= 0.95 * best, "{name}: regret over 5%");
+        if !may_differ.contains(&name) {
+            assert_eq!(
+                (result.prefill.tp, result.decode.tp),
+                (online_p.tp, online_d.tp),
+                "{name}"
+            );
+        }
+    }
+}
+
 fn stat(x: f64) -> Stat {
     Stat {
         avg: x,

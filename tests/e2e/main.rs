@@ -1,5 +1,9 @@
 //! End-to-end tests: build fixture plugins, run the `profcmp` binary, check what it does.
 
+mod endpoint;
 mod estimate;
+mod k8s;
+mod methods;
 mod plugins;
+mod run;
 mod util;

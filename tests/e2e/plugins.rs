@@ -206,3 +206,17 @@ fn methods_file_pins_versions_and_rejects_unknown_keys() {
         text(&bad)
     );
 }
+
+#[test]
+fn the_readme_plugin_is_the_minimal_fixture_and_it_loads() {
+    let readme = std::fs::read_to_string(workspace().join("README.md")).unwrap();
+    let source = std::fs::read_to_string(workspace().join("tests/fixture-plugins/minimal/src/lib.rs")).unwrap();
+    assert!(
+        readme.contains(&source),
+        "README's plugin differs from tests/fixture-plugins/minimal/src/lib.rs"
+    );
+    assert!(source.lines().count() < 40, "the minimal plugin stays under 40 lines");
+    let home = temp_dir("minimal");
+    let out = profcmp(&["plugins", "check", fixture("minimal").to_str().unwrap()], &home);
+    assert!(out.status.success(), "{}", text(&out));
+}

@@ -546,18 +546,34 @@ fn draw_cost_vs_regret<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Co
         } else {
             color.stroke_width(2)
         };
-        // Labels sit above and to the right of their marker; below it when an earlier point is close.
+        // Labels sit above and to the right of their marker; when earlier labels are near (a label
+        // spans about a third of the width), stack this one below them.
         let crowded = points[..i]
             .iter()
-            .any(|p| (p.1 - x).abs() < 0.1 * x_span && (p.2 - y).abs() < 0.1 * y_span);
-        let dy = if crowded { 12 } else { -24 };
+            .filter(|p| (p.1 - x).abs() < 0.4 * x_span && (p.2 - y).abs() < 0.1 * y_span)
+            .count() as i32;
+        let dy = if crowded == 0 { -24 } else { 12 + 18 * (crowded - 1) };
         let label = Text::new(format!("{name} ({x:.3} GPU-h, {y:.1} %)"), (12, dy), text(15));
         let point = EmptyElement::at((*x, *y)) + Circle::new((0, 0), 8, style) + label;
         chart.draw_series(std::iter::once(point)).map_err(|e| e.to_string())?;
     }
+    // The legend goes in whichever right-hand corner has fewer points.
+    let upper = points
+        .iter()
+        .filter(|p| p.1 > 0.5 * x_span && p.2 > lo_y + 0.5 * y_span)
+        .count();
+    let lower = points
+        .iter()
+        .filter(|p| p.1 > 0.5 * x_span && p.2 <= lo_y + 0.5 * y_span)
+        .count();
+    let corner = if upper > lower {
+        SeriesLabelPosition::LowerRight
+    } else {
+        SeriesLabelPosition::UpperRight
+    };
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
+        .position(corner)
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .label_font(text(15))

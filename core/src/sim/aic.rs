@@ -30,3 +30,10 @@ impl StepTimesSource for EstimatorSet {
         Ok(estimator)
     }
 }
+
+/// One estimator set shared by many clusters (e.g. one per planner job and thread).
+impl StepTimesSource for Arc<EstimatorSet> {
+    fn step_times(&self, tp: u32) -> Result<Arc<dyn StepTimes>, String> {
+        self.as_ref().step_times(tp)
+    }
+}

@@ -13,6 +13,7 @@
 //! time actually spent simulating.
 
 mod aic;
+mod live;
 mod planner;
 mod profile;
 mod reality;
@@ -47,7 +48,7 @@ use replay::{Limits, Load, Shape};
 pub const PREFILL_PROMPTS_PER_PASS: u32 = 1;
 
 /// Where the simulated cluster gets one worker's step times at a TP (the estimator).
-pub trait StepTimesSource {
+pub trait StepTimesSource: Send + Sync {
     /// Step times of a worker at `tp`, or why that TP cannot be deployed.
     fn step_times(&self, tp: u32) -> Result<Arc<dyn StepTimes>, String>;
 }
@@ -118,6 +119,17 @@ impl SimCluster {
             reality,
             seed,
         ))
+    }
+
+    /// A cluster timed by a shared estimator set (its model, system and backend).
+    pub fn with_estimators(
+        estimators: Arc<EstimatorSet>,
+        backend: ServingBackend,
+        reality: Reality,
+        seed: u64,
+    ) -> SimCluster {
+        let kv_bytes_per_token = estimators.model().kv_bytes_per_token();
+        SimCluster::new(Box::new(estimators), kv_bytes_per_token, backend, reality, seed)
     }
 
     /// The reality profile in force.

@@ -29,7 +29,10 @@ impl PrefillCurve {
             .copied()
             .zip(profile.prefill_thpt_per_gpu.iter().copied())
             .collect();
-        if let Some((isl, thpt)) = points.iter().find(|(isl, thpt)| !isl.is_finite() || !(*thpt > 0.0)) {
+        if let Some((isl, thpt)) = points
+            .iter()
+            .find(|(isl, thpt)| !isl.is_finite() || thpt.is_nan() || *thpt <= 0.0)
+        {
             return Err(format!(
                 "prefill profile: point (isl {isl}, thpt_per_gpu {thpt}) is invalid; throughput must be > 0"
             ));
@@ -47,8 +50,24 @@ impl PrefillCurve {
 /// Decode ITL and throughput per GPU over (KV usage, context length).
 #[derive(Clone, Debug)]
 pub struct DecodeSurface {
-    /// Per distinct context length (increasing): points (kv usage, itl, thpt) by kv usage.
-    groups: Vec<(f64, Vec<(f64, f64, f64)>)>,
+    /// One curve per distinct context length, by increasing context.
+    curves: Vec<ContextCurve>,
+}
+
+/// The profile points of one context length, by increasing KV usage.
+#[derive(Clone, Debug)]
+struct ContextCurve {
+    context: f64,
+    /// (KV usage, ITL ms).
+    itl: Vec<(f64, f64)>,
+    /// (KV usage, output tokens/s per GPU).
+    thpt: Vec<(f64, f64)>,
+}
+
+impl ContextCurve {
+    fn kv_range(&self) -> (f64, f64) {
+        (self.itl[0].0, self.itl[self.itl.len() - 1].0)
+    }
 }
 
 /// KV-usage steps scanned when looking for the best throughput (Dynamo uses a 100-point grid).
@@ -72,7 +91,7 @@ impl DecodeSurface {
                 ));
             }
         }
-        let mut groups: Vec<(f64, Vec<(f64, f64, f64)>)> = Vec::new();
+        let mut curves: Vec<ContextCurve> = Vec::new();
         for i in 0..n {
             let (kv, ctx, itl, thpt) = (
                 profile.x_kv_usage[i],
@@ -86,16 +105,27 @@ impl DecodeSurface {
                      itl and throughput must be > 0"
                 ));
             }
-            match groups.iter_mut().find(|g| g.0 == ctx) {
-                Some(group) => group.1.push((kv, itl, thpt)),
-                None => groups.push((ctx, vec![(kv, itl, thpt)])),
-            }
+            let index = match curves.iter().position(|c| c.context == ctx) {
+                Some(index) => index,
+                None => {
+                    let empty = ContextCurve {
+                        context: ctx,
+                        itl: Vec::new(),
+                        thpt: Vec::new(),
+                    };
+                    curves.push(empty);
+                    curves.len() - 1
+                }
+            };
+            curves[index].itl.push((kv, itl));
+            curves[index].thpt.push((kv, thpt));
         }
-        groups.sort_by(|a, b| a.0.total_cmp(&b.0));
-        for group in &mut groups {
-            group.1.sort_by(|a, b| a.0.total_cmp(&b.0));
+        curves.sort_by(|a, b| a.context.total_cmp(&b.context));
+        for curve in &mut curves {
+            curve.itl.sort_by(|a, b| a.0.total_cmp(&b.0));
+            curve.thpt.sort_by(|a, b| a.0.total_cmp(&b.0));
         }
-        Ok(DecodeSurface { groups })
+        Ok(DecodeSurface { curves })
     }
 
     /// Dynamo's `find_best_throughput_per_gpu`: scanning KV usage from high to low, the
@@ -105,48 +135,38 @@ impl DecodeSurface {
     /// nearer one alone when they do not overlap).
     pub fn best_thpt_per_gpu(&self, itl_ms: f64, context: f64) -> f64 {
         let upper = self
-            .groups
-            .partition_point(|g| g.0 < context)
-            .min(self.groups.len() - 1);
-        let lower = upper.saturating_sub(1);
-        let (lo, hi) = (&self.groups[lower], &self.groups[upper]);
-        let weight = if hi.0 > lo.0 {
-            ((context - lo.0) / (hi.0 - lo.0)).clamp(0.0, 1.0)
+            .curves
+            .partition_point(|c| c.context < context)
+            .min(self.curves.len() - 1);
+        let (lo, hi) = (&self.curves[upper.saturating_sub(1)], &self.curves[upper]);
+        let mut weight = if hi.context > lo.context {
+            ((context - lo.context) / (hi.context - lo.context)).clamp(0.0, 1.0)
         } else {
             0.0
         };
-        let range = |g: &(f64, Vec<(f64, f64, f64)>)| (g.1[0].0, g.1[g.1.len() - 1].0);
-        let (lo_range, hi_range) = (range(lo), range(hi));
-        let (from, to) = (lo_range.0.max(hi_range.0), lo_range.1.min(hi_range.1));
-        let (groups, weight, from, to): (Vec<_>, f64, f64, f64) = if from <= to {
-            (vec![lo, hi], weight, from, to)
-        } else if weight < 0.5 {
-            (vec![lo], 0.0, lo_range.0, lo_range.1)
-        } else {
-            (vec![hi], 0.0, hi_range.0, hi_range.1)
-        };
-        let at = |kv: f64| {
-            let value = |g: &(f64, Vec<(f64, f64, f64)>), pick: fn(&(f64, f64, f64)) -> f64| {
-                let points: Vec<(f64, f64)> = g.1.iter().map(|p| (p.0, pick(p))).collect();
-                interpolate(&points, kv)
-            };
-            let blend = |pick: fn(&(f64, f64, f64)) -> f64| {
-                let first = value(groups[0], pick);
-                match groups.get(1) {
-                    Some(second) => first + (value(second, pick) - first) * weight,
-                    None => first,
-                }
-            };
-            (blend(|p| p.1), blend(|p| p.2))
+        let (lo_range, hi_range) = (lo.kv_range(), hi.kv_range());
+        let (mut from, mut to) = (lo_range.0.max(hi_range.0), lo_range.1.min(hi_range.1));
+        let (mut first, mut second) = (lo, hi);
+        if from > to {
+            // No common KV range: use the nearer context alone.
+            if weight >= 0.5 {
+                first = hi;
+            }
+            second = first;
+            weight = 0.0;
+            (from, to) = first.kv_range();
+        }
+        let blend = |pick: fn(&ContextCurve) -> &[(f64, f64)], kv: f64| {
+            let a = interpolate(pick(first), kv);
+            a + (interpolate(pick(second), kv) - a) * weight
         };
         for step in (0..=KV_STEPS).rev() {
             let kv = from + (to - from) * step as f64 / KV_STEPS as f64;
-            let (itl, thpt) = at(kv);
-            if itl <= itl_ms {
-                return thpt;
+            if blend(|c| &c.itl, kv) <= itl_ms {
+                return blend(|c| &c.thpt, kv);
             }
         }
-        at(from).1
+        blend(|c| &c.thpt, from)
     }
 }
 

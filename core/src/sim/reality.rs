@@ -120,6 +120,21 @@ impl Reality {
         Reality::parse(text, name)
     }
 
+    /// An embedded profile if `name_or_path` is one of [`REALITY_NAMES`], else a TOML file.
+    pub fn resolve(name_or_path: &str) -> Result<Reality, RealityError> {
+        if REALITY_NAMES.contains(&name_or_path) {
+            return Reality::named(name_or_path);
+        }
+        let path = Path::new(name_or_path);
+        if path.extension().is_some_and(|e| e == "toml") || path.exists() {
+            Reality::from_file(path)
+        } else {
+            Err(RealityError::UnknownName {
+                name: name_or_path.to_string(),
+            })
+        }
+    }
+
     /// A profile from a TOML file.
     pub fn from_file(path: &Path) -> Result<Reality, RealityError> {
         let text = std::fs::read_to_string(path).map_err(|source| RealityError::Io {
@@ -288,6 +303,19 @@ mod tests {
         let text = format!("{NOMINAL}\n[extra]\nfoo = 1\n");
         let error = Reality::parse(&text, "x.toml").unwrap_err().to_string();
         assert!(error.contains("unknown field `extra.foo`"), "{error}");
+    }
+
+    #[test]
+    fn resolve_takes_a_name_or_a_file() {
+        assert_eq!(Reality::resolve("nominal").unwrap().name, "nominal");
+        let path = std::env::temp_dir().join(format!("profcmp-reality-{}.toml", std::process::id()));
+        std::fs::write(&path, NOMINAL.replace("name = \"nominal\"", "name = \"mine\"")).unwrap();
+        assert_eq!(Reality::resolve(path.to_str().unwrap()).unwrap().name, "mine");
+        std::fs::remove_file(&path).unwrap();
+        assert!(matches!(
+            Reality::resolve("nope"),
+            Err(RealityError::UnknownName { .. })
+        ));
     }
 
     #[test]

@@ -336,6 +336,9 @@ pub fn profile_stage(
     use crate::layout::{read_json, write_json, ProfileRecord};
     let mut records = Vec::new();
     for entry in methods {
+        if observer.cancelled() {
+            break;
+        }
         let manifest = entry.runner.manifest().clone();
         let name = manifest.name.clone();
         let request = spec.profile_request(entry.options.clone());
@@ -392,4 +395,74 @@ pub fn profile_stage(
         records.push(record);
     }
     records
+}
+
+#[cfg(test)]
+mod tests {
+    use profcmp_plugin_api::*;
+
+    use super::check_result;
+    use crate::spec::RunSpec;
+
+    fn good() -> ProfileResult {
+        ProfileResult {
+            prefill: WorkerConfig { tp: 1, gpus: 1 },
+            decode: WorkerConfig { tp: 2, gpus: 2 },
+            predicted: Prediction {
+                ttft_ms: 200.0,
+                itl_ms: 20.0,
+                prefill_thpt_per_gpu: 1e4,
+                decode_thpt_per_gpu: 500.0,
+            },
+            profile_data: PlannerProfile {
+                prefill: PrefillProfile {
+                    prefill_isl: vec![100.0, 2048.0],
+                    prefill_ttft: vec![20.0, 200.0],
+                    prefill_thpt_per_gpu: vec![5e3, 1e4],
+                },
+                decode: DecodeProfile {
+                    x_kv_usage: vec![0.1, 0.5],
+                    y_context_length: vec![2176.0, 2176.0],
+                    z_itl: vec![20.0, 25.0],
+                    z_thpt_per_gpu: vec![50.0, 400.0],
+                    max_kv_tokens: 100_000,
+                },
+            },
+            load_predictions: vec![],
+            notes: vec![],
+        }
+    }
+
+    #[test]
+    fn garbage_results_are_refused_with_the_field_named() {
+        let request = RunSpec::defaults().profile_request(serde_json::Value::Null);
+        assert!(check_result(&request, &good()).is_ok());
+        let cases: Vec<(Box<dyn Fn(&mut ProfileResult)>, &str)> = vec![
+            (Box::new(|r| r.predicted.ttft_ms = f64::NAN), "predicted.ttft_ms is NaN"),
+            (
+                Box::new(|r| r.prefill.tp = 3),
+                "prefill TP 3 is outside the search space",
+            ),
+            (Box::new(|r| r.decode.gpus = 0), "0 GPUs"),
+            (
+                Box::new(|r| r.profile_data.prefill = PrefillProfile::default()),
+                "prefill profile data is empty",
+            ),
+            (
+                Box::new(|r| r.profile_data.prefill.prefill_isl.reverse()),
+                "not increasing",
+            ),
+            (
+                Box::new(|r| r.profile_data.decode.x_kv_usage[0] = 1.5),
+                "outside [0, 1]",
+            ),
+            (Box::new(|r| r.profile_data.decode.z_itl[1] = -1.0), "non-finite"),
+        ];
+        for (spoil, expected) in cases {
+            let mut result = good();
+            spoil(&mut result);
+            let error = check_result(&request, &result).unwrap_err();
+            assert!(error.contains(expected), "expected `{expected}` in `{error}`");
+        }
+    }
 }

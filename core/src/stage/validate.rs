@@ -41,6 +41,12 @@ pub fn shared_capacity(
     Ok(if capacity == u32::MAX { 1 } else { capacity })
 }
 
+/// Requests measured at a level: `--requests`, but at least twice the concurrency so the
+/// benchmark reaches its steady state instead of being all ramp-up.
+pub fn level_requests(spec: &RunSpec, concurrency: u32) -> u32 {
+    spec.requests_per_level.max(2 * concurrency)
+}
+
 #[derive(Serialize)]
 struct LevelInputs<'a> {
     result: &'a ProfileResult,
@@ -95,9 +101,10 @@ pub fn validate_method(
                 return Err("cancelled".to_string());
             }
             observer.stage_progress("validate", method, &format!("{level}: concurrency {concurrency}"));
+            let requests = level_requests(spec, *concurrency);
             let probe = Probe::Concurrency {
                 concurrency: *concurrency,
-                requests: spec.requests_per_level,
+                requests,
                 isl: spec.sla.isl,
                 osl: spec.sla.osl,
                 warmup: *concurrency,
@@ -111,7 +118,7 @@ pub fn validate_method(
             let record = ValidationRecord {
                 level: level.to_string(),
                 concurrency: *concurrency,
-                requests: spec.requests_per_level,
+                requests,
                 seed,
                 input_hash: hash.clone(),
             };

@@ -3,7 +3,6 @@ use profcmp_plugin_api::*;
 
 #[derive(Default)]
 pub struct Minimal;
-
 impl Method for Minimal {
     const NAME: &'static str = "minimal";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
