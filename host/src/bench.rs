@@ -1182,8 +1182,18 @@ fn machine_info() -> String {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let load = read("/proc/loadavg");
     let load = load.split_whitespace().take(3).collect::<Vec<_>>().join(" ");
+    let commit = std::process::Command::new("git")
+        .arg("-C")
+        .arg(workspace_root())
+        .args(["describe", "--always", "--dirty"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map_or("unknown".to_string(), |o| {
+            String::from_utf8_lossy(&o.stdout).trim().to_string()
+        });
     format!(
-        "Recorded {} with profcmp {} ({} build) on {cpu}, {cores} cores, {mem_gb} GB RAM, Linux {}; \
+        "Recorded {} with profcmp {} at commit {commit} ({} build) on {cpu}, {cores} cores, {mem_gb} GB RAM, Linux {}; \
          load average at start {load} (the machine is shared).",
         utc_now(),
         env!("CARGO_PKG_VERSION"),
