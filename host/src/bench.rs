@@ -13,7 +13,7 @@ use profcmp_core::report::Comparison;
 use profcmp_core::spec::RunSpec;
 use profcmp_core::stage::compare::{compare, CompareOptions};
 use profcmp_plugin_api::Sla;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::cli::MethodArgs;
 use crate::output::Console;
@@ -59,6 +59,12 @@ pub enum BenchCommand {
         /// Peak rate of the trace as a fraction of the estimated capacity of the best graph.
         #[arg(long, default_value_t = 0.8)]
         load: f64,
+        /// Highest peak rate, req/s (bounds the simulation's cost on small models).
+        #[arg(long, default_value_t = 60.0)]
+        max_rate: f64,
+        /// Shorten the trace (to 60 s at least) so it asks for about this many output tokens.
+        #[arg(long, default_value_t = 600_000.0)]
+        max_tokens: f64,
         /// Candidate TPs, prefill and decode alike (TP 8 never fits a graph in 8 GPUs).
         #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
         tp: Vec<u32>,
@@ -76,6 +82,9 @@ pub enum BenchCommand {
         /// Write every run's numbers as JSON here.
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
+        /// Run nothing: render the report of a JSON file an earlier run wrote.
+        #[arg(long, value_name = "FILE", conflicts_with = "json")]
+        from_json: Option<PathBuf>,
     },
     /// `profcmp run` on the defaults, timed per stage with peak memory; then how the time grows
     /// with the trace length and the number of candidates.
@@ -111,20 +120,33 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             output,
         ),
         BenchCommand::Methods {
+            from_json: Some(path),
+            output,
+            ..
+        } => {
+            let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            let doc: MethodsBench =
+                serde_json::from_str(&text).with_context(|| format!("{}: not a methods bench JSON", path.display()))?;
+            (methods_report(&doc), output)
+        }
+        BenchCommand::Methods {
             seeds,
             trace_duration,
             load,
+            max_rate,
+            max_tokens,
             tp,
             jobs,
             scenarios,
             methods,
             output,
             json,
+            from_json: None,
         } => (
             bench_methods(
                 seeds.max(1),
                 trace_duration,
-                load,
+                (load, max_rate, max_tokens),
                 &tp,
                 jobs,
                 scenarios,
@@ -237,8 +259,13 @@ fn bench_plugins(
                     quantile(&t.cpu, 95.0).unwrap_or(0.0),
                 );
                 if wall >= 5.0 {
+                    let why = if cpu < 5.0 {
+                        "; the difference is time spent waiting for a core"
+                    } else {
+                        ""
+                    };
                     misses.push(format!(
-                        "minimal plugin {what} p95 is {wall:.2} ms wall ({cpu:.2} ms CPU; target < 5 ms)"
+                        "minimal plugin {what} p95 is {wall:.2} ms wall (target < 5 ms; {cpu:.2} ms CPU{why})"
                     ));
                 }
             }
@@ -378,7 +405,7 @@ const SCENARIOS: [Scenario; 20] = [
 ];
 
 /// One method in one (scenario, seed) run.
-#[derive(Serialize, Clone)]
+#[derive(Serialize, Deserialize, Clone)]
 struct MethodRun {
     method: String,
     error: Option<String>,
@@ -392,7 +419,7 @@ struct MethodRun {
 }
 
 /// One (scenario, seed) run.
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 struct ScenarioRun {
     scenario: usize,
     model: String,
@@ -404,24 +431,30 @@ struct ScenarioRun {
     seed: u64,
     min_rate: f64,
     max_rate: f64,
+    trace_s: f64,
+    requests: usize,
     oracle_best: Option<String>,
     oracle_goodput: Option<f64>,
+    oracle_sla_hit_rate: Option<f64>,
     wall_s: f64,
     methods: Vec<MethodRun>,
 }
 
-#[derive(Serialize)]
-struct MethodsBenchJson<'a> {
-    machine: &'a str,
+/// The methods bench's settings and every run: its JSON file and the input of its report.
+#[derive(Serialize, Deserialize)]
+struct MethodsBench {
+    machine: String,
     seeds: u32,
     trace_duration_s: f64,
     load_fraction: f64,
-    target: &'a str,
+    max_rate: f64,
+    max_tokens: f64,
+    target: String,
     total_wall_s: f64,
     total_cpu_s: f64,
     parallel_runs: usize,
-    candidate_tps: &'a [u32],
-    runs: &'a [ScenarioRun],
+    candidate_tps: Vec<u32>,
+    runs: Vec<ScenarioRun>,
 }
 
 const TARGET_REGRET_PCT: f64 = 5.0;
@@ -431,15 +464,15 @@ const TARGET_DEPLOYMENTS: u32 = 4;
 fn bench_methods(
     seeds: u32,
     trace_duration: f64,
-    load: f64,
+    (load, max_rate, max_tokens): (f64, f64, f64),
     tps: &[u32],
     jobs: usize,
     only: Option<usize>,
     methods: &MethodArgs,
     json: Option<&Path>,
 ) -> anyhow::Result<String> {
-    if !(trace_duration > 0.0 && load > 0.0) {
-        bail!("--trace-duration and --load must be positive");
+    if !(trace_duration > 0.0 && load > 0.0 && max_rate > 0.0 && max_tokens > 0.0) {
+        bail!("--trace-duration, --load, --max-rate and --max-tokens must be positive");
     }
     let machine = machine_info();
     let console = Console::new(false, false);
@@ -459,10 +492,31 @@ fn bench_methods(
         spec.search.prefill_tp = tps.to_vec();
         spec.search.decode_tp = tps.to_vec();
         let capacity = capacity_rps(&spec)?;
-        spec.trace.duration_s = trace_duration;
-        spec.trace.period_s = trace_duration;
-        spec.trace.max_rate = (capacity * load).max(0.1);
+        spec.trace.max_rate = (capacity * load).clamp(0.1, max_rate);
         spec.trace.min_rate = spec.trace.max_rate / 9.0;
+        let mean_rate = (spec.trace.max_rate + spec.trace.min_rate) / 2.0;
+        let duration = (max_tokens / (mean_rate * f64::from(s.osl))).clamp(60.0, trace_duration.max(60.0));
+        spec.trace.duration_s = duration.round();
+        spec.trace.period_s = spec.trace.duration_s;
+        // The defaults' planner timing (180 s interval, 120 s worker startup on a 1800 s trace),
+        // compressed with the trace, so the planner acts within it.
+        spec.adjustment_interval_s = spec.trace.duration_s / 10.0;
+        let reality = scratch.0.join(format!("reality-{i}.toml"));
+        write_reality(&reality, spec.trace.duration_s / 15.0)?;
+        spec.reality = reality.display().to_string();
+        eprintln!(
+            "bench methods: scenario {}: {} {} {}/{} {}/{} ms: {:.1}-{:.1} req/s over {:.0} s",
+            i + 1,
+            s.model,
+            s.system,
+            s.isl,
+            s.osl,
+            s.ttft_ms,
+            s.itl_ms,
+            spec.trace.min_rate,
+            spec.trace.max_rate,
+            spec.trace.duration_s
+        );
         for k in 0..seeds {
             spec.seed = 42 + u64::from(k);
             todo.push((i, spec.clone()));
@@ -505,46 +559,39 @@ fn bench_methods(
     console.finish();
     let total = started.elapsed().as_secs_f64();
     let cpu_total = cpu_s() - cpu_started;
+    let doc = MethodsBench {
+        machine,
+        seeds,
+        trace_duration_s: trace_duration,
+        load_fraction: load,
+        max_rate,
+        max_tokens,
+        target: "regret < 5% with <= 4 deployments".into(),
+        total_wall_s: total,
+        total_cpu_s: cpu_total,
+        parallel_runs: jobs,
+        candidate_tps: tps.to_vec(),
+        runs,
+    };
     if let Some(path) = json {
-        let doc = MethodsBenchJson {
-            machine: &machine,
-            seeds,
-            trace_duration_s: trace_duration,
-            load_fraction: load,
-            target: "regret < 5% with <= 4 deployments",
-            total_wall_s: total,
-            total_cpu_s: cpu_total,
-            parallel_runs: jobs,
-            candidate_tps: tps,
-            runs: &runs,
-        };
         let text = serde_json::to_string_pretty(&doc).expect("bench results serialize") + "\n";
         std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
         eprintln!("wrote {}", path.display());
     }
-    let settings = Settings {
-        machine,
-        seeds,
-        trace_duration,
-        load,
-        tps: tps.to_vec(),
-        jobs,
-        total_s: total,
-        cpu_s: cpu_total,
-    };
-    Ok(methods_report(&runs, scenarios, &settings))
+    Ok(methods_report(&doc))
 }
 
-/// How the methods bench ran, for its report.
-struct Settings {
-    machine: String,
-    seeds: u32,
-    trace_duration: f64,
-    load: f64,
-    tps: Vec<u32>,
-    jobs: usize,
-    total_s: f64,
-    cpu_s: f64,
+/// The `nominal` reality profile with a planner-added worker starting in `worker_s` seconds.
+fn write_reality(path: &Path, worker_s: f64) -> anyhow::Result<()> {
+    let nominal = include_str!("../../core/data/reality/nominal.toml");
+    let (name, startup) = ("name = \"nominal\"", "worker_s = 120");
+    if !nominal.contains(name) || !nominal.contains(startup) {
+        bail!("core/data/reality/nominal.toml changed: update bench::write_reality");
+    }
+    let text = nominal
+        .replace(name, "name = \"nominal, fast worker startup (bench)\"")
+        .replace(startup, &format!("worker_s = {worker_s:.1}"));
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Profile, optimize and compare one (scenario, seed) into `dir`.
@@ -562,11 +609,13 @@ fn one_run(
         sla: spec.sla,
         ..Default::default()
     };
-    let comparison = compare(&ResultsDir::new(dir), &options);
-    Ok(scenario_run(i, spec, &comparison, ms(t) / 1000.0))
+    let results = ResultsDir::new(dir);
+    let comparison = compare(&results, &options);
+    let requests = trace_requests(&results);
+    Ok(scenario_run(i, spec, &comparison, requests, ms(t) / 1000.0))
 }
 
-fn scenario_run(i: usize, spec: &RunSpec, comparison: &Comparison, wall_s: f64) -> ScenarioRun {
+fn scenario_run(i: usize, spec: &RunSpec, comparison: &Comparison, requests: usize, wall_s: f64) -> ScenarioRun {
     let methods = comparison
         .methods
         .iter()
@@ -593,8 +642,15 @@ fn scenario_run(i: usize, spec: &RunSpec, comparison: &Comparison, wall_s: f64) 
         seed: spec.seed,
         min_rate: spec.trace.min_rate,
         max_rate: spec.trace.max_rate,
+        trace_s: spec.trace.duration_s,
+        requests,
         oracle_best: comparison.oracle.as_ref().and_then(|o| o.best.clone()),
         oracle_goodput: comparison.oracle.as_ref().and_then(|o| o.best_goodput),
+        oracle_sla_hit_rate: comparison.oracle.as_ref().and_then(|o| {
+            let best = o.best.as_ref()?;
+            let c = o.candidates.iter().find(|c| &c.name == best)?;
+            c.optimization.sla_hit_rate.map(|s| s.mean)
+        }),
         wall_s,
         methods,
     }
@@ -604,109 +660,122 @@ fn met_target(m: &MethodRun) -> bool {
     m.regret_pct.is_some_and(|r| r < TARGET_REGRET_PCT) && m.deployments.is_some_and(|d| d <= TARGET_DEPLOYMENTS)
 }
 
-fn methods_report(runs: &[ScenarioRun], scenarios: &[Scenario], settings: &Settings) -> String {
-    let Settings {
-        machine,
-        seeds,
-        trace_duration,
-        load,
-        tps,
-        jobs,
-        total_s,
-        cpu_s,
-    } = settings;
-    let seeds = *seeds;
+fn methods_report(doc: &MethodsBench) -> String {
+    let runs = &doc.runs;
+    let seeds = doc.seeds as usize;
+    let mut scenarios: Vec<usize> = runs.iter().map(|r| r.scenario).collect();
+    scenarios.dedup();
     let mut names: Vec<String> = runs
         .iter()
         .flat_map(|r| r.methods.iter().map(|m| m.method.clone()))
         .collect();
     names.sort();
     names.dedup();
-    let of = |name: &str| -> Vec<&MethodRun> {
+    // Every (run, method) of one method, with the run's oracle best config.
+    let of = |name: &str| -> Vec<(&ScenarioRun, &MethodRun)> {
         runs.iter()
-            .flat_map(|r| r.methods.iter().filter(|m| m.method == name))
+            .flat_map(|r| r.methods.iter().filter(|m| m.method == name).map(move |m| (r, m)))
             .collect()
     };
-    let mut out = format!("## Methods\n\n{machine}\n\n");
+    let mut out = format!("## Methods\n\n{}\n\n", doc.machine);
     out += &format!(
-        "{} scenarios x {seeds} seeds = {} runs of profile -> optimize -> compare (no validate stage), {jobs} at \
-         a time. Each run: a {trace_duration:.0} s sinusoidal trace (one period, min rate = max rate / 9) with \
-         max rate = {load} x the estimator's capacity of the best one-prefill, one-decode graph within 8 GPUs \
-         under the SLA; candidate TPs {} for prefill and decode (the defaults' TP 8 never fits a graph in 8 GPUs, \
-         so it is left out here: it only added measurements); the SLA planner with its default 180 s interval. \
-         In so short a trace the planner cannot add workers in time (first decision at 180 s, then 120 s of \
-         worker startup), so every config serves the trace as the single graph it was deployed as: regret \
-         rewards the graph with the highest single-graph goodput and penalizes a choice that relies on planner \
-         scaling.\n\nTotal: {:.1} min wall, {:.1} min CPU.\n\n",
+        "{} scenarios x {seeds} seeds = {} runs of profile -> optimize -> compare (no validate stage), {} at \
+         a time. Each run: a sinusoidal trace of one period, max rate = {} x the estimator's capacity of the \
+         best one-prefill-worker, one-decode-worker graph within 8 GPUs under the SLA (not counting on the \
+         planner's added workers: with more load even the oracle's best config missed the SLA for most requests \
+         in trial runs), at most {} req/s, min rate = max rate / 9; the trace lasts {:.0} s, or less (60 s at \
+         least) so it asks for about {:.0} output tokens, since the simulation's cost grows with the tokens it \
+         generates. The SLA planner keeps the defaults' timing relative to the trace (180 s interval and 120 s \
+         worker startup on an 1800 s trace): interval = trace / 10, worker startup = trace / 15 (a copy of the \
+         `nominal` reality with only `worker_s` changed), so it scales within the trace as in a full run. \
+         Candidate TPs {} for prefill and decode (the defaults' TP 8 never fits a graph in 8 GPUs; it only added \
+         measurements).\n\nTotal: {:.1} min wall, {:.1} min CPU.\n\n",
         scenarios.len(),
         runs.len(),
-        tps.iter().map(u32::to_string).collect::<Vec<_>>().join(","),
-        total_s / 60.0,
-        cpu_s / 60.0
+        doc.parallel_runs,
+        doc.load_fraction,
+        doc.max_rate,
+        doc.trace_duration_s,
+        doc.max_tokens,
+        doc.candidate_tps
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
+        doc.total_wall_s / 60.0,
+        doc.total_cpu_s / 60.0
     );
     out += "Deployments, GPU-hours and profiling duration are the host's metering of the profile stage; \
-            regret = (oracle goodput - method goodput) / oracle goodput x 100 on the same trace. \
+            regret = (oracle goodput - method goodput) / oracle goodput x 100 on the same trace; \
+            \"picked oracle's best\" counts runs whose chosen prefill x decode TP is the oracle's best candidate. \
             Target: regret < 5% with <= 4 deployments.\n\n";
-    out += "| method | runs ok | deployments median / max | GPU-h median / max | duration median | regret median | regret p90 | regret worst | runs met target | scenarios met (all seeds) |\n";
-    out += "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+    out += "| method | runs ok | deployments median / max | GPU-h median / max | duration median | regret median | regret p90 | regret worst | picked oracle's best | runs met target | scenarios met (all seeds) |\n";
+    out += "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
     for name in &names {
         let ms = of(name);
-        let ok = ms.iter().filter(|m| m.regret_pct.is_some()).count();
-        let deps: Vec<f64> = ms.iter().filter_map(|m| m.deployments.map(f64::from)).collect();
-        let gpuh: Vec<f64> = ms.iter().filter_map(|m| m.gpu_hours).collect();
-        let dur: Vec<f64> = ms.iter().filter_map(|m| m.duration_s).collect();
-        let regret: Vec<f64> = ms.iter().filter_map(|m| m.regret_pct).collect();
-        let met = ms.iter().filter(|m| met_target(m)).count();
-        let scen_met = (1..=scenarios.len())
-            .filter(|&i| {
-                let these: Vec<&MethodRun> = runs
-                    .iter()
-                    .filter(|r| r.scenario == i)
-                    .flat_map(|r| r.methods.iter().filter(|m| &m.method == name))
-                    .collect();
-                !these.is_empty() && these.len() == seeds as usize && these.iter().all(|m| met_target(m))
+        let ok = ms.iter().filter(|(_, m)| m.regret_pct.is_some()).count();
+        let deps: Vec<f64> = ms.iter().filter_map(|(_, m)| m.deployments.map(f64::from)).collect();
+        let gpuh: Vec<f64> = ms.iter().filter_map(|(_, m)| m.gpu_hours).collect();
+        let dur: Vec<f64> = ms.iter().filter_map(|(_, m)| m.duration_s).collect();
+        let regret: Vec<f64> = ms.iter().filter_map(|(_, m)| m.regret_pct).collect();
+        let picked = ms
+            .iter()
+            .filter(|(r, m)| r.oracle_best.as_deref().is_some_and(|b| b.ends_with(&config(m))))
+            .count();
+        let met = ms.iter().filter(|(_, m)| met_target(m)).count();
+        let scen_met = scenarios
+            .iter()
+            .filter(|&&i| {
+                let these: Vec<_> = ms.iter().filter(|(r, _)| r.scenario == i).collect();
+                these.len() == seeds && these.iter().all(|(_, m)| met_target(m))
             })
             .count();
         out += &format!(
-            "| {name} | {ok}/{} | {} / {} | {} / {} | {} | {} | {} | {} | {met}/{} | {scen_met}/{} |\n",
+            "| {name} | {ok}/{} | {} / {} | {} / {} | {} min | {} | {} | {} | {picked}/{} | {met}/{} | {scen_met}/{} |\n",
             ms.len(),
             num(median(&deps), 0),
             num(max(&deps), 0),
             num(median(&gpuh), 2),
             num(max(&gpuh), 2),
-            num(median(&dur).map(|s| s / 60.0), 0) + " min",
+            num(median(&dur).map(|s| s / 60.0), 0),
             pct(median(&regret)),
             pct(quantile(&regret, 90.0)),
             pct(max(&regret)),
             ms.len(),
+            ms.len(),
             scenarios.len()
         );
     }
-    out += "\nPer scenario: median over seeds of each method's regret (%) and deployments; \
-            rates in req/s; oracle = most frequent best candidate (prefill TP x decode TP).\n\n";
-    out += "| # | model | system | ISL/OSL | TTFT/ITL ms | max rate | oracle |";
+    out += "\nPer scenario: rates in req/s; the oracle's best candidate (prefill TP x decode TP, the most frequent \
+            over seeds) and its SLA hit rate; per method the median over seeds of its regret, the config it chose \
+            most often and its median deployments.\n\n";
+    out += "| # | model | system | ISL/OSL | TTFT/ITL ms | max rate | trace | oracle | oracle SLA hit |";
     for name in &names {
         out += &format!(" {name} |");
     }
-    out += "\n|---:|---|---|---|---|---:|---|";
+    out += "\n|---:|---|---|---|---|---:|---:|---|---:|";
     out += &"---|".repeat(names.len());
     out += "\n";
-    for (i, s) in scenarios.iter().enumerate() {
-        let these: Vec<&ScenarioRun> = runs.iter().filter(|r| r.scenario == i + 1).collect();
-        let Some(first) = these.first() else { continue };
-        let mut oracles: Vec<String> = these.iter().filter_map(|r| r.oracle_best.clone()).collect();
-        oracles.sort();
+    for &i in &scenarios {
+        let these: Vec<&ScenarioRun> = runs.iter().filter(|r| r.scenario == i).collect();
+        let Some(s) = these.first() else { continue };
+        let oracles: Vec<String> = these.iter().filter_map(|r| r.oracle_best.clone()).collect();
         let oracle = mode(&oracles).map_or("none".to_string(), |o| o.replace("oracle ", ""));
+        let hit: Vec<f64> = these
+            .iter()
+            .filter_map(|r| r.oracle_sla_hit_rate.map(|h| h * 100.0))
+            .collect();
         out += &format!(
-            "| {} | {} | {} | {}/{} | {:.0}/{:.0} | {:.1} | {oracle} |",
-            i + 1,
-            s.model.rsplit('/').next().unwrap_or(s.model),
+            "| {i} | {} | {} | {}/{} | {:.0}/{:.0} | {:.1} | {:.0} s | {oracle} | {} |",
+            s.model.rsplit('/').next().unwrap_or(&s.model),
             s.system,
             s.isl,
             s.osl,
             s.ttft_ms,
             s.itl_ms,
-            first.max_rate
+            s.max_rate,
+            s.trace_s,
+            pct(median(&hit))
         );
         for name in names.iter() {
             let ms: Vec<&MethodRun> = these
@@ -715,8 +784,14 @@ fn methods_report(runs: &[ScenarioRun], scenarios: &[Scenario], settings: &Setti
                 .collect();
             let regret: Vec<f64> = ms.iter().filter_map(|m| m.regret_pct).collect();
             let deps: Vec<f64> = ms.iter().filter_map(|m| m.deployments.map(f64::from)).collect();
+            let configs: Vec<String> = ms.iter().map(|m| config(m)).collect();
             let failed = ms.iter().filter(|m| m.regret_pct.is_none()).count();
-            let mut cell = format!("{} ({}d)", pct(median(&regret)), num(median(&deps), 0));
+            let mut cell = format!(
+                "{} {} ({}d)",
+                pct(median(&regret)),
+                mode(&configs).map_or("-", |c| c.as_str()),
+                num(median(&deps), 0)
+            );
             if failed > 0 {
                 cell += &format!(" {failed} failed");
             }
@@ -754,10 +829,17 @@ fn methods_report(runs: &[ScenarioRun], scenarios: &[Scenario], settings: &Setti
     out
 }
 
-/// A rough peak rate (req/s) the best one-prefill, one-decode graph within the GPU budget
-/// sustains under the SLA, from the estimator: prefill at batch 1, decode at the largest batch
-/// meeting the ITL. One graph, because in a short trace the planner cannot add workers in time
-/// (first decision after one adjustment interval, then the worker startup).
+/// A method's chosen graph as `PxD`, or `-`.
+fn config(m: &MethodRun) -> String {
+    match (m.prefill_tp, m.decode_tp) {
+        (Some(p), Some(d)) => format!("{p}x{d}"),
+        _ => "-".to_string(),
+    }
+}
+
+/// A rough peak rate (req/s) the best one-prefill-worker, one-decode-worker graph within the GPU
+/// budget sustains under the SLA, from the estimator: prefill at batch 1, decode at the largest
+/// batch meeting the ITL. One worker each: the planner's added workers are not counted on.
 fn capacity_rps(spec: &RunSpec) -> anyhow::Result<f64> {
     let set = EstimatorSet::new(
         ModelInfo::resolve(&spec.model)?,
@@ -815,6 +897,7 @@ fn capacity_rps(spec: &RunSpec) -> anyhow::Result<f64> {
 /// One timed full run.
 struct TimedRun {
     label: String,
+    trace_s: f64,
     stages: Vec<(&'static str, f64, f64, u64)>,
     failed: usize,
     requests: usize,
@@ -829,6 +912,7 @@ fn bench_run(
     let console = Console::new(false, false);
     let scratch = TempDir::new("run")?;
     let defaults = RunSpec::defaults();
+    let mut out = header("Run");
     let main = timed_run(
         "defaults",
         defaults.clone(),
@@ -836,12 +920,12 @@ fn bench_run(
         methods,
         &console,
     )?;
-    let mut out = header("Run");
     out += &format!(
         "`profcmp run` with every installed method on the defaults ({} on {}, TTFT {} / ITL {} ms, ISL {} / OSL {}, \
          TP {:?}, {} s trace of {}-{} req/s). Each stage is timed on its own (the profile, validate and optimize \
          stages each also build the estimator set; compare writes the reports and plots). Peak memory is VmHWM \
-         from /proc/self/status, reset before each stage. CPU is user+system time of the process.\n\n",
+         from /proc/self/status, reset to the current resident size before each stage (so a stage's peak \
+         includes what earlier stages left allocated). CPU is user+system time of the process.\n\n",
         defaults.model,
         defaults.system,
         defaults.sla.ttft_ms,
@@ -855,7 +939,7 @@ fn bench_run(
     );
     out += "| stage | wall | CPU | peak memory |\n|---|---:|---:|---:|\n";
     for (stage, wall, cpu, peak) in &main.stages {
-        out += &format!("| {stage} | {wall:.1} s | {cpu:.1} s | {} MB |\n", peak / 1024);
+        out += &format!("| {stage} | {wall:.2} s | {cpu:.2} s | {} MB |\n", peak / 1024);
     }
     let (wall, peak) = (main.wall(), main.peak_kb());
     out += &format!(
@@ -923,14 +1007,42 @@ fn bench_run(
     console.finish();
     out += "\nScaling: the same run with a longer trace, and with fewer candidate TPs (prefill and decode alike; \
             the oracle runs every pair within 8 GPUs).\n\n";
-    out += "| run | trace requests | profile | validate | optimize | compare | total | peak memory |\n";
-    out += "|---|---:|---:|---:|---:|---:|---:|---:|\n";
+    out += "| run | trace requests | profile | validate | optimize | compare | total | CPU | peak memory |\n";
+    out += "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n";
     for (_, r) in &scaling {
         out += &format!("| {} | {} |", r.label, r.requests);
         for (_, wall, _, _) in &r.stages {
-            out += &format!(" {wall:.1} s |");
+            out += &format!(" {wall:.2} s |");
         }
-        out += &format!(" {:.1} s | {} MB |\n", r.wall(), r.peak_kb() / 1024);
+        let cpu: f64 = r.stages.iter().map(|s| s.2).sum();
+        out += &format!(" {:.1} s | {cpu:.1} s | {} MB |\n", r.wall(), r.peak_kb() / 1024);
+    }
+    // optimize wall = a + b x trace length, least squares over the trace runs.
+    let points: Vec<(f64, f64)> = scaling
+        .iter()
+        .filter(|(kind, _)| *kind == "trace")
+        .map(|(_, r)| (r.trace_s, r.stages[2].1))
+        .collect();
+    if points.len() >= 2 {
+        let n = points.len() as f64;
+        let (mx, my) = (
+            points.iter().map(|p| p.0).sum::<f64>() / n,
+            points.iter().map(|p| p.1).sum::<f64>() / n,
+        );
+        let sxx: f64 = points.iter().map(|p| (p.0 - mx).powi(2)).sum();
+        let b = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum::<f64>() / sxx;
+        let a = my - b * mx;
+        let grows = b * defaults.trace.duration_s;
+        out += &format!(
+            "\nOptimize stage wall time ~ {a:.1} s + {:.1} s per 100 s of trace (least squares over the trace runs). \
+             At the default {:.0} s, {grows:.0} s of it grow with the trace: the planner-in-the-loop simulations \
+             (5 methods + the oracle's candidates, each replaying the whole trace, on 2 threads); the part that \
+             does not grow (the oracle's measured profiles: a prefill ISL sweep and a decode grid per candidate \
+             TP, TP 8 included) is small. The time follows the number of planner runs: 4 oracle candidates with TP \
+             1,2 against 9 with TP 1,2,4 (TP 8 adds no candidate within 8 GPUs, only its measurements).\n",
+            b * 100.0,
+            defaults.trace.duration_s
+        );
     }
     Ok(out)
 }
@@ -945,6 +1057,7 @@ impl TimedRun {
     fn relabel(&self, label: &str) -> TimedRun {
         TimedRun {
             label: label.to_string(),
+            trace_s: self.trace_s,
             stages: self.stages.clone(),
             failed: self.failed,
             requests: self.requests,
@@ -984,15 +1097,19 @@ fn timed_run(
     });
     result.with_context(|| format!("cannot write reports into {}", dir.display()))?;
     stages.push(("compare", wall, cpu, peak));
-    let requests = std::fs::read_to_string(ResultsDir::new(dir).trace())
-        .map(|t| t.lines().count())
-        .unwrap_or(0);
+    let requests = trace_requests(&ResultsDir::new(dir));
     Ok(TimedRun {
         label: label.to_string(),
+        trace_s: spec.trace.duration_s,
         stages,
         failed,
         requests,
     })
+}
+
+/// Requests in the optimize stage's trace file.
+fn trace_requests(results: &ResultsDir) -> usize {
+    std::fs::read_to_string(results.trace()).map_or(0, |t| t.lines().count())
 }
 
 /// Runs `f`; returns its wall time (s), process CPU time (s), peak resident memory (kB) and result.
@@ -1065,8 +1182,18 @@ fn machine_info() -> String {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let load = read("/proc/loadavg");
     let load = load.split_whitespace().take(3).collect::<Vec<_>>().join(" ");
+    let commit = std::process::Command::new("git")
+        .arg("-C")
+        .arg(workspace_root())
+        .args(["describe", "--always", "--dirty"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map_or("unknown".to_string(), |o| {
+            String::from_utf8_lossy(&o.stdout).trim().to_string()
+        });
     format!(
-        "Recorded {} with profcmp {} ({} build) on {cpu}, {cores} cores, {mem_gb} GB RAM, Linux {}; \
+        "Recorded {} with profcmp {} at commit {commit} ({} build) on {cpu}, {cores} cores, {mem_gb} GB RAM, Linux {}; \
          load average at start {load} (the machine is shared).",
         utc_now(),
         env!("CARGO_PKG_VERSION"),
@@ -1079,7 +1206,12 @@ fn machine_info() -> String {
 fn utc_now() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs()) as i64;
+        .map_or(0, |d| d.as_secs());
+    utc(secs as i64)
+}
+
+/// Seconds since 1970-01-01 as `YYYY-MM-DD HH:MM UTC`.
+fn utc(secs: i64) -> String {
     let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
     let z = days + 719_468;
@@ -1168,5 +1300,27 @@ fn one_line(text: &str) -> String {
         line.chars().take(160).collect::<String>() + "..."
     } else {
         line.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_and_quantiles() {
+        assert_eq!(utc(0), "1970-01-01 00:00 UTC");
+        assert_eq!(utc(951_782_400 + 3_660), "2000-02-29 01:01 UTC");
+        let v = [5.0, 1.0, 3.0, 2.0, 4.0];
+        assert_eq!(median(&v), Some(3.0));
+        assert_eq!(quantile(&v, 95.0), Some(5.0));
+        assert_eq!(quantile(&v, 40.0), Some(2.0));
+        assert_eq!(median(&[]), None);
+    }
+
+    #[test]
+    fn default_scenario_has_a_feasible_load() {
+        let rate = capacity_rps(&RunSpec::defaults()).unwrap();
+        assert!(rate > 1.0 && rate < 100.0, "{rate}");
     }
 }
