@@ -223,12 +223,7 @@ impl PairedTest {
 /// than two pairs. When every difference is the same, the test is exact: p = 1 when they are all
 /// 0 (identical results), p = 0 otherwise (a constant, non-zero difference).
 pub fn paired_t(a: &[f64], b: &[f64]) -> Option<PairedTest> {
-    let d: Vec<f64> = a
-        .iter()
-        .zip(b)
-        .map(|(x, y)| x - y)
-        .filter(|d| d.is_finite())
-        .collect();
+    let d: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).filter(|d| d.is_finite()).collect();
     let n = d.len();
     let (m, s) = (mean(&d)?, std_dev(&d)?);
     let ci95 = t_interval(&d)?;
@@ -285,8 +280,19 @@ mod tests {
     #[test]
     fn t_quantiles_match_published_tables() {
         // Two-sided 95% critical values of Student's t.
-        for (df, t) in [(1, 12.706), (2, 4.303), (4, 2.776), (10, 2.228), (30, 2.042), (1000, 1.962)] {
-            assert!(close(t_quantile(0.975, df), t, 1e-3), "df {df}: {}", t_quantile(0.975, df));
+        for (df, t) in [
+            (1, 12.706),
+            (2, 4.303),
+            (4, 2.776),
+            (10, 2.228),
+            (30, 2.042),
+            (1000, 1.962),
+        ] {
+            assert!(
+                close(t_quantile(0.975, df), t, 1e-3),
+                "df {df}: {}",
+                t_quantile(0.975, df)
+            );
         }
         assert!(t_quantile(0.975, 0).is_nan());
         assert!(close(z_quantile(0.975), 1.959964, 1e-6));
@@ -297,7 +303,10 @@ mod tests {
         assert_eq!(t_interval(&[5.0]), None);
         let ci = t_interval(&[1.0, 2.0, 3.0]).unwrap();
         let half = 4.302653 * (1.0f64 / 3.0).sqrt();
-        assert!(close(ci[0], 2.0 - half, 1e-5) && close(ci[1], 2.0 + half, 1e-5), "{ci:?}");
+        assert!(
+            close(ci[0], 2.0 - half, 1e-5) && close(ci[1], 2.0 + half, 1e-5),
+            "{ci:?}"
+        );
     }
 
     #[test]
@@ -330,14 +339,20 @@ mod tests {
         // than seeds that disagree, and both stay in [0, 1] and contain the mean rate.
         let steady = clustered_wilson(&[(20.0, 1000.0), (19.0, 1000.0), (21.0, 1000.0)]).unwrap();
         let spread = clustered_wilson(&[(0.0, 1000.0), (0.0, 1000.0), (60.0, 1000.0)]).unwrap();
-        assert!(spread[1] - spread[0] > 3.0 * (steady[1] - steady[0]), "{steady:?} {spread:?}");
+        assert!(
+            spread[1] - spread[0] > 3.0 * (steady[1] - steady[0]),
+            "{steady:?} {spread:?}"
+        );
         for [lo, hi] in [steady, spread] {
             assert!(0.0 <= lo && lo < 0.02 && 0.02 < hi && hi <= 1.0);
         }
         // Seeds that all fail: [0, small], not [0, 0]; with two seeds the degrees-of-freedom
         // factor (1.96 / 12.71)^2 makes it wider than Wilson on the 2000 pooled requests.
         let none = clustered_wilson(&[(0.0, 1000.0), (0.0, 1000.0)]).unwrap();
-        assert!(none[0] == 0.0 && wilson(0.0, 2000.0).unwrap()[1] < none[1] && none[1] < 0.1, "{none:?}");
+        assert!(
+            none[0] == 0.0 && wilson(0.0, 2000.0).unwrap()[1] < none[1] && none[1] < 0.1,
+            "{none:?}"
+        );
         // One seed is the plain Wilson interval.
         assert_eq!(clustered_wilson(&[(1.0, 10.0)]), wilson(1.0, 10.0));
         assert_eq!(clustered_wilson(&[(1.0, 0.0)]), None);
@@ -365,7 +380,11 @@ mod tests {
     fn pairing_finds_a_consistent_difference_that_overlapping_intervals_hide() {
         // Seeds vary a lot; b is a little better than a on every one of them.
         let a = [10.0, 14.0, 8.0, 12.0, 11.0];
-        let b: Vec<f64> = a.iter().zip([0.30, 0.35, 0.28, 0.33, 0.31]).map(|(x, d)| x + d).collect();
+        let b: Vec<f64> = a
+            .iter()
+            .zip([0.30, 0.35, 0.28, 0.33, 0.31])
+            .map(|(x, d)| x + d)
+            .collect();
         let (ia, ib) = (t_interval(&a).unwrap(), t_interval(&b).unwrap());
         assert!(ia[0] <= ib[1] && ib[0] <= ia[1], "the unpaired intervals overlap");
         let test = paired_t(&b, &a).unwrap();
@@ -373,7 +392,11 @@ mod tests {
         assert!(close(test.mean_difference, 0.314, 1e-9));
         assert!(test.ci95[0] > 0.0 && test.ci95[1] < 0.4);
         // Metamorphic: shuffle which seed gets which difference's sign and the test must lose it.
-        let noisy: Vec<f64> = a.iter().zip([0.3, -0.35, 0.28, -0.33, 0.31]).map(|(x, d)| x + d).collect();
+        let noisy: Vec<f64> = a
+            .iter()
+            .zip([0.3, -0.35, 0.28, -0.33, 0.31])
+            .map(|(x, d)| x + d)
+            .collect();
         let test = paired_t(&noisy, &a).unwrap();
         assert!(!test.distinguishable(), "{test:?}");
         assert!(test.ci95[0] < 0.0 && 0.0 < test.ci95[1]);

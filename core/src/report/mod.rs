@@ -505,7 +505,10 @@ mod tests {
         let a = [(0, 10.0), (1, 12.0), (2, 11.0)];
         let b = [(2, 10.5), (0, 9.5), (1, 11.5), (7, 100.0)];
         let p = Paired::of(&a, &b).unwrap();
-        assert_eq!((p.seeds, p.p_value, p.verdict.as_deref()), (3, Some(0.0), Some("distinguishable")));
+        assert_eq!(
+            (p.seeds, p.p_value, p.verdict.as_deref()),
+            (3, Some(0.0), Some("distinguishable"))
+        );
         assert!((p.mean_difference - 0.5).abs() < 1e-12);
         let lone = Paired::of(&a[..1], &b).unwrap();
         assert_eq!((lone.seeds, lone.ci95, lone.verdict), (1, None, None));

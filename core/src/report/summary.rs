@@ -92,19 +92,19 @@ fn num(value: Option<f64>, decimals: usize) -> String {
 fn paired_cells(p: &Paired) -> Vec<String> {
     let decimals = if p.mean_difference.abs() >= 10.0 { 1 } else { 3 };
     let diff = match p.ci95 {
-        Some([lo, hi]) => format!(
-            "{:+.decimals$} [{lo:+.decimals$}, {hi:+.decimals$}]",
-            p.mean_difference
-        ),
+        Some([lo, hi]) => format!("{:+.decimals$} [{lo:+.decimals$}, {hi:+.decimals$}]", p.mean_difference),
         None => format!("{:+.decimals$}", p.mean_difference),
     };
-    let p_value = p.p_value.map_or("-".into(), |v| {
-        if v < 0.001 {
-            "<0.001".into()
-        } else {
-            format!("{v:.3}")
-        }
-    });
+    let p_value = p.p_value.map_or(
+        "-".into(),
+        |v| {
+            if v < 0.001 {
+                "<0.001".into()
+            } else {
+                format!("{v:.3}")
+            }
+        },
+    );
     vec![
         p.seeds.to_string(),
         diff,
@@ -306,7 +306,10 @@ fn optimization_table(c: &Comparison) -> String {
     let mut paired = Vec::new();
     for m in &c.methods {
         let o = &m.optimization;
-        for (measure, vs) in [("goodput", &o.goodput_vs_best), ("goodput/GPU", &o.goodput_per_gpu_vs_best)] {
+        for (measure, vs) in [
+            ("goodput", &o.goodput_vs_best),
+            ("goodput/GPU", &o.goodput_per_gpu_vs_best),
+        ] {
             if let Some(vs) = vs {
                 let mut row = vec![m.method.clone(), measure.into(), vs.best.clone()];
                 row.extend(paired_cells(&vs.difference));
@@ -319,7 +322,15 @@ fn optimization_table(c: &Comparison) -> String {
             "\nper-seed difference to the best method (paired t-test on the differences, two-sided, p < 0.05):\n",
         );
         out.push_str(&table(
-            &["method", "measure", "best", "seeds", "method - best [95% CI]", "p", "verdict"],
+            &[
+                "method",
+                "measure",
+                "best",
+                "seeds",
+                "method - best [95% CI]",
+                "p",
+                "verdict",
+            ],
             paired,
         ));
     }

@@ -78,11 +78,8 @@ pub fn compare(results: &ResultsDir, options: &CompareOptions) -> Comparison {
     }
     let common = common_concurrency(&inputs, options, &mut warnings);
     let oracle = read_oracle(results, &mut warnings);
-    let best = Best {
-        goodput: oracle.as_ref().and_then(|o| o.best_goodput),
-        per_gpu: oracle.as_ref().and_then(|o| o.best_goodput_per_gpu),
-    };
-    for (value, what) in [(best.goodput, "goodput"), (best.per_gpu, "goodput per GPU")] {
+    let best = oracle.as_ref().map(best_of).unwrap_or_default();
+    for (value, what) in [(best.goodput.mean, "goodput"), (best.per_gpu.mean, "goodput per GPU")] {
         if value.is_some_and(|b| b <= 0.0) {
             warnings.push(format!(
                 "{}: the best oracle {what} is 0; its regret is undefined",
@@ -90,7 +87,7 @@ pub fn compare(results: &ResultsDir, options: &CompareOptions) -> Comparison {
             ));
         }
     }
-    let mut methods: Vec<MethodComparison> = inputs.into_iter().map(|m| build_method(m, &common, best)).collect();
+    let mut methods: Vec<MethodComparison> = inputs.into_iter().map(|m| build_method(m, &common, &best)).collect();
     differences_to_best(&mut methods);
     // Files are named relative to the results directory, which the report names once.
     let prefix = format!("{}/", results.root.display());
@@ -130,11 +127,54 @@ struct MethodInput {
     notes: Vec<String>,
 }
 
-/// The oracle's best mean goodput and best mean goodput per GPU, each regret's reference.
-#[derive(Clone, Copy, Default)]
+/// Each regret's reference: the oracle's best candidate on goodput and on goodput per GPU.
+#[derive(Clone, Default)]
 struct Best {
-    goodput: Option<f64>,
-    per_gpu: Option<f64>,
+    goodput: Reference,
+    per_gpu: Reference,
+}
+
+/// One best candidate's values: its mean and each seed's value.
+#[derive(Clone, Default)]
+struct Reference {
+    mean: Option<f64>,
+    per_seed: Vec<(u32, f64)>,
+}
+
+impl Reference {
+    /// The value to compare a run of `seed` with: the best candidate on the same seed (the same
+    /// trace), else its mean over seeds.
+    fn at(&self, seed: u32) -> Option<f64> {
+        self.per_seed
+            .iter()
+            .find(|(s, _)| *s == seed)
+            .map(|(_, v)| *v)
+            .or(self.mean)
+    }
+}
+
+/// The references of an oracle whose bests are already chosen.
+fn best_of(oracle: &Oracle) -> Best {
+    let reference = |name: &Option<String>, f: fn(&OptimizationSeed) -> Option<f64>| {
+        let Some(c) = oracle.candidates.iter().find(|c| Some(&c.name) == name.as_ref()) else {
+            return Reference::default();
+        };
+        let per_seed: Vec<(u32, f64)> = c
+            .optimization
+            .per_seed
+            .iter()
+            .filter_map(|s| Some((s.seed, f(s)?)))
+            .collect();
+        let values: Vec<f64> = per_seed.iter().map(|p| p.1).collect();
+        Reference {
+            mean: crate::stats::mean(&values),
+            per_seed,
+        }
+    };
+    Best {
+        goodput: reference(&oracle.best, |s| Some(s.goodput)),
+        per_gpu: reference(&oracle.best_per_gpu, |s| s.goodput_per_gpu),
+    }
 }
 
 /// One level's measurements, one run per seed.
@@ -445,19 +485,19 @@ fn read_optimization(dir: &Path, warnings: &mut Vec<String>) -> Optimization {
             cost_regret_pct: None,
         });
     }
-    summarise(&mut opt, Best::default());
+    summarise(&mut opt, &Best::default());
     opt
 }
 
 /// Fills the per-seed regrets against `best` and every sample of `opt` from its seeds.
-fn summarise(opt: &mut Optimization, best: Best) {
+fn summarise(opt: &mut Optimization, best: &Best) {
     let regret = |value: Option<f64>, best: Option<f64>| {
         let best = best.filter(|b| *b > 0.0)?;
         Some((best - value?) / best * 100.0)
     };
     for s in &mut opt.per_seed {
-        s.regret_pct = regret(Some(s.goodput), best.goodput);
-        s.cost_regret_pct = regret(s.goodput_per_gpu, best.per_gpu);
+        s.regret_pct = regret(Some(s.goodput), best.goodput.at(s.seed));
+        s.cost_regret_pct = regret(s.goodput_per_gpu, best.per_gpu.at(s.seed));
     }
     let seeds = &opt.per_seed;
     let all = |f: fn(&OptimizationSeed) -> Option<f64>| seeds.iter().filter_map(f).collect::<Vec<f64>>();
@@ -499,28 +539,42 @@ fn read_oracle(results: &ResultsDir, warnings: &mut Vec<String>) -> Option<Oracl
         }
         candidates.push(OracleCandidate { name, optimization });
     }
-    let best_by = |f: fn(&Optimization) -> Option<Sample>| {
-        candidates
-            .iter()
-            .filter_map(|c| Some((c.name.clone(), f(&c.optimization)?.mean)))
-            .max_by(|a, b| a.1.total_cmp(&b.1))
-    };
-    let best = best_by(|o| o.goodput);
-    let best_per_gpu = best_by(|o| o.goodput_per_gpu);
-    let reference = Best {
-        goodput: best.as_ref().map(|b| b.1),
-        per_gpu: best_per_gpu.as_ref().map(|b| b.1),
-    };
-    for candidate in &mut candidates {
-        summarise(&mut candidate.optimization, reference);
-    }
-    Some(Oracle {
-        best_goodput: reference.goodput,
+    let best = best_by(&candidates, |o| o.goodput, |o| o.goodput_per_gpu);
+    let best_per_gpu = best_by(&candidates, |o| o.goodput_per_gpu, |o| o.goodput);
+    let mut oracle = Oracle {
+        best_goodput: best.as_ref().map(|b| b.1),
         best: best.map(|b| b.0),
-        best_goodput_per_gpu: reference.per_gpu,
+        best_goodput_per_gpu: best_per_gpu.as_ref().map(|b| b.1),
         best_per_gpu: best_per_gpu.map(|b| b.0),
         candidates,
-    })
+    };
+    let reference = best_of(&oracle);
+    for candidate in &mut oracle.candidates {
+        summarise(&mut candidate.optimization, &reference);
+    }
+    Some(oracle)
+}
+
+/// The candidate with the highest mean on `measure` (ties: the higher mean on `tie`), with that
+/// mean.
+fn best_by(
+    candidates: &[OracleCandidate],
+    measure: fn(&Optimization) -> Option<Sample>,
+    tie: fn(&Optimization) -> Option<Sample>,
+) -> Option<(String, f64)> {
+    let mean_of = |o: &Optimization, f: fn(&Optimization) -> Option<Sample>| f(o).map_or(f64::NEG_INFINITY, |s| s.mean);
+    candidates
+        .iter()
+        .filter(|c| measure(&c.optimization).is_some())
+        .max_by(|a, b| {
+            let (a, b) = (&a.optimization, &b.optimization);
+            mean_of(a, measure)
+                .total_cmp(&mean_of(b, measure))
+                .then(mean_of(a, tie).total_cmp(&mean_of(b, tie)))
+                // On a full tie, the first candidate (max_by keeps the last of equals).
+                .then(std::cmp::Ordering::Greater)
+        })
+        .map(|c| (c.name.clone(), mean_of(&c.optimization, measure)))
 }
 
 /// The concurrency of each level shared by the methods: the first one measured, else the default.
@@ -553,7 +607,7 @@ fn common_concurrency(
     common
 }
 
-fn build_method(m: MethodInput, common: &[(u32, ConcurrencySource); 4], best: Best) -> MethodComparison {
+fn build_method(m: MethodInput, common: &[(u32, ConcurrencySource); 4], best: &Best) -> MethodComparison {
     let mut levels = Vec::new();
     for (i, level) in LEVELS.iter().enumerate() {
         let input = m.levels.get(i);
@@ -637,20 +691,31 @@ fn optimization_by_seed(m: &MethodComparison, f: fn(&OptimizationSeed) -> Option
 /// one with the highest mean goodput per GPU (failed methods are neither best nor compared).
 fn differences_to_best(methods: &mut [MethodComparison]) {
     type Field = fn(&OptimizationSeed) -> Option<f64>;
-    let measures: [(fn(&Optimization) -> Option<Sample>, Field); 2] = [
-        (|o| o.goodput, |s| Some(s.goodput)),
-        (|o| o.goodput_per_gpu, |s| s.goodput_per_gpu),
+    type Measure = fn(&Optimization) -> Option<Sample>;
+    let measures: [(Measure, Measure, Field); 2] = [
+        (|o| o.goodput, |o| o.goodput_per_gpu, |s| Some(s.goodput)),
+        (|o| o.goodput_per_gpu, |o| o.goodput, |s| s.goodput_per_gpu),
     ];
-    for (which, (sample, field)) in measures.into_iter().enumerate() {
-        let best = methods
+    for (which, (measure, tie, field)) in measures.into_iter().enumerate() {
+        // The same rule as the oracle's best: highest mean, ties to the other measure.
+        let as_candidates: Vec<OracleCandidate> = methods
             .iter()
-            .enumerate()
-            .filter(|(_, m)| m.status != MethodStatus::Failed)
-            .filter_map(|(i, m)| Some((i, sample(&m.optimization)?.mean)))
-            .max_by(|a, b| a.1.total_cmp(&b.1))
-            .map(|(i, _)| i);
-        let Some(best) = best else { continue };
-        let (best_name, best_seeds) = (methods[best].method.clone(), optimization_by_seed(&methods[best], field));
+            .filter(|m| m.status != MethodStatus::Failed)
+            .map(|m| OracleCandidate {
+                name: m.method.clone(),
+                optimization: m.optimization.clone(),
+            })
+            .collect();
+        let Some((best_name, _)) = best_by(&as_candidates, measure, tie) else {
+            continue;
+        };
+        let Some(best) = methods.iter().position(|m| m.method == best_name) else {
+            continue;
+        };
+        let (best_name, best_seeds) = (
+            methods[best].method.clone(),
+            optimization_by_seed(&methods[best], field),
+        );
         for (i, m) in methods.iter_mut().enumerate() {
             if i == best || m.status == MethodStatus::Failed {
                 continue;
@@ -675,7 +740,10 @@ fn verdicts(methods: &[MethodComparison]) -> Vec<Verdict> {
     let mut metrics: Vec<(String, Vec<Vec<(u32, f64)>>)> = vec![
         (
             "goodput".into(),
-            methods.iter().map(|m| optimization_by_seed(m, |s| Some(s.goodput))).collect(),
+            methods
+                .iter()
+                .map(|m| optimization_by_seed(m, |s| Some(s.goodput)))
+                .collect(),
         ),
         (
             "goodput_per_gpu".into(),
@@ -737,21 +805,41 @@ fn recommend(methods: &[MethodComparison]) -> Recommendations {
     let cheapest = min_by(&|m| Some((m.cost.gpu_hours?, m.cost.duration_s.unwrap_or(f64::INFINITY))));
     let most_accurate = min_by(&|m| Some((m.mean_abs_error_pct?, 0.0)));
     let any_regret = usable.iter().any(|m| m.optimization.regret_pct.is_some());
+    // Ties go to the better value on the other measure.
+    let mean_or = |s: Option<Sample>, missing: f64| s.map_or(missing, |s| s.mean);
     let best_goodput = if any_regret {
-        min_by(&|m| Some((m.optimization.regret_pct?.mean, 0.0)))
+        min_by(&|m| {
+            let o = &m.optimization;
+            Some((o.regret_pct?.mean, mean_or(o.cost_regret_pct, f64::INFINITY)))
+        })
     } else {
-        min_by(&|m| Some((-m.optimization.goodput?.mean, 0.0)))
+        min_by(&|m| {
+            let o = &m.optimization;
+            Some((-o.goodput?.mean, -mean_or(o.goodput_per_gpu, f64::NEG_INFINITY)))
+        })
     };
     let any_cost_regret = usable.iter().any(|m| m.optimization.cost_regret_pct.is_some());
     let best_configuration = if any_cost_regret {
-        min_by(&|m| Some((m.optimization.cost_regret_pct?.mean, 0.0)))
+        min_by(&|m| {
+            let o = &m.optimization;
+            Some((o.cost_regret_pct?.mean, mean_or(o.regret_pct, f64::INFINITY)))
+        })
     } else {
-        min_by(&|m| Some((-m.optimization.goodput_per_gpu?.mean, 0.0)))
+        min_by(&|m| {
+            let o = &m.optimization;
+            Some((-o.goodput_per_gpu?.mean, -mean_or(o.goodput, f64::NEG_INFINITY)))
+        })
     };
     let pareto_regret = if any_cost_regret { "cost_aware" } else { "goodput" };
     let points: Vec<(&str, f64, f64)> = usable
         .iter()
-        .filter_map(|m| Some((m.method.as_str(), m.cost.gpu_hours?, pareto_regret_of(m, pareto_regret)?)))
+        .filter_map(|m| {
+            Some((
+                m.method.as_str(),
+                m.cost.gpu_hours?,
+                pareto_regret_of(m, pareto_regret)?,
+            ))
+        })
         .collect();
     let mut front: Vec<(&str, f64, f64)> = points
         .iter()
