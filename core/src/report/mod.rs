@@ -501,6 +501,18 @@ mod tests {
     }
 
     #[test]
+    fn schema_1_samples_still_read() {
+        let s: Sample = serde_json::from_str(r#"{"mean": 1.5, "n": 2, "ci95": [1.0, 2.0]}"#).unwrap();
+        assert_eq!((s.ci95, s.ci95_method), (Some([1.0, 2.0]), None));
+        let o: Optimization = serde_json::from_str(
+            r#"{"seeds": 0, "prefill_tp": null, "decode_tp": null, "goodput": null, "goodput_per_gpu": null,
+                "avg_gpus": null, "sla_hit_rate": null, "regret_pct": null}"#,
+        )
+        .unwrap();
+        assert!(o.per_seed.is_empty() && o.cost_regret_pct.is_none());
+    }
+
+    #[test]
     fn pairs_by_seed_not_by_position() {
         let a = [(0, 10.0), (1, 12.0), (2, 11.0)];
         let b = [(2, 10.5), (0, 9.5), (1, 11.5), (7, 100.0)];

@@ -192,7 +192,18 @@ fn draw_regret<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Comparison
             ("cost-aware regret (goodput per GPU)".into(), cost_color, true),
         ],
     )?;
-    let names: Vec<String> = c.methods.iter().map(|m| m.method.clone()).collect();
+    let names: Vec<String> = c
+        .methods
+        .iter()
+        .map(|m| {
+            let o = &m.optimization;
+            if o.regret_pct.is_none() && o.cost_regret_pct.is_none() {
+                format!("{} (not measured)", m.method)
+            } else {
+                m.method.clone()
+            }
+        })
+        .collect();
     let goodput: Vec<Option<Sample>> = c.methods.iter().map(|m| m.optimization.regret_pct).collect();
     let cost: Vec<Option<Sample>> = c.methods.iter().map(|m| m.optimization.cost_regret_pct).collect();
     if goodput.iter().chain(&cost).all(Option::is_none) {
