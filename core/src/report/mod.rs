@@ -380,10 +380,11 @@ pub struct Recommendations {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum IntervalMethod {
-    /// Student's t interval of the mean: signed quantities (errors, regret); may cross 0.
+    /// Student's t interval of the mean (paired differences; [`Sample::of`]).
     StudentT,
-    /// Percentile bootstrap of the mean over seeds (seeded): non-negative quantities (goodput,
-    /// GPUs, latency) and proportions whose request counts are unknown; stays in the values' range.
+    /// Percentile bootstrap of the mean over seeds (seeded): bounded quantities (goodput, GPUs,
+    /// latency, regret, signed error) and proportions whose request counts are unknown; stays in
+    /// the values' range.
     Bootstrap,
     /// Wilson score interval of the pooled proportion with an effective sample size from the
     /// seed-to-seed variance: proportions with request counts (SLA hit rate); within [0, 1].
@@ -417,13 +418,15 @@ impl Sample {
         })
     }
 
-    /// A signed quantity (None when empty; non-finite values are dropped): Student-t interval.
+    /// A quantity with no natural bound (None when empty; non-finite values are dropped):
+    /// Student-t interval.
     pub fn of(values: &[f64]) -> Option<Sample> {
         Sample::with(values, crate::stats::t_interval, IntervalMethod::StudentT)
     }
 
-    /// A non-negative quantity: bootstrap interval, never below the smallest value.
-    pub fn positive(values: &[f64]) -> Option<Sample> {
+    /// A bounded quantity (goodput and GPUs >= 0, regret <= 100 %, signed error >= -100 %):
+    /// bootstrap interval, never outside the values' range.
+    pub fn in_range(values: &[f64]) -> Option<Sample> {
         Sample::with(values, crate::stats::bootstrap_interval, IntervalMethod::Bootstrap)
     }
 
@@ -431,7 +434,7 @@ impl Sample {
     /// (see [`crate::stats::clustered_wilson`]); else a bootstrap over the seeds' rates. The mean
     /// is the mean of the seeds' rates either way.
     pub fn proportion(rates: &[f64], counts: &[(f64, f64)]) -> Option<Sample> {
-        let mut sample = Sample::positive(rates)?;
+        let mut sample = Sample::in_range(rates)?;
         if sample.n >= 2 && counts.len() == sample.n as usize {
             if let Some(ci) = crate::stats::clustered_wilson(counts) {
                 sample.ci95 = Some(ci);
@@ -485,7 +488,7 @@ mod tests {
     #[test]
     fn rates_keep_their_range() {
         // Issue 15's K = 3 run: t-intervals gave goodput [-0.058, 0.200] and SLA hit [-1.2, 4.0] %.
-        let goodput = Sample::positive(&[0.0, 0.0, 0.2]).unwrap();
+        let goodput = Sample::in_range(&[0.0, 0.0, 0.2]).unwrap();
         assert_eq!(goodput.ci95, Some([0.0, 0.2]));
         assert_eq!(goodput.ci95_method, Some(IntervalMethod::Bootstrap));
         let rates = [0.0, 0.0, 0.04];

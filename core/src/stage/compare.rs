@@ -502,17 +502,17 @@ fn summarise(opt: &mut Optimization, best: &Best) {
     let seeds = &opt.per_seed;
     let all = |f: fn(&OptimizationSeed) -> Option<f64>| seeds.iter().filter_map(f).collect::<Vec<f64>>();
     opt.seeds = seeds.len() as u32;
-    opt.goodput = Sample::positive(&all(|s| Some(s.goodput)));
-    opt.goodput_per_gpu = Sample::positive(&all(|s| s.goodput_per_gpu));
-    opt.avg_gpus = Sample::positive(&all(|s| s.avg_gpus));
+    opt.goodput = Sample::in_range(&all(|s| Some(s.goodput)));
+    opt.goodput_per_gpu = Sample::in_range(&all(|s| s.goodput_per_gpu));
+    opt.avg_gpus = Sample::in_range(&all(|s| s.avg_gpus));
     let counts: Vec<(f64, f64)> = seeds
         .iter()
         .filter(|s| s.sla_hit_rate.is_some())
         .filter_map(|s| Some((s.good_requests?, s.requests?)))
         .collect();
     opt.sla_hit_rate = Sample::proportion(&all(|s| s.sla_hit_rate), &counts);
-    opt.regret_pct = Sample::of(&all(|s| s.regret_pct));
-    opt.cost_regret_pct = Sample::of(&all(|s| s.cost_regret_pct));
+    opt.regret_pct = Sample::in_range(&all(|s| s.regret_pct));
+    opt.cost_regret_pct = Sample::in_range(&all(|s| s.cost_regret_pct));
 }
 
 fn read_oracle(results: &ResultsDir, warnings: &mut Vec<String>) -> Option<Oracle> {
@@ -618,10 +618,10 @@ fn build_method(m: MethodInput, common: &[(u32, ConcurrencySource); 4], best: &B
             .as_ref()
             .map(|p| predict_at(p, &m.explicit, concurrency, m.isl, m.osl));
         let measured =
-            |f: fn(&LevelSeed) -> Option<f64>| Sample::positive(&runs.iter().filter_map(f).collect::<Vec<_>>());
+            |f: fn(&LevelSeed) -> Option<f64>| Sample::in_range(&runs.iter().filter_map(f).collect::<Vec<_>>());
         let error = |pred: Option<f64>, f: fn(&LevelSeed) -> Option<f64>| {
             let errors: Vec<f64> = runs.iter().filter_map(|r| seed_error(pred, f(r))).collect();
-            Sample::of(&errors)
+            Sample::in_range(&errors)
         };
         let counts: Vec<(f64, f64)> = runs
             .iter()
