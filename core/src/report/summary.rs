@@ -259,6 +259,12 @@ fn optimization_table(c: &Comparison) -> String {
         "goodput regret % = (oracle best goodput - goodput) / oracle best goodput x 100;\n\
          cost-aware regret % = the same on goodput per time-averaged GPU, against the oracle's best on that measure\n",
     );
+    if c.methods.iter().any(|m| m.optimization.seeds >= 2) {
+        out.push_str(
+            "[low, high] = 95% interval over seeds: bootstrap of the mean (SLA hit %: Wilson); \
+             see docs/comparison-schema.md\n",
+        );
+    }
     let rows = c
         .methods
         .iter()
