@@ -3,7 +3,7 @@
 //!
 //! Missing values print as `-`; a value over several seeds prints as `mean [low, high]`.
 
-use super::{Comparison, LevelComparison, MethodComparison, MethodStatus, Paired, Sample};
+use super::{Comparison, LevelComparison, MethodComparison, MethodStatus, Paired, Sample, VsBest};
 
 /// File name of the text report.
 pub const FILE_NAME: &str = "summary.txt";
@@ -400,17 +400,34 @@ fn needs(c: &Comparison) -> String {
             }
         )
     });
+    // Methods the paired test cannot tell from `best` on a measure.
+    let ties = |best: &str, vs: fn(&MethodComparison) -> Option<&VsBest>| {
+        let names: Vec<&str> = c
+            .methods
+            .iter()
+            .filter(|m| {
+                vs(m).is_some_and(|v| v.best == best && v.difference.verdict.as_deref() == Some("not distinguishable"))
+            })
+            .map(|m| m.method.as_str())
+            .collect();
+        if names.is_empty() {
+            String::new()
+        } else {
+            format!("; not distinguishable (paired t-test) from {}", names.join(", "))
+        }
+    };
     let configuration = find(&r.best_configuration).map(|m| {
         let o = &m.optimization;
+        let ties = ties(&m.method, |m| m.optimization.goodput_per_gpu_vs_best.as_ref());
         match o.cost_regret_pct {
             Some(regret) => format!(
-                "{} (cost-aware regret {} %, goodput/GPU {} req/s/GPU)",
+                "{} (cost-aware regret {} %, goodput/GPU {} req/s/GPU{ties})",
                 m.method,
                 sample(Some(regret), 1),
                 sample(o.goodput_per_gpu, 3)
             ),
             None => format!(
-                "{} (goodput/GPU {} req/s/GPU; no oracle)",
+                "{} (goodput/GPU {} req/s/GPU; no oracle{ties})",
                 m.method,
                 sample(o.goodput_per_gpu, 3)
             ),
@@ -418,14 +435,15 @@ fn needs(c: &Comparison) -> String {
     });
     let goodput = find(&r.best_goodput).map(|m| {
         let o = &m.optimization;
+        let ties = ties(&m.method, |m| m.optimization.goodput_vs_best.as_ref());
         match o.regret_pct {
             Some(regret) => format!(
-                "{} (goodput regret {} %, goodput {} req/s)",
+                "{} (goodput regret {} %, goodput {} req/s{ties})",
                 m.method,
                 sample(Some(regret), 1),
                 sample(o.goodput, 3)
             ),
-            None => format!("{} (goodput {} req/s; no oracle)", m.method, sample(o.goodput, 3)),
+            None => format!("{} (goodput {} req/s; no oracle{ties})", m.method, sample(o.goodput, 3)),
         }
     });
     let measure = match r.pareto_regret.as_deref() {

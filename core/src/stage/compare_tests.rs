@@ -630,6 +630,11 @@ fn a_consistent_small_difference_is_distinguishable_paired_and_not_when_unpaired
         ("better", "steady", "distinguishable")
     );
     assert!(close(v.difference.mean_difference, 0.314, 1e-9) && v.difference.seeds == 5);
+    assert!(
+        summary::render(&c).contains("- highest goodput (lowest goodput regret): better (goodput 11.314 ["),
+        "{}",
+        summary::render(&c)
+    );
     let steady = &c.methods.iter().find(|m| m.method == "steady").unwrap().optimization;
     let vs = steady.goodput_vs_best.as_ref().unwrap();
     assert_eq!(
@@ -646,6 +651,11 @@ fn a_consistent_small_difference_is_distinguishable_paired_and_not_when_unpaired
     assert_eq!(goodput(&again, "better"), a);
     let v = again.verdicts.iter().find(|v| v.metric == "goodput").unwrap();
     assert_eq!(v.verdict, "not distinguishable", "{v:?}");
+    let text = summary::render(&again);
+    assert!(
+        text.contains("req/s; no oracle; not distinguishable (paired t-test) from steady)"),
+        "{text}"
+    );
     cleanup(&root);
 }
 
