@@ -28,7 +28,11 @@
 //!                  sla_hit_rate, regret_pct, cost_regret_pct: sample,
 //!                  goodput_vs_best, goodput_per_gpu_vs_best: {best, difference: paired} | null,
 //!                  per_seed [{seed, goodput, goodput_per_gpu, avg_gpus, sla_hit_rate, requests,
-//!                  good_requests, regret_pct, cost_regret_pct}]
+//!                  good_requests, regret_pct, cost_regret_pct, initial_replicas,
+//!                  cold_start_sla_hit_rate, cold_start_sla_misses, cold_start_settle_s}],
+//!                  planner {dynamo_version, adjustment_interval_s, predictor, window_size,
+//!                  gpu_budget, min_endpoint, sources} | null, cold_start_sla_hit_rate,
+//!                  cold_start_settle_s: sample, cold_start_unsettled u32
 //!   notes          [string]
 //! oracle           {candidates [{name, optimization}], best, best_goodput, best_per_gpu,
 //!                  best_goodput_per_gpu} | null

@@ -232,6 +232,20 @@ pub struct Optimization {
     /// Each seed's results, in seed order.
     #[serde(default)]
     pub per_seed: Vec<OptimizationSeed>,
+    /// The planner that ran (Dynamo version and arguments), from the first seed's record.
+    #[serde(default)]
+    pub planner: Option<crate::layout::PlannerRan>,
+    /// Cold start (1 prefill + 1 decode over the trace's first intervals): fraction of its
+    /// requests meeting the SLA. Goodput above is measured from the warm start.
+    #[serde(default)]
+    pub cold_start_sla_hit_rate: Option<Sample>,
+    /// Cold start: seconds until the planner first reached the warm start's replicas, over the
+    /// seeds where it did.
+    #[serde(default)]
+    pub cold_start_settle_s: Option<Sample>,
+    /// Cold start: seeds where the planner did not reach the warm start within the window.
+    #[serde(default)]
+    pub cold_start_unsettled: u32,
 }
 
 /// One seed's planner-in-the-loop result.
@@ -255,6 +269,18 @@ pub struct OptimizationSeed {
     pub regret_pct: Option<f64>,
     /// Cost-aware regret of this seed, %.
     pub cost_regret_pct: Option<f64>,
+    /// Workers (prefill, decode) the measured run started with (the warm start).
+    #[serde(default)]
+    pub initial_replicas: Option<(u32, u32)>,
+    /// Cold start: fraction of its requests meeting the SLA.
+    #[serde(default)]
+    pub cold_start_sla_hit_rate: Option<f64>,
+    /// Cold start: requests that missed the SLA.
+    #[serde(default)]
+    pub cold_start_sla_misses: Option<u64>,
+    /// Cold start: seconds until the planner reached the warm start (null: not within the window).
+    #[serde(default)]
+    pub cold_start_settle_s: Option<f64>,
 }
 
 /// A method's per-seed difference to the best method on one measure.

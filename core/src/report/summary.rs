@@ -340,6 +340,7 @@ fn optimization_table(c: &Comparison) -> String {
             paired,
         ));
     }
+    out.push_str(&cold_start_table(c));
     match &c.oracle {
         Some(o) => {
             let cands: Vec<String> = o
@@ -373,6 +374,70 @@ fn optimization_table(c: &Comparison) -> String {
         None => out.push_str("oracle: none (no results/oracle/): regret not measured\n"),
     }
     out
+}
+
+/// The planner that ran and the cold-start cost per method (empty when no record has them).
+fn cold_start_table(c: &Comparison) -> String {
+    let rows: Vec<Vec<String>> = c
+        .methods
+        .iter()
+        .filter(|m| m.optimization.planner.is_some() || m.optimization.cold_start_sla_hit_rate.is_some())
+        .map(|m| {
+            let o = &m.optimization;
+            let planner = o.planner.as_ref().map_or("-".into(), |p| {
+                format!(
+                    "Dynamo {}, {}, {} s, budget {}",
+                    p.dynamo_version, p.predictor, p.adjustment_interval_s, p.gpu_budget
+                )
+            });
+            let warm = o
+                .per_seed
+                .first()
+                .and_then(|s| s.initial_replicas)
+                .map_or("-".into(), |(p, d)| format!("{p}P + {d}D"));
+            let hit = o.cold_start_sla_hit_rate.map(|s| Sample {
+                mean: s.mean * 100.0,
+                ci95: s.ci95.map(|[a, b]| [a * 100.0, b * 100.0]),
+                ..s
+            });
+            let misses: Vec<f64> = o
+                .per_seed
+                .iter()
+                .filter_map(|s| s.cold_start_sla_misses.map(|n| n as f64))
+                .collect();
+            let unsettled = if o.cold_start_unsettled > 0 {
+                format!(" ({} seeds not settled)", o.cold_start_unsettled)
+            } else {
+                String::new()
+            };
+            vec![
+                m.method.clone(),
+                planner,
+                warm,
+                sample(hit, 1),
+                num(crate::stats::mean(&misses), 0),
+                format!("{}{unsettled}", sample(o.cold_start_settle_s, 0)),
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        return String::new();
+    }
+    format!(
+        "\nplanner and cold start (goodput above is measured from the warm start; the cold start runs the same \
+         graph from 1 prefill + 1 decode over the trace's first intervals):\n{}",
+        table(
+            &[
+                "method",
+                "planner",
+                "warm start",
+                "cold-start SLA hit %",
+                "SLA misses",
+                "settled after s",
+            ],
+            rows
+        )
+    )
 }
 
 fn needs(c: &Comparison) -> String {

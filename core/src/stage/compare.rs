@@ -469,7 +469,9 @@ fn read_optimization(dir: &Path, warnings: &mut Vec<String>) -> Optimization {
         if let Some(r) = &record {
             opt.prefill_tp = opt.prefill_tp.or(Some(r.prefill_tp));
             opt.decode_tp = opt.decode_tp.or(Some(r.decode_tp));
+            opt.planner = opt.planner.take().or(r.planner.clone());
         }
+        let cold = record.as_ref().and_then(|r| r.cold_start.as_ref());
         opt.per_seed.push(OptimizationSeed {
             seed,
             goodput,
@@ -483,6 +485,10 @@ fn read_optimization(dir: &Path, warnings: &mut Vec<String>) -> Optimization {
             good_requests: counts.map(|c| c.0),
             regret_pct: None,
             cost_regret_pct: None,
+            initial_replicas: record.as_ref().and_then(|r| r.initial_replicas),
+            cold_start_sla_hit_rate: cold.map(|c| c.sla_hit_rate),
+            cold_start_sla_misses: cold.map(|c| c.sla_misses),
+            cold_start_settle_s: cold.and_then(|c| c.settle_s),
         });
     }
     summarise(&mut opt, &Best::default());
@@ -511,6 +517,12 @@ fn summarise(opt: &mut Optimization, best: &Best) {
         .filter_map(|s| Some((s.good_requests?, s.requests?)))
         .collect();
     opt.sla_hit_rate = Sample::proportion(&all(|s| s.sla_hit_rate), &counts);
+    opt.cold_start_sla_hit_rate = Sample::proportion(&all(|s| s.cold_start_sla_hit_rate), &[]);
+    opt.cold_start_settle_s = Sample::in_range(&all(|s| s.cold_start_settle_s));
+    opt.cold_start_unsettled = seeds
+        .iter()
+        .filter(|s| s.cold_start_sla_hit_rate.is_some() && s.cold_start_settle_s.is_none())
+        .count() as u32;
     opt.regret_pct = Sample::in_range(&all(|s| s.regret_pct));
     opt.cost_regret_pct = Sample::in_range(&all(|s| s.cost_regret_pct));
 }

@@ -730,3 +730,65 @@ fn three_seeds_never_report_negative_goodput_or_sla_hit_bounds() {
     );
     cleanup(&root);
 }
+
+#[test]
+fn the_planner_that_ran_and_the_cold_start_cost_are_reported() {
+    let root = temp_dir("cold-start");
+    let results = ResultsDir::new(&root);
+    for (seed, (hit, misses, settle)) in [(0.5, 50, Some(200.0)), (0.7, 30, None)].into_iter().enumerate() {
+        let dir = results.optimization("m");
+        let dir = if seed == 0 {
+            dir
+        } else {
+            dir.join(format!("seed-{seed}"))
+        };
+        std::fs::create_dir_all(&dir).unwrap();
+        let record = OptimizationRecord {
+            prefill_tp: 1,
+            decode_tp: 2,
+            avg_gpus: 4.0,
+            goodput: 2.0,
+            goodput_per_gpu: 0.5,
+            sla_hit_rate: 0.9,
+            replicas: vec![(0.0, 2, 1)],
+            seed: seed as u64,
+            input_hash: "h".into(),
+            planner: Some(crate::layout::PlannerRan {
+                dynamo_version: "1.6".into(),
+                adjustment_interval_s: 180.0,
+                predictor: "constant".into(),
+                window_size: 50,
+                gpu_budget: 8,
+                min_endpoint: 1,
+                sources: Default::default(),
+            }),
+            initial_replicas: Some((2, 1)),
+            cold_start: Some(crate::layout::ColdStart {
+                window_s: 540.0,
+                sla_hit_rate: hit,
+                sla_misses: misses,
+                settle_s: settle,
+                replicas: vec![(0.0, 1, 1), (190.0, 2, 1)],
+            }),
+        };
+        write_json(&dir.join("optimization.json"), &record).unwrap();
+    }
+    let c = compare(&results, &CompareOptions::default());
+    let o = &c.methods[0].optimization;
+    assert_eq!(o.planner.as_ref().map(|p| p.dynamo_version.as_str()), Some("1.6"));
+    assert!(close(o.cold_start_sla_hit_rate.unwrap().mean, 0.6, 1e-12));
+    assert_eq!(o.cold_start_sla_hit_rate.unwrap().ci95, Some([0.5, 0.7]));
+    // One seed settled (200 s), the other did not: the sample has one value and the count says so.
+    assert_eq!(
+        (o.cold_start_settle_s.unwrap().mean, o.cold_start_settle_s.unwrap().n),
+        (200.0, 1)
+    );
+    assert_eq!(o.cold_start_unsettled, 1);
+    assert_eq!(o.per_seed[1].cold_start_sla_misses, Some(30));
+    let text = summary::render(&c);
+    assert!(
+        text.contains("m       Dynamo 1.6, constant, 180 s, budget 8  2P + 1D     60.0 [50.0, 70.0]     40          200 (1 seeds not settled)"),
+        "{text}"
+    );
+    cleanup(&root);
+}
