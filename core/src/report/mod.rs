@@ -1,5 +1,5 @@
 //! The comparison's data (what the compare stage computes and every report renders) and
-//! `write_reports`, which writes comparison_results.json, summary.txt and the plots.
+//! `write_reports`, which writes comparison_results.json, summary.txt, the plots and report.html.
 //!
 //! Every measured or predicted number is an `Option`: a missing value is `null` in JSON and
 //! "-" in text, never 0. Values measured over several seeds are a [`Sample`] (mean and a 95%
@@ -7,6 +7,7 @@
 //! The per-seed values are kept beside the samples so that methods run on the same seeds can be
 //! compared paired ([`Paired`]).
 
+pub mod html;
 pub mod json;
 pub mod plot;
 pub mod summary;
@@ -477,8 +478,8 @@ impl Sample {
     }
 }
 
-/// Writes comparison_results.json, summary.txt and the plots (PNG and SVG) into `dir`, each
-/// atomically; returns the paths written.
+/// Writes comparison_results.json, summary.txt, the plots (PNG and SVG) and report.html into
+/// `dir`, each atomically; returns the paths written.
 pub fn write_reports(comparison: &Comparison, dir: &Path) -> io::Result<Vec<PathBuf>> {
     let mut written = Vec::new();
     let json_path = dir.join(json::FILE_NAME);
@@ -488,6 +489,7 @@ pub fn write_reports(comparison: &Comparison, dir: &Path) -> io::Result<Vec<Path
     crate::fsio::write_atomic(&summary_path, summary::render(comparison).as_bytes())?;
     written.push(summary_path);
     written.extend(plot::write_plots(comparison, dir)?);
+    written.push(html::write(comparison, dir)?);
     Ok(written)
 }
 

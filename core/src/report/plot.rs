@@ -1,5 +1,6 @@
 //! The comparison's plots, each as PNG and SVG: cost per method, signed error by load level,
-//! regret per method, and GPU-hours against regret with the Pareto front.
+//! regret per method, and GPU-hours against regret with the Pareto front; and, for the page,
+//! each planner run's replica timeline over the trace's rate.
 //!
 //! Drawn with plotters on its bitmap and SVG backends; text uses the DejaVu Sans fonts of the
 //! `dejavu` crate registered with plotters' `register_font` (no system fonts needed). A plot
@@ -37,17 +38,46 @@ pub fn write_plots(comparison: &Comparison, dir: &Path) -> io::Result<Vec<PathBu
     Ok(written)
 }
 
+/// One plot (a stem of [`PLOTS`]) as SVG text, for the page.
+pub fn svg(stem: &str, comparison: &Comparison) -> io::Result<String> {
+    register_fonts();
+    render_svg(stem, plot_size(stem), comparison)
+}
+
 const FONT: &str = "sans-serif";
-const COLORS: [RGBColor; 8] = [
-    RGBColor(31, 119, 180),
-    RGBColor(255, 127, 14),
-    RGBColor(44, 160, 44),
-    RGBColor(214, 39, 40),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
-    RGBColor(227, 119, 194),
-    RGBColor(127, 127, 127),
+/// Okabe and Ito's colour-blind-safe palette ("Color Universal Design", 2008), ordered so that
+/// the first colours have the most contrast on white (its yellow comes late, its black last).
+/// A method's colour is `COLORS[i % 8]` for its index `i` in `Comparison::methods` (sorted by
+/// name), the same in every plot and on the page ([`method_color`]).
+pub const COLORS: [RGBColor; 8] = [
+    RGBColor(0, 114, 178),   // blue
+    RGBColor(230, 159, 0),   // orange
+    RGBColor(0, 158, 115),   // bluish green
+    RGBColor(213, 94, 0),    // vermillion
+    RGBColor(204, 121, 167), // reddish purple
+    RGBColor(86, 180, 233),  // sky blue
+    RGBColor(240, 228, 66),  // yellow
+    RGBColor(0, 0, 0),       // black
 ];
+
+/// Grey for what belongs to no method (the oracle, the trace's rate, the Pareto front).
+const NEUTRAL: RGBColor = RGBColor(110, 110, 110);
+
+/// The colour of the method at `index` in `Comparison::methods`, as CSS `#rrggbb`.
+pub fn method_color(index: usize) -> String {
+    let RGBColor(r, g, b) = COLORS[index % COLORS.len()];
+    format!("#{r:02x}{g:02x}{b:02x}")
+}
+
+/// The colour of a method by name (its index in `c.methods`; unknown names get the last colour).
+fn color_of(c: &Comparison, name: &str) -> RGBColor {
+    let index = c
+        .methods
+        .iter()
+        .position(|m| m.method == name)
+        .unwrap_or(COLORS.len() - 1);
+    COLORS[index % COLORS.len()]
+}
 
 type DrawResult = Result<(), String>;
 
@@ -184,12 +214,12 @@ fn draw_regret<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Comparison
         None => "Regret vs the oracle; lower is better".to_string(),
     };
     title_area.titled(&caption, title(20)).map_err(|e| e.to_string())?;
-    let (goodput_color, cost_color) = (COLORS[0], COLORS[1]);
+    // Each method keeps its colour: goodput regret filled, cost-aware regret hollow.
     draw_legend(
         &legend_area,
         &[
-            ("goodput regret".into(), goodput_color, true),
-            ("cost-aware regret (goodput per GPU)".into(), cost_color, true),
+            ("goodput regret (filled)".into(), NEUTRAL, true),
+            ("cost-aware regret, goodput per GPU (hollow)".into(), NEUTRAL, false),
         ],
     )?;
     let names: Vec<String> = c
@@ -219,8 +249,42 @@ fn draw_regret<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Comparison
         &names,
         "",
         "regret (% of the oracle's best on the measure)",
-        &[(goodput_color, &goodput), (cost_color, &cost)],
+        &[
+            BarSeries {
+                colors: (0..c.methods.len()).map(|i| COLORS[i % COLORS.len()]).collect(),
+                filled: true,
+                values: &goodput,
+            },
+            BarSeries {
+                colors: (0..c.methods.len()).map(|i| COLORS[i % COLORS.len()]).collect(),
+                filled: false,
+                values: &cost,
+            },
+        ],
     )
+}
+
+/// One series of grouped bars: a colour per group (or one for all), filled or hollow.
+struct BarSeries<'a> {
+    colors: Vec<RGBColor>,
+    filled: bool,
+    values: &'a [Option<Sample>],
+}
+
+impl BarSeries<'_> {
+    fn style(&self, group: usize) -> ShapeStyle {
+        let color = self
+            .colors
+            .get(group)
+            .or(self.colors.last())
+            .copied()
+            .unwrap_or(NEUTRAL);
+        if self.filled {
+            color.filled()
+        } else {
+            color.stroke_width(3)
+        }
+    }
 }
 
 /// Horizontal bars, one per method (first method on top), with the value at the bar's end.
@@ -362,8 +426,17 @@ fn draw_errors<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Comparison
             conc.map_or(level.to_string(), |k| format!("{level} (concurrency {k})"))
         })
         .collect();
-    let ttft: Vec<(RGBColor, &[Option<Sample>])> = series.iter().map(|s| (s.color, s.ttft.as_slice())).collect();
-    let itl: Vec<(RGBColor, &[Option<Sample>])> = series.iter().map(|s| (s.color, s.itl.as_slice())).collect();
+    let bars = |values: fn(&Series) -> &[Option<Sample>]| -> Vec<BarSeries> {
+        series
+            .iter()
+            .map(|s| BarSeries {
+                colors: vec![s.color],
+                filled: true,
+                values: values(s),
+            })
+            .collect()
+    };
+    let (ttft, itl) = (bars(|s| &s.ttft), bars(|s| &s.itl));
     let y_desc = "signed error (%)";
     level_bars(&top, &levels, "TTFT (predicted vs measured p50)", y_desc, &ttft)?;
     level_bars(&bottom, &levels, "ITL (predicted vs measured p50)", y_desc, &itl)
@@ -376,23 +449,42 @@ struct Series {
     itl: Vec<Option<Sample>>,
 }
 
-/// A legend in one row: a colour square (hollow when the method has no data) and a name each.
+/// A legend: a colour square (hollow when the method has no data) and a name each, in as many
+/// centred rows as the width needs.
 fn draw_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, items: &[(String, RGBColor, bool)]) -> DrawResult {
     let (w, h) = area.dim_in_pixel();
     let widths: Vec<i32> = items
         .iter()
-        .map(|(name, _, _)| name.chars().count() as i32 * 8 + 44)
+        .map(|(name, _, _)| text_width(name, 16) as i32 + 40)
         .collect();
-    let mut x = ((w as i32 - widths.iter().sum::<i32>()) / 2).max(10);
-    let y = h as i32 / 2;
-    for ((name, color, filled), width) in items.iter().zip(widths) {
-        let style = if *filled { color.filled() } else { color.stroke_width(2) };
-        area.draw(&Rectangle::new([(x, y - 8), (x + 16, y + 8)], style))
-            .map_err(|e| e.to_string())?;
-        let label = text(16).pos(Pos::new(HPos::Left, VPos::Center));
-        area.draw(&Text::new(name.clone(), (x + 22, y), label))
-            .map_err(|e| e.to_string())?;
-        x += width;
+    let mut rows: Vec<Vec<usize>> = vec![Vec::new()];
+    let mut used = 0;
+    for (i, width) in widths.iter().enumerate() {
+        let row = rows.last_mut().expect("one row");
+        if !row.is_empty() && used + width > w as i32 - 20 {
+            rows.push(vec![i]);
+            used = *width;
+        } else {
+            row.push(i);
+            used += width;
+        }
+    }
+    let row_h = 20;
+    let top = (h as i32 - row_h * rows.len() as i32) / 2 + row_h / 2;
+    for (r, row) in rows.iter().enumerate() {
+        let total: i32 = row.iter().map(|&i| widths[i]).sum();
+        let mut x = ((w as i32 - total) / 2).max(10);
+        let y = top + r as i32 * row_h;
+        for &i in row {
+            let (name, color, filled) = &items[i];
+            let style = if *filled { color.filled() } else { color.stroke_width(2) };
+            area.draw(&Rectangle::new([(x, y - 7), (x + 14, y + 7)], style))
+                .map_err(|e| e.to_string())?;
+            let label = text(16).pos(Pos::new(HPos::Left, VPos::Center));
+            area.draw(&Text::new(name.clone(), (x + 20, y), label))
+                .map_err(|e| e.to_string())?;
+            x += widths[i];
+        }
     }
     Ok(())
 }
@@ -403,10 +495,10 @@ fn level_bars<DB: DrawingBackend>(
     levels: &[String],
     caption: &str,
     y_desc: &str,
-    series: &[(RGBColor, &[Option<Sample>])],
+    series: &[BarSeries],
 ) -> DrawResult {
     let mut all: Vec<f64> = Vec::new();
-    for s in series.iter().flat_map(|(_, v)| v.iter()).flatten() {
+    for s in series.iter().flat_map(|s| s.values.iter()).flatten() {
         all.push(s.mean);
         all.extend(s.ci95.iter().flatten());
     }
@@ -414,11 +506,17 @@ fn level_bars<DB: DrawingBackend>(
     let hi = all.iter().copied().fold(0.0, f64::max);
     let span = if hi - lo > 0.0 { hi - lo } else { 10.0 };
     let groups = levels.len();
+    // Group labels that do not fit their group's width are turned to read downwards, so that
+    // they never run into each other; value labels that do not fit their bar read upwards.
+    let group_px = (area.dim_in_pixel().0 as f64 - 128.0) / groups.max(1) as f64;
+    let longest = levels.iter().map(|l| text_width(l, 15)).fold(0.0, f64::max);
+    let turned = longest > group_px - 8.0;
+    let label_area = if turned { (longest + 16.0).min(320.0) as u32 } else { 40 };
     let mut chart = ChartBuilder::on(area)
         .caption(caption, title(18))
         .margin(12)
         .margin_right(36)
-        .x_label_area_size(40)
+        .x_label_area_size(label_area)
         .y_label_area_size(80)
         .build_cartesian_2d(-0.5..(groups as f64 - 0.5), (lo - 0.15 * span)..(hi + 0.15 * span))
         .map_err(|e| e.to_string())?;
@@ -431,6 +529,11 @@ fn level_bars<DB: DrawingBackend>(
         }
     };
     let ticks = |v: &f64| tick(*v, span);
+    let x_label_style = if turned {
+        text(15).transform(FontTransform::Rotate90)
+    } else {
+        text(15)
+    };
     chart
         .configure_mesh()
         .disable_x_mesh()
@@ -440,6 +543,7 @@ fn level_bars<DB: DrawingBackend>(
         .y_label_formatter(&ticks)
         .y_desc(y_desc)
         .label_style(text(15))
+        .x_label_style(x_label_style)
         .axis_desc_style(text(16))
         .draw()
         .map_err(|e| e.to_string())?;
@@ -453,12 +557,16 @@ fn level_bars<DB: DrawingBackend>(
         return message(area, "not measured: no method has both a prediction and a measurement");
     }
     let width = 0.8 / series.len() as f64;
-    for (j, (color, values)) in series.iter().enumerate() {
+    let bar_px = {
+        let (a, b) = (chart.backend_coord(&(0.0, 0.0)), chart.backend_coord(&(width, 0.0)));
+        f64::from((b.0 - a.0).abs())
+    };
+    for (j, bars) in series.iter().enumerate() {
         let offset = -0.4 + width * j as f64;
-        for (i, s) in values.iter().enumerate() {
+        for (i, s) in bars.values.iter().enumerate() {
             let Some(s) = s else { continue };
             let x = i as f64 + offset;
-            let bar = Rectangle::new([(x + 0.1 * width, 0.0), (x + 0.9 * width, s.mean)], color.filled());
+            let bar = Rectangle::new([(x + 0.1 * width, 0.0), (x + 0.9 * width, s.mean)], bars.style(i));
             chart.draw_series(std::iter::once(bar)).map_err(|e| e.to_string())?;
             let center = x + width / 2.0;
             let mut end = s.mean;
@@ -469,13 +577,29 @@ fn level_bars<DB: DrawingBackend>(
                     .map_err(|e| e.to_string())?;
                 end = if s.mean >= 0.0 { b } else { a };
             }
-            let vpos = if s.mean >= 0.0 { VPos::Bottom } else { VPos::Top };
-            let style = text(14).pos(Pos::new(HPos::Center, vpos));
-            let value = Text::new(format!("{:.1}", s.mean), (center, end), style);
-            chart.draw_series(std::iter::once(value)).map_err(|e| e.to_string())?;
+            let value = format!("{:.1}", s.mean);
+            let style = if text_width(&value, 14) <= bar_px {
+                let vpos = if s.mean >= 0.0 { VPos::Bottom } else { VPos::Top };
+                text(14).pos(Pos::new(HPos::Center, vpos))
+            } else {
+                // Read upwards from the bar's end (downwards below zero).
+                let hpos = if s.mean >= 0.0 { HPos::Left } else { HPos::Right };
+                text(14)
+                    .transform(FontTransform::Rotate270)
+                    .pos(Pos::new(hpos, VPos::Center))
+            };
+            chart
+                .draw_series(std::iter::once(Text::new(value, (center, end), style)))
+                .map_err(|e| e.to_string())?;
         }
     }
     Ok(())
+}
+
+/// A generous estimate of a text's width in pixels at `size` px in DejaVu Sans (its average
+/// advance is about 0.55 em; 0.6 em leaves room for wide glyphs).
+pub(crate) fn text_width(text: &str, size: u32) -> f64 {
+    text.chars().count() as f64 * 0.6 * f64::from(size)
 }
 
 /// A tick label with as many decimals as the axis span needs.
@@ -514,19 +638,26 @@ fn draw_cost_vs_regret<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Co
             "goodput regret (% of the oracle's goodput)",
         )
     };
+    let (head, body) = root.split_vertically(80);
+    let (title_area, legend_area) = head.split_vertically(46);
+    title_area.titled(caption, title(24)).map_err(|e| e.to_string())?;
     if points.is_empty() {
-        let (head, body) = root.split_vertically(50);
-        head.titled(caption, title(24)).map_err(|e| e.to_string())?;
         return message(&body, "not measured: no method has both metered GPU-hours and a regret");
     }
+    draw_legend(
+        &legend_area,
+        &[
+            ("on the Pareto front (filled, joined)".into(), NEUTRAL, true),
+            ("dominated (hollow)".into(), NEUTRAL, false),
+        ],
+    )?;
     let max_x = points.iter().map(|p| p.1).fold(0.0, f64::max);
     let (lo_y, hi_y) = points
         .iter()
         .fold((0.0f64, 0.0f64), |(a, b), p| (a.min(p.2), b.max(p.2)));
     let x_span = if max_x > 0.0 { max_x } else { 1.0 };
     let y_span = if hi_y - lo_y > 0.0 { hi_y - lo_y } else { 10.0 };
-    let mut chart = ChartBuilder::on(root)
-        .caption(caption, title(24))
+    let mut chart = ChartBuilder::on(&body)
         .margin(20)
         .margin_right(36)
         .x_label_area_size(50)
@@ -555,66 +686,404 @@ fn draw_cost_vs_regret<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Co
         .iter()
         .filter_map(|name| points.iter().find(|p| &p.0 == name).map(|p| (p.1, p.2)))
         .collect();
-    let front_color = RGBColor(214, 39, 40);
     chart
-        .draw_series(LineSeries::new(front.clone(), front_color.stroke_width(2)))
-        .map_err(|e| e.to_string())?
-        .label("Pareto front")
-        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], front_color.stroke_width(2)));
-    let legend_marker = |filled: bool| {
-        move |(x, y): (i32, i32)| {
-            let style = if filled { BLACK.filled() } else { BLACK.stroke_width(2) };
-            Circle::new((x + 8, y), 6, style)
-        }
-    };
-    chart
-        .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
-        .map_err(|e| e.to_string())?
-        .label("on the front (filled)")
-        .legend(legend_marker(true));
-    chart
-        .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
-        .map_err(|e| e.to_string())?
-        .label("dominated (hollow)")
-        .legend(legend_marker(false));
-    for (i, (name, x, y)) in points.iter().enumerate() {
-        let color = COLORS[c.methods.iter().position(|m| &m.method == name).unwrap_or(i) % COLORS.len()];
+        .draw_series(LineSeries::new(front.clone(), NEUTRAL.stroke_width(2)))
+        .map_err(|e| e.to_string())?;
+    const MARKER: i32 = 8;
+    for (name, x, y) in &points {
+        let color = color_of(c, name);
         let style = if front.contains(&(*x, *y)) {
             color.filled()
         } else {
-            color.stroke_width(2)
+            color.stroke_width(3)
         };
-        // Labels sit above and to the right of their marker; when earlier labels are near (a label
-        // spans about a third of the width), stack this one below them.
-        let crowded = points[..i]
-            .iter()
-            .filter(|p| (p.1 - x).abs() < 0.4 * x_span && (p.2 - y).abs() < 0.1 * y_span)
-            .count() as i32;
-        let dy = if crowded == 0 { -24 } else { 12 + 18 * (crowded - 1) };
-        let label = Text::new(format!("{name} ({x:.3} GPU-h, {y:.1} %)"), (12, dy), text(15));
-        let point = EmptyElement::at((*x, *y)) + Circle::new((0, 0), 8, style) + label;
-        chart.draw_series(std::iter::once(point)).map_err(|e| e.to_string())?;
+        chart
+            .draw_series(std::iter::once(Circle::new((*x, *y), MARKER, style)))
+            .map_err(|e| e.to_string())?;
     }
-    // The legend goes in whichever right-hand corner has fewer points.
-    let upper = points
+    // Labels are placed in pixels, clear of every marker and of each other (leader lines join
+    // the ones that had to move away from their point).
+    let pixel = |x: f64, y: f64| {
+        let (px, py) = chart.backend_coord(&(x, y));
+        (f64::from(px), f64::from(py))
+    };
+    let anchors: Vec<(f64, f64)> = points.iter().map(|p| pixel(p.1, p.2)).collect();
+    let labels: Vec<String> = points
         .iter()
-        .filter(|p| p.1 > 0.5 * x_span && p.2 > lo_y + 0.5 * y_span)
-        .count();
-    let lower = points
+        .map(|(name, x, y)| format!("{name} ({x:.3} GPU-h, {y:.1} %)"))
+        .collect();
+    let sizes: Vec<(f64, f64)> = labels.iter().map(|l| (text_width(l, 15), 18.0)).collect();
+    let (xs, ys) = chart.plotting_area().get_pixel_range();
+    let bounds = LabelBox {
+        x: f64::from(xs.start),
+        y: f64::from(ys.start),
+        w: f64::from(xs.end - xs.start),
+        h: f64::from(ys.end - ys.start),
+    };
+    let placed = place_labels(&anchors, &sizes, f64::from(MARKER) + 2.0, bounds);
+    for (((label, (name, _, _)), at), anchor) in labels.iter().zip(&points).zip(&placed).zip(&anchors) {
+        let color = color_of(c, name);
+        if at.leader {
+            let (lx, ly) = at.rect.nearest(*anchor);
+            root.draw(&PathElement::new(
+                vec![(anchor.0 as i32, anchor.1 as i32), (lx as i32, ly as i32)],
+                color.stroke_width(1),
+            ))
+            .map_err(|e| e.to_string())?;
+        }
+        let style = text(15).pos(Pos::new(HPos::Left, VPos::Center));
+        let origin = (at.rect.x as i32 + 2, (at.rect.y + at.rect.h / 2.0) as i32);
+        root.draw(&Text::new(label.clone(), origin, style))
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// A label's box in pixels: left, top, width, height.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct LabelBox {
+    pub x: f64,
+    pub y: f64,
+    pub w: f64,
+    pub h: f64,
+}
+
+impl LabelBox {
+    fn overlaps(&self, other: &LabelBox) -> bool {
+        self.x < other.x + other.w
+            && other.x < self.x + self.w
+            && self.y < other.y + other.h
+            && other.y < self.y + self.h
+    }
+
+    fn inside(&self, bounds: &LabelBox) -> bool {
+        self.x >= bounds.x
+            && self.y >= bounds.y
+            && self.x + self.w <= bounds.x + bounds.w
+            && self.y + self.h <= bounds.y + bounds.h
+    }
+
+    /// The point of the box nearest to `p`.
+    fn nearest(&self, p: (f64, f64)) -> (f64, f64) {
+        (p.0.clamp(self.x, self.x + self.w), p.1.clamp(self.y, self.y + self.h))
+    }
+}
+
+/// Where a label went, and whether it needs a leader line back to its point.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Placement {
+    pub rect: LabelBox,
+    pub leader: bool,
+}
+
+/// Places one label of `sizes[i]` per point `anchors[i]` (pixels) so that no label overlaps
+/// another label or any marker (a square of half-side `marker`) and each stays inside `bounds`
+/// when it can: first right, left, above or below its point, then the same directions further
+/// out (with a leader line), ring by ring. A label that fits nowhere takes the candidate that
+/// overlaps least.
+pub(crate) fn place_labels(
+    anchors: &[(f64, f64)],
+    sizes: &[(f64, f64)],
+    marker: f64,
+    bounds: LabelBox,
+) -> Vec<Placement> {
+    let markers: Vec<LabelBox> = anchors
         .iter()
-        .filter(|p| p.1 > 0.5 * x_span && p.2 <= lo_y + 0.5 * y_span)
-        .count();
-    let corner = if upper > lower {
-        SeriesLabelPosition::LowerRight
-    } else {
-        SeriesLabelPosition::UpperRight
+        .map(|&(x, y)| LabelBox {
+            x: x - marker,
+            y: y - marker,
+            w: 2.0 * marker,
+            h: 2.0 * marker,
+        })
+        .collect();
+    let mut placed: Vec<Placement> = Vec::new();
+    for (&(px, py), &(w, h)) in anchors.iter().zip(sizes) {
+        let gap = marker + 3.0;
+        let mut candidates = Vec::new();
+        for ring in 0..40 {
+            let out = gap + f64::from(ring) * (h + 2.0);
+            let shifts: Vec<f64> = (0..=ring).flat_map(|k| [f64::from(k), -f64::from(k)]).collect();
+            for shift in shifts {
+                let dy = shift * (h + 2.0);
+                let dx = shift * 0.5 * w;
+                candidates.push((
+                    LabelBox {
+                        x: px + out,
+                        y: py - h / 2.0 + dy,
+                        w,
+                        h,
+                    },
+                    ring,
+                ));
+                candidates.push((
+                    LabelBox {
+                        x: px - out - w,
+                        y: py - h / 2.0 + dy,
+                        w,
+                        h,
+                    },
+                    ring,
+                ));
+                candidates.push((
+                    LabelBox {
+                        x: px - w / 2.0 + dx,
+                        y: py - out - h,
+                        w,
+                        h,
+                    },
+                    ring,
+                ));
+                candidates.push((
+                    LabelBox {
+                        x: px - w / 2.0 + dx,
+                        y: py + out,
+                        w,
+                        h,
+                    },
+                    ring,
+                ));
+            }
+        }
+        let clashes = |r: &LabelBox| {
+            placed.iter().filter(|p| p.rect.overlaps(r)).count()
+                + markers.iter().filter(|m| m.overlaps(r)).count()
+                + usize::from(!r.inside(&bounds))
+        };
+        let best = candidates
+            .iter()
+            .find(|(r, _)| clashes(r) == 0)
+            .or_else(|| candidates.iter().min_by_key(|(r, _)| clashes(r)))
+            .copied()
+            .expect("candidates");
+        placed.push(Placement {
+            rect: best.0,
+            leader: best.1 > 0,
+        });
+    }
+    placed
+}
+
+/// The trace's arrival rate, binned.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TraceRate {
+    /// Bin width, s.
+    pub bin_s: f64,
+    /// Requests per second in each bin, from t = 0.
+    pub rates: Vec<f64>,
+}
+
+impl TraceRate {
+    /// The rate of arrivals at `timestamps_ms`, in bins of about 1/900 of the trace (at least 1 s).
+    pub fn of(timestamps_ms: &[f64]) -> TraceRate {
+        let end_s = timestamps_ms.iter().copied().fold(0.0, f64::max) / 1000.0;
+        let bin_s = (end_s / 900.0).ceil().max(1.0);
+        let mut counts = vec![0.0; (end_s / bin_s).floor() as usize + 1];
+        for t in timestamps_ms {
+            counts[((t / 1000.0) / bin_s).floor() as usize] += 1.0;
+        }
+        TraceRate {
+            bin_s,
+            rates: counts.into_iter().map(|n| n / bin_s).collect(),
+        }
+    }
+
+    fn duration_s(&self) -> f64 {
+        self.rates.len() as f64 * self.bin_s
+    }
+}
+
+/// One planner-in-the-loop run's replicas over time.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReplicaTimeline {
+    /// Title: what ran (method or oracle candidate, seed, graph).
+    pub title: String,
+    /// Colour: the method's index in `Comparison::methods`; None for an oracle candidate.
+    pub method_index: Option<usize>,
+    /// (time s, prefill workers, decode workers) from the run's optimization.json, each holding
+    /// until the next.
+    pub replicas: Vec<(f64, u32, u32)>,
+}
+
+/// A run's replica timeline with the trace's rate behind it, as SVG.
+pub fn timeline_svg(run: &ReplicaTimeline, trace: Option<&TraceRate>) -> io::Result<String> {
+    register_fonts();
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (1000, 320)).into_drawing_area();
+        root.fill(&WHITE)
+            .map_err(|e| e.to_string())
+            .and_then(|_| draw_timeline(&root, run, trace))
+            .and_then(|_| root.present().map_err(|e| e.to_string()))
+            .map_err(|e| plot_error("timeline", "svg", e))?;
+    }
+    Ok(svg)
+}
+
+fn draw_timeline<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    run: &ReplicaTimeline,
+    trace: Option<&TraceRate>,
+) -> DrawResult {
+    let color = run.method_index.map_or(BLACK, |i| COLORS[i % COLORS.len()]);
+    let (head, body) = root.split_vertically(56);
+    let (title_area, legend_area) = head.split_vertically(30);
+    title_area.titled(&run.title, title(17)).map_err(|e| e.to_string())?;
+    let mut legend = vec![
+        ("prefill workers (solid)".to_string(), color, true),
+        ("decode workers (dashed)".to_string(), color, false),
+    ];
+    match trace {
+        Some(_) => legend.push((
+            "trace rate, req/s (grey, right axis)".into(),
+            RGBColor(190, 190, 190),
+            true,
+        )),
+        None => legend.push(("trace rate: not recorded".into(), RGBColor(190, 190, 190), false)),
+    }
+    draw_legend(&legend_area, &legend)?;
+    if run.replicas.is_empty() {
+        return message(&body, "replicas not recorded");
+    }
+    let last = run.replicas.last().map_or(0.0, |r| r.0);
+    let end = trace.map_or(0.0, TraceRate::duration_s).max(last * 1.05).max(1.0);
+    let max_workers = run.replicas.iter().map(|r| r.1.max(r.2)).max().unwrap_or(1).max(1);
+    let max_rate = trace.map_or(1.0, |t| t.rates.iter().copied().fold(1.0, f64::max));
+    let mut chart = ChartBuilder::on(&body)
+        .margin(8)
+        .margin_right(12)
+        .x_label_area_size(36)
+        .y_label_area_size(60)
+        .right_y_label_area_size(60)
+        .build_cartesian_2d(0.0..end, 0.0..f64::from(max_workers) + 0.5)
+        .map_err(|e| e.to_string())?
+        .set_secondary_coord(0.0..end, 0.0..max_rate * 1.1);
+    chart
+        .configure_mesh()
+        .light_line_style(WHITE)
+        .x_desc("time (s)")
+        .y_desc("workers")
+        .y_labels((max_workers as usize + 1).min(12))
+        .y_label_formatter(&|v: &f64| format!("{v:.0}"))
+        .x_label_formatter(&|v: &f64| format!("{v:.0}"))
+        .label_style(text(13))
+        .axis_desc_style(text(14))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    if let Some(t) = trace {
+        chart
+            .configure_secondary_axes()
+            .y_desc("req/s")
+            .label_style(text(13))
+            .axis_desc_style(text(14))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        let rate = t
+            .rates
+            .iter()
+            .enumerate()
+            .map(|(i, r)| ((i as f64 + 0.5) * t.bin_s, *r));
+        chart
+            .draw_secondary_series(LineSeries::new(rate, RGBColor(190, 190, 190).stroke_width(1)))
+            .map_err(|e| e.to_string())?;
+    }
+    let steps = |role: fn(&(f64, u32, u32)) -> u32| -> Vec<(f64, f64)> {
+        let mut points = Vec::new();
+        for (i, r) in run.replicas.iter().enumerate() {
+            let until = run.replicas.get(i + 1).map_or(end, |n| n.0);
+            points.push((r.0, f64::from(role(r))));
+            points.push((until, f64::from(role(r))));
+        }
+        points
     };
     chart
-        .configure_series_labels()
-        .position(corner)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font(text(15))
-        .draw()
-        .map_err(|e| e.to_string())
+        .draw_series(LineSeries::new(steps(|r| r.1), color.stroke_width(3)))
+        .map_err(|e| e.to_string())?;
+    // Decode sits a hair lower so that equal counts still show both lines.
+    let decode: Vec<(f64, f64)> = steps(|r| r.2).into_iter().map(|(t, n)| (t, n - 0.06)).collect();
+    chart
+        .draw_series(DashedLineSeries::new(decode, 10, 6, color.stroke_width(2)))
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bounds() -> LabelBox {
+        LabelBox {
+            x: 0.0,
+            y: 0.0,
+            w: 900.0,
+            h: 500.0,
+        }
+    }
+
+    fn check(anchors: &[(f64, f64)], sizes: &[(f64, f64)], placed: &[Placement]) {
+        let marker = 10.0;
+        for (i, a) in placed.iter().enumerate() {
+            assert!(a.rect.inside(&bounds()), "{i}: {a:?}");
+            for (j, b) in placed.iter().enumerate().filter(|(j, _)| *j != i) {
+                assert!(!a.rect.overlaps(&b.rect), "labels {i} and {j} overlap: {a:?} {b:?}");
+            }
+            for &(x, y) in anchors {
+                let m = LabelBox {
+                    x: x - marker,
+                    y: y - marker,
+                    w: 2.0 * marker,
+                    h: 2.0 * marker,
+                };
+                assert!(!a.rect.overlaps(&m), "label {i} covers the marker at ({x}, {y})");
+            }
+            assert_eq!((a.rect.w, a.rect.h), sizes[i]);
+        }
+    }
+
+    #[test]
+    fn labels_of_coincident_and_close_points_never_overlap() {
+        // The defaults' cost-vs-regret plot: two methods at nearly the same cost and regret.
+        let anchors = [(400.0, 250.0), (403.0, 252.0)];
+        let sizes = [(260.0, 18.0), (300.0, 18.0)];
+        let placed = place_labels(&anchors, &sizes, 10.0, bounds());
+        check(&anchors, &sizes, &placed);
+        // Eight methods on one spot, near the plot's right edge.
+        let anchors = [(850.0, 100.0); 8];
+        let sizes = [(280.0, 18.0); 8];
+        let placed = place_labels(&anchors, &sizes, 10.0, bounds());
+        check(&anchors, &sizes, &placed);
+        assert!(
+            placed.iter().filter(|p| p.leader).count() >= 4,
+            "far labels get leader lines"
+        );
+    }
+
+    #[test]
+    fn a_lone_label_sits_beside_its_point() {
+        let placed = place_labels(&[(100.0, 100.0)], &[(200.0, 18.0)], 10.0, bounds());
+        assert!(!placed[0].leader);
+        assert_eq!(
+            (placed[0].rect.x, placed[0].rect.y),
+            (113.0, 91.0),
+            "right of the marker, centred"
+        );
+        // Move the point to the right edge: the label flips to its left, still without a leader.
+        let placed = place_labels(&[(880.0, 100.0)], &[(200.0, 18.0)], 10.0, bounds());
+        assert!(
+            !placed[0].leader && placed[0].rect.x + 200.0 <= 880.0 - 10.0,
+            "{placed:?}"
+        );
+    }
+
+    #[test]
+    fn the_trace_rate_counts_arrivals_per_second() {
+        let times: Vec<f64> = (0..300).map(|i| f64::from(i) * 100.0).collect(); // 10 req/s for 30 s
+        let rate = TraceRate::of(&times);
+        assert_eq!(rate.bin_s, 1.0);
+        assert!(rate.rates[..29].iter().all(|r| *r == 10.0), "{:?}", rate.rates);
+        // Twice as long a trace at the same rate keeps 1 s bins until 900 s, then widens them.
+        let long: Vec<f64> = (0..20_000).map(|i| f64::from(i) * 100.0).collect(); // 2000 s
+        let rate = TraceRate::of(&long);
+        assert_eq!(rate.bin_s, 3.0);
+        assert!((rate.rates[10] - 10.0).abs() < 1e-9);
+    }
 }

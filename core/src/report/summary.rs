@@ -82,14 +82,14 @@ fn table(headers: &[&str], rows: Vec<Vec<String>>) -> String {
     out
 }
 
-fn num(value: Option<f64>, decimals: usize) -> String {
+pub(super) fn num(value: Option<f64>, decimals: usize) -> String {
     value
         .filter(|v| v.is_finite())
         .map_or("-".into(), |v| format!("{v:.decimals$}"))
 }
 
 /// Seeds, mean difference [interval], p-value and verdict of a paired comparison.
-fn paired_cells(p: &Paired) -> Vec<String> {
+pub(super) fn paired_cells(p: &Paired) -> Vec<String> {
     let decimals = if p.mean_difference.abs() >= 10.0 { 1 } else { 3 };
     let diff = match p.ci95 {
         Some([lo, hi]) => format!("{:+.decimals$} [{lo:+.decimals$}, {hi:+.decimals$}]", p.mean_difference),
@@ -113,7 +113,7 @@ fn paired_cells(p: &Paired) -> Vec<String> {
     ]
 }
 
-fn sample(value: Option<Sample>, decimals: usize) -> String {
+pub(super) fn sample(value: Option<Sample>, decimals: usize) -> String {
     match value {
         None => "-".into(),
         Some(Sample {

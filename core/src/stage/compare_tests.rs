@@ -98,7 +98,8 @@ fn compares_the_real_2026_01_run() {
 
     let out = temp_dir("fixture");
     let written = write_reports(&c, &out).unwrap();
-    assert_eq!(written.len(), 10);
+    assert_eq!(written.len(), 11);
+    assert!(written.iter().any(|p| p.ends_with(crate::report::html::FILE_NAME)));
     check_plots(&out);
     cleanup(&out);
 }
