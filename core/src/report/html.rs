@@ -286,7 +286,7 @@ th, td { border: 1px solid #ccc; padding: 0.25em 0.5em; text-align: left; vertic
 th { background: #f2f2f2; } td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .meta { color: #444; } .na { color: #777; font-style: italic; }
 .swatch { display: inline-block; width: 0.9em; height: 0.9em; margin-right: 0.35em; vertical-align: -0.1em; border: 1px solid #333; }
-.failed { color: #b00; font-weight: bold; }
+.failed { color: #b00; font-weight: bold; } .method { white-space: nowrap; }
 .needs td:first-child { font-weight: bold; }
 figure { margin: 1em 0; } figure svg { max-width: 100%; height: auto; display: block; }
 code { font-size: 0.9em; word-break: break-all; }
@@ -304,7 +304,7 @@ fn strip_xml_declaration(svg: String) -> String {
 
 /// A method's colour swatch (as in every plot) and name.
 fn method_name(index: usize, m: &MethodComparison) -> Markup {
-    html! { span.swatch style={ "background:" (plot::method_color(index)) } {} (m.method) }
+    html! { span.method { span.swatch style={ "background:" (plot::method_color(index)) } {} (m.method) } }
 }
 
 fn method_by_name<'a>(c: &'a Comparison, name: &str) -> Option<(usize, &'a MethodComparison)> {
@@ -458,7 +458,7 @@ fn what_ran(c: &Comparison, data: &PageData) -> Markup {
                             MethodStatus::NoProfile => (na("no profile data")),
                         } }
                         td { (config(m.prefill_tp, m.decode_tp)) }
-                        td { @match data.locks.get(i).and_then(Option::as_ref) {
+                        td { @match data.locks.get(i).and_then(Option::as_ref).map(|all| own_entries(all, &m.method)) {
                             None => (na("not recorded (no methods.lock)")),
                             Some(entries) => @for e in entries {
                                 (e.name) " " (e.version) " (plugin-api " (e.api_version) ")" br;
@@ -475,6 +475,17 @@ fn what_ran(c: &Comparison, data: &PageData) -> Markup {
                 }
             }
         }
+    }
+}
+
+/// A method's own entries of a methods.lock (the host writes the whole resolved set into every
+/// method's directory); all of them when none is named after the method.
+fn own_entries<'a>(entries: &'a [LockEntry], method: &str) -> Vec<&'a LockEntry> {
+    let own: Vec<&LockEntry> = entries.iter().filter(|e| e.name == method).collect();
+    if own.is_empty() {
+        entries.iter().collect()
+    } else {
+        own
     }
 }
 
@@ -687,7 +698,7 @@ fn optimization_table(c: &Comparison) -> Markup {
                     @if o.seeds == 0 {
                         td colspan="8" { (na("not measured")) }
                     } @else {
-                        td { (config(o.prefill_tp, o.decode_tp)) }
+                        td { @match (o.prefill_tp, o.decode_tp) { (Some(p), Some(d)) => { (p) "×" (d) }, _ => (na("-")) } }
                         td.num { (o.seeds) }
                         (sample_cell(o.goodput, 3, "-"))
                         (sample_cell(o.goodput_per_gpu, 3, "-"))
@@ -807,7 +818,7 @@ fn oracle_section(c: &Comparison) -> Markup {
                                 (sample_cell(percent(x.sla_hit_rate), 1, "-"))
                                 (sample_cell(x.regret_pct, 1, "-"))
                                 (sample_cell(x.cost_regret_pct, 1, "-"))
-                                td { @for (i, m) in &chosen { (method_name(*i, m)) " " } }
+                                td { @for (i, m) in &chosen { (method_name(*i, m)) br; } }
                             }
                         }
                     }

@@ -506,47 +506,44 @@ fn level_bars<DB: DrawingBackend>(
     let hi = all.iter().copied().fold(0.0, f64::max);
     let span = if hi - lo > 0.0 { hi - lo } else { 10.0 };
     let groups = levels.len();
-    // Group labels that do not fit their group's width are turned to read downwards, so that
-    // they never run into each other; value labels that do not fit their bar read upwards.
+    // Room above and below the bars for value labels that read upwards (about 40 px).
+    let room = if series.len() * groups > 12 { 0.3 } else { 0.15 };
+    // Group labels are wrapped to their group's width, so that they never run into each other.
     let group_px = (area.dim_in_pixel().0 as f64 - 128.0) / groups.max(1) as f64;
-    let longest = levels.iter().map(|l| text_width(l, 15)).fold(0.0, f64::max);
-    let turned = longest > group_px - 8.0;
-    let label_area = if turned { (longest + 16.0).min(320.0) as u32 } else { 40 };
+    let wrapped: Vec<Vec<String>> = levels.iter().map(|l| wrap(l, group_px - 8.0, 15)).collect();
+    let lines = wrapped.iter().map(Vec::len).max().unwrap_or(1).max(1);
     let mut chart = ChartBuilder::on(area)
         .caption(caption, title(18))
         .margin(12)
         .margin_right(36)
-        .x_label_area_size(label_area)
+        .x_label_area_size(14 + 18 * lines as u32)
         .y_label_area_size(80)
-        .build_cartesian_2d(-0.5..(groups as f64 - 0.5), (lo - 0.15 * span)..(hi + 0.15 * span))
+        .build_cartesian_2d(-0.5..(groups as f64 - 0.5), (lo - room * span)..(hi + room * span))
         .map_err(|e| e.to_string())?;
-    let label = |x: &f64| {
-        let i = x.round();
-        if (x - i).abs() < 1e-6 && i >= 0.0 {
-            levels.get(i as usize).cloned().unwrap_or_default()
-        } else {
-            String::new()
-        }
-    };
     let ticks = |v: &f64| tick(*v, span);
-    let x_label_style = if turned {
-        text(15).transform(FontTransform::Rotate90)
-    } else {
-        text(15)
-    };
     chart
         .configure_mesh()
         .disable_x_mesh()
         .light_line_style(WHITE)
-        .x_labels(groups)
-        .x_label_formatter(&label)
+        .x_labels(0)
         .y_label_formatter(&ticks)
         .y_desc(y_desc)
         .label_style(text(15))
-        .x_label_style(x_label_style)
         .axis_desc_style(text(16))
         .draw()
         .map_err(|e| e.to_string())?;
+    // Backend pixels to the area's own.
+    let (_, y_px) = chart.plotting_area().get_pixel_range();
+    let base = area.get_base_pixel();
+    for (i, label) in wrapped.iter().enumerate() {
+        let (x, _) = chart.backend_coord(&(i as f64, 0.0));
+        for (k, line) in label.iter().enumerate() {
+            let style = text(15).pos(Pos::new(HPos::Center, VPos::Top));
+            let at = (x - base.0, y_px.end - base.1 + 6 + 18 * k as i32);
+            area.draw(&Text::new(line.clone(), at, style))
+                .map_err(|e| e.to_string())?;
+        }
+    }
     chart
         .draw_series(LineSeries::new(
             [(-0.5, 0.0), (groups as f64 - 0.5, 0.0)],
@@ -594,6 +591,28 @@ fn level_bars<DB: DrawingBackend>(
         }
     }
     Ok(())
+}
+
+/// `text` in lines no wider than `max_px` at `size` px, broken between words; a word longer than
+/// a line is cut with an ellipsis.
+fn wrap(text: &str, max_px: f64, size: u32) -> Vec<String> {
+    let max_chars = ((max_px / (0.6 * f64::from(size))).floor() as usize).max(2);
+    let mut lines: Vec<String> = Vec::new();
+    for word in text.split_whitespace() {
+        let word: String = if word.chars().count() > max_chars {
+            word.chars().take(max_chars - 1).chain(std::iter::once('…')).collect()
+        } else {
+            word.to_string()
+        };
+        match lines.last_mut() {
+            Some(line) if line.chars().count() + 1 + word.chars().count() <= max_chars => {
+                line.push(' ');
+                line.push_str(&word);
+            }
+            _ => lines.push(word),
+        }
+    }
+    lines
 }
 
 /// A generous estimate of a text's width in pixels at `size` px in DejaVu Sans (its average
@@ -1085,5 +1104,18 @@ mod tests {
         let rate = TraceRate::of(&long);
         assert_eq!(rate.bin_s, 3.0);
         assert!((rate.rates[10] - 10.0).abs() < 1e-9);
+    }
+}
+
+#[cfg(test)]
+mod wrap_tests {
+    #[test]
+    fn wrapped_labels_fit_their_width() {
+        let lines = super::wrap("stack_rank_bayesian (not measured)", 200.0, 15);
+        assert_eq!(lines, ["stack_rank_bayesian", "(not measured)"]);
+        assert!(lines.iter().all(|l| super::text_width(l, 15) <= 200.0));
+        assert_eq!(super::wrap("idle (concurrency 1)", 400.0, 15), ["idle (concurrency 1)"]);
+        let cut = super::wrap("averyveryverylongmethodname", 90.0, 15);
+        assert_eq!(cut, ["averyvery…"]);
     }
 }
