@@ -66,7 +66,7 @@ impl RunSpec {
                 gpu_budget: 8,
             },
             seed: 42,
-            reality: "nominal".into(),
+            reality: crate::sim::DEFAULT_REALITY.into(),
             requests_per_level: 100,
             max_batch: None,
             trace: TraceSpec {

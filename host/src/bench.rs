@@ -581,17 +581,12 @@ fn bench_methods(
     Ok(methods_report(&doc))
 }
 
-/// The `nominal` reality profile with a planner-added worker starting in `worker_s` seconds.
+/// The default reality profile with a planner-added worker starting in `worker_s` seconds.
 fn write_reality(path: &Path, worker_s: f64) -> anyhow::Result<()> {
-    let nominal = include_str!("../../core/data/reality/nominal.toml");
-    let (name, startup) = ("name = \"nominal\"", "worker_s = 120");
-    if !nominal.contains(name) || !nominal.contains(startup) {
-        bail!("core/data/reality/nominal.toml changed: update bench::write_reality");
-    }
-    let text = nominal
-        .replace(name, "name = \"nominal, fast worker startup (bench)\"")
-        .replace(startup, &format!("worker_s = {worker_s:.1}"));
-    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+    let mut reality = profcmp_core::sim::Reality::named(profcmp_core::sim::DEFAULT_REALITY)?;
+    reality.name = format!("{}, fast worker startup (bench)", reality.name);
+    reality.worker_startup_s = worker_s;
+    std::fs::write(path, reality.to_toml()).with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Profile, optimize and compare one (scenario, seed) into `dir`.
@@ -687,7 +682,7 @@ fn methods_report(doc: &MethodsBench) -> String {
          least) so it asks for about {:.0} output tokens, since the simulation's cost grows with the tokens it \
          generates. The SLA planner keeps the defaults' timing relative to the trace (180 s interval and 120 s \
          worker startup on an 1800 s trace): interval = trace / 10, worker startup = trace / 15 (a copy of the \
-         `nominal` reality with only `worker_s` changed), so it scales within the trace as in a full run. \
+         default (`typical`) reality with only `worker_s` changed), so it scales within the trace as in a full run. \
          Candidate TPs {} for prefill and decode (the defaults' TP 8 never fits a graph in 8 GPUs; it only added \
          measurements).\n\nTotal: {:.1} min wall, {:.1} min CPU.\n\n",
         scenarios.len(),

@@ -198,8 +198,10 @@ pub struct RunArgs {
     pub cluster: String,
     #[command(flatten)]
     pub k8s: crate::k8s::K8sArgs,
-    /// Reality profile of the simulated cluster: `nominal`, `dynamo-2026-01` or a TOML file.
-    #[arg(long, default_value = "nominal")]
+    /// Reality profile of the simulated cluster: `typical` (the default: the middle of
+    /// published deviations from the estimator), `nominal` (the estimator itself, for checks),
+    /// `dynamo-2026-01` or a TOML file.
+    #[arg(long, default_value = profcmp_core::sim::DEFAULT_REALITY)]
     pub reality: String,
     /// Requests measured at each validation load level.
     #[arg(long, default_value_t = 100)]
@@ -257,8 +259,10 @@ pub struct SimulateArgs {
     /// Replay this mooncake trace open-loop instead of a closed loop.
     #[arg(long, value_name = "FILE")]
     pub trace: Option<PathBuf>,
-    /// Reality profile: `nominal`, `dynamo-2026-01` or a TOML file.
-    #[arg(long, default_value = "nominal")]
+    /// Reality profile: `typical` (the default: the middle of
+    /// published deviations from the estimator), `nominal` (the estimator itself, for checks),
+    /// `dynamo-2026-01` or a TOML file.
+    #[arg(long, default_value = profcmp_core::sim::DEFAULT_REALITY)]
     pub reality: String,
     /// Seed of the jitter.
     #[arg(long, default_value_t = 1)]

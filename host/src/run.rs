@@ -292,25 +292,44 @@ fn profiled(results: &ResultsDir) -> anyhow::Result<Vec<(String, ProfileResult)>
 fn validate(ctx: &Context_, console: &Console) -> anyhow::Result<usize> {
     let methods = profiled(&ctx.results)?;
     let factory = backend_factory(ctx);
-    let capacity = match &ctx.k8s {
-        Some(k8s) => k8s.capacity(&methods)?,
-        None => {
-            let mut backend = factory(ctx.spec.seed).map_err(anyhow::Error::msg)?;
-            validate::shared_capacity(&ctx.spec, &methods, backend.as_mut()).map_err(anyhow::Error::msg)?
-        }
+    // On Kubernetes one B for every graph (estimated from the deployments); on the simulated
+    // cluster and an endpoint each graph's own saturation concurrency, measured.
+    let shared = match &ctx.k8s {
+        Some(k8s) => Some(k8s.capacity(&methods)?),
+        None => None,
     };
-    let levels = profcmp_core::predict::load_levels(capacity);
-    console.line(&format!(
-        "validate: capacity B = {capacity}; levels {}",
-        levels
-            .iter()
-            .map(|(l, c)| format!("{l} {c}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    ));
     let mut failed = 0;
+    let mut measured = Vec::new();
+    for (method, result) in &methods {
+        let capacity = match shared {
+            Some(b) => Ok(b),
+            None => factory(ctx.spec.seed).and_then(|mut backend| {
+                validate::method_capacity(&ctx.spec, &ctx.results, method, result, backend.as_mut())
+                    .map(|record| record.capacity_b)
+            }),
+        };
+        match capacity {
+            Ok(b) => {
+                let levels = profcmp_core::predict::load_levels(b);
+                console.line(&format!(
+                    "validate {method}: capacity B = {b}{}; levels {}",
+                    if ctx.spec.max_batch.is_some() { " (--max-batch)" } else { "" },
+                    levels
+                        .iter()
+                        .map(|(l, c)| format!("{l} {c}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+                measured.push((method, result, levels));
+            }
+            Err(e) => {
+                failed += 1;
+                console.line(&format!("validate {method}: FAILED: capacity: {e}"));
+            }
+        }
+    }
     for repeat in 0..ctx.spec.repeat {
-        for (method, result) in &methods {
+        for (method, result, levels) in &measured {
             let mut backend = match &ctx.k8s {
                 // The method's config_with_planner.yaml as is: the real planner scales it.
                 Some(k8s) => {
@@ -327,7 +346,7 @@ fn validate(ctx: &Context_, console: &Console) -> anyhow::Result<usize> {
                 &ctx.results,
                 method,
                 result,
-                &levels,
+                levels,
                 repeat,
                 backend.as_mut(),
                 console,

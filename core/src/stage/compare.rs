@@ -516,7 +516,7 @@ fn build_method(m: MethodInput, common: &[(u32, ConcurrencySource); 4], best: Op
         let predicted = m
             .profile
             .as_ref()
-            .map(|p| predict_at(p, &m.explicit, concurrency, m.isl, m.osl));
+            .map(|p| predict_at(p, &m.explicit, concurrency, m.isl, m.osl, m.prefill_tp));
         let measured = |f: fn(&LevelRun) -> Option<f64>| Sample::of(&runs.iter().filter_map(f).collect::<Vec<_>>());
         let error = |pred: Option<f64>, f: fn(&LevelRun) -> Option<f64>| {
             let pred = pred?;
