@@ -70,6 +70,13 @@ pub struct MethodComparison {
     pub decode_tp: Option<u32>,
     /// What profiling cost.
     pub cost: Cost,
+    /// Capacity B of the validated graph (its saturation concurrency) and how it was found
+    /// (`measured` or `max_batch`), from `validation/capacity.json`.
+    #[serde(default)]
+    pub capacity_b: Option<u32>,
+    /// `measured` (closed-loop sweep) or `max_batch` (`--max-batch`).
+    #[serde(default)]
+    pub capacity_source: Option<String>,
     /// Predictive accuracy per validate level, in level order.
     pub levels: Vec<LevelComparison>,
     /// Mean |signed error| % over the p50 TTFT and ITL errors of every measured level.

@@ -116,11 +116,14 @@ fn methods_table(c: &Comparison) -> String {
         .methods
         .iter()
         .map(|m| {
-            let detail = match (&m.error, &m.profile_source) {
+            let mut detail = match (&m.error, &m.profile_source) {
                 (Some(e), _) => format!("error: {e}"),
                 (None, Some(s)) => format!("profile data from {s}"),
                 (None, None) => "-".into(),
             };
+            if let (Some(b), Some(source)) = (m.capacity_b, &m.capacity_source) {
+                detail.push_str(&format!("; capacity B = {b} ({source})"));
+            }
             vec![m.method.clone(), status(m).into(), config(m), detail]
         })
         .collect();

@@ -19,6 +19,7 @@ use crate::aiperf::{Summary, SUMMARY_JSON};
 use crate::dynamo::read_profile_data;
 use crate::layout::{read_json, OptimizationRecord, ProfileRecord, ResultsDir, ValidationRecord, LEVELS};
 use crate::predict::predict_at;
+use crate::stage::validate::{CapacityRecord, CAPACITY_JSON};
 use crate::report::{
     Comparison, ConcurrencySource, Cost, LevelComparison, LevelErrors, MethodComparison, MethodStatus, Optimization,
     Oracle, OracleCandidate, Recommendations, ReportedCost, Sample, Verdict, SCHEMA_VERSION,
@@ -121,6 +122,7 @@ struct MethodInput {
     levels: Vec<LevelInput>,
     optimization: Optimization,
     goodputs: Vec<f64>,
+    capacity: Option<CapacityRecord>,
     notes: Vec<String>,
 }
 
@@ -170,6 +172,7 @@ fn read_method(results: &ResultsDir, name: &str, options: &CompareOptions, warni
         levels: Vec::new(),
         optimization: Optimization::default(),
         goodputs: Vec::new(),
+        capacity: None,
         notes: Vec::new(),
     };
     let profile_json = results.profile_json(name);
@@ -206,6 +209,10 @@ fn read_method(results: &ResultsDir, name: &str, options: &CompareOptions, warni
         read_yaml(results, &mut m, warnings);
     }
     read_validation(results, &mut m, warnings);
+    let capacity_path = results.method(name).join("validation").join(CAPACITY_JSON);
+    if capacity_path.exists() {
+        m.capacity = read_json::<CapacityRecord>(&capacity_path).map_err(|e| warnings.push(e)).ok();
+    }
     let optimization = results.optimization(name);
     if optimization.is_dir() {
         let (opt, goodputs) = read_optimization(&optimization, warnings);
@@ -485,14 +492,16 @@ fn common_concurrency(
 ) -> [(u32, ConcurrencySource); 4] {
     let mut common = [(0, ConcurrencySource::Default); 4];
     for (i, level) in LEVELS.iter().enumerate() {
-        let mut first: Option<(u32, &str)> = None;
+        let mut first: Option<(u32, &str, bool)> = None;
         for m in inputs {
             let Some((c, _)) = m.levels.get(i).and_then(|l| l.concurrency) else {
                 continue;
             };
             match first {
-                None => first = Some((c, &m.name)),
-                Some((c0, m0)) if c0 != c => warnings.push(format!(
+                None => first = Some((c, &m.name, m.capacity.is_some())),
+                // Levels made from each graph's own measured capacity B differ by design.
+                Some((_, _, true)) if m.capacity.is_some() => {}
+                Some((c0, m0, _)) if c0 != c => warnings.push(format!(
                     "{level}: {m0} was measured at concurrency {c0} and {} at {c}; the levels are not comparable",
                     m.name
                 )),
@@ -500,7 +509,7 @@ fn common_concurrency(
             }
         }
         common[i] = match first {
-            Some((c, _)) => (c, ConcurrencySource::OtherMethod),
+            Some((c, ..)) => (c, ConcurrencySource::OtherMethod),
             None => (options.default_concurrency[i], ConcurrencySource::Default),
         };
     }
@@ -568,6 +577,8 @@ fn build_method(m: MethodInput, common: &[(u32, ConcurrencySource); 4], best: Op
         prefill_tp: m.prefill_tp,
         decode_tp: m.decode_tp,
         cost: m.cost,
+        capacity_b: m.capacity.as_ref().map(|c| c.capacity_b),
+        capacity_source: m.capacity.map(|c| c.source),
         levels,
         mean_abs_error_pct: Sample::of(&abs_errors).map(|s| s.mean),
         optimization,

@@ -265,3 +265,98 @@ pub fn validate_method(
     let torn_down = backend.teardown(&deployment).map_err(|e| e.to_string());
     outcome.and(torn_down)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::{Reality, SimCluster};
+
+    fn point(concurrency: u32, throughput_rps: f64) -> SweepPoint {
+        SweepPoint {
+            concurrency,
+            throughput_rps,
+            mean_latency_ms: f64::from(concurrency) * 1e3 / throughput_rps,
+        }
+    }
+
+    #[test]
+    fn capacity_is_where_the_throughput_asymptotes_meet() {
+        // A lone request takes 5 s; throughput tops out at 1.02 req/s: B = ceil(5.1) = 6.
+        let sweep = [point(1, 0.2), point(2, 0.4), point(4, 0.8), point(8, 1.0), point(16, 1.02)];
+        assert_eq!(capacity_from_sweep(&sweep, 1000), 6);
+        assert_eq!(capacity_from_sweep(&sweep, 4), 4, "never above what the decode worker holds");
+        // A faster lone request (2.5 s) at the same ceiling halves B.
+        let faster = sweep.map(|p| SweepPoint { mean_latency_ms: p.mean_latency_ms / 2.0, ..p });
+        assert_eq!(capacity_from_sweep(&faster, 1000), 3);
+    }
+
+    fn qwen(seed: u64) -> SimCluster {
+        SimCluster::aic(
+            "Qwen/Qwen3-32B",
+            "h200_sxm",
+            profcmp_plugin_api::ServingBackend::Trtllm,
+            Reality::named("typical").unwrap(),
+            seed,
+            None,
+        )
+        .unwrap()
+    }
+
+    fn graph(prefill_tp: u32, decode_tp: u32) -> DeployRequest {
+        DeployRequest::Graph {
+            prefill_workers: 1,
+            prefill_tp,
+            decode_workers: 1,
+            decode_tp,
+        }
+    }
+
+    #[test]
+    fn each_graph_gets_its_own_measured_capacity() {
+        let spec = RunSpec::defaults();
+        let mut sim = qwen(1);
+        let narrow = measure_capacity(&spec, &graph(1, 2), &mut sim).unwrap();
+        let wide = measure_capacity(&spec, &graph(4, 2), &mut sim).unwrap();
+        assert_eq!(narrow.source, "measured");
+        // Four times the prefill GPUs: the single prefill worker stops being the bottleneck
+        // much later.
+        assert!(wide.capacity_b > 2 * narrow.capacity_b, "{narrow:?}\n{wide:?}");
+        // The sweep stopped where doubling the concurrency added under 10%, or at the limit.
+        let last = &narrow.sweep[narrow.sweep.len() - 1];
+        let before = &narrow.sweep[narrow.sweep.len() - 2];
+        assert!(last.throughput_rps < SWEEP_GROWTH * before.throughput_rps || last.concurrency == narrow.limit);
+        // Past B the graph is saturated: twice B adds little throughput over B.
+        let mut at = |c: u32| {
+            let d = sim.deploy(&graph(1, 2)).unwrap();
+            let probe = Probe::Concurrency {
+                concurrency: c,
+                requests: 3 * c,
+                isl: 2048,
+                osl: 256,
+                warmup: c,
+            };
+            let run = sim.measure(&d, &probe, None).unwrap();
+            let lat: Vec<f64> = run.records.iter().filter_map(|r| r.latency_ms).collect();
+            f64::from(c) * 1e3 * lat.len() as f64 / lat.iter().sum::<f64>()
+        };
+        let b = narrow.capacity_b;
+        let (half, full, double) = (at(b.div_ceil(2)), at(b), at(2 * b));
+        assert!(double < 1.15 * full, "{double} vs {full} req/s");
+        assert!(half < 0.8 * full, "half of B is well below saturation: {half} vs {full}");
+    }
+
+    #[test]
+    fn max_batch_overrides_the_sweep_for_every_graph() {
+        let spec = RunSpec {
+            max_batch: Some(8),
+            ..RunSpec::defaults()
+        };
+        let mut sim = qwen(1);
+        for g in [graph(1, 1), graph(4, 2)] {
+            let record = measure_capacity(&spec, &g, &mut sim).unwrap();
+            assert_eq!((record.capacity_b, record.source.as_str()), (8, "max_batch"));
+            assert!(record.sweep.is_empty());
+        }
+        assert_eq!(sim.now_s(), 0.0, "nothing deployed");
+    }
+}
