@@ -130,7 +130,11 @@ pub fn predict_at(
     };
     let service_ms = prefill_tp
         .and_then(|tp| {
-            let per_gpu = interpolate(&profile.prefill.prefill_isl, &profile.prefill.prefill_thpt_per_gpu, f64::from(isl))?;
+            let per_gpu = interpolate(
+                &profile.prefill.prefill_isl,
+                &profile.prefill.prefill_thpt_per_gpu,
+                f64::from(isl),
+            )?;
             (per_gpu > 0.0).then(|| f64::from(isl) * 1e3 / (per_gpu * f64::from(tp)))
         })
         .unwrap_or(prefill_ms)
@@ -364,7 +368,10 @@ mod tests {
         let wide = predict_at(&profile, &[], 80, 2048, 256, Some(2));
         assert!((wide.throughput_rps.unwrap() - 10.0).abs() < 1e-9, "{wide:?}");
         // Without the TP the service time is the TTFT.
-        assert_eq!(predict_at(&profile, &[], 80, 2048, 256, None).throughput_rps, at(80).throughput_rps);
+        assert_eq!(
+            predict_at(&profile, &[], 80, 2048, 256, None).throughput_rps,
+            at(80).throughput_rps
+        );
     }
 
     #[test]
@@ -379,7 +386,10 @@ mod tests {
         assert!(batch < 8.0 && p.queue_ms == Some(0.0));
         // A batch past the profile's kv range reads the row's end value.
         let p = predict_at(&profile, &[], 400, 2048, 256, Some(1));
-        assert!(p.decode_batch.unwrap() > 10.0 && (p.itl_ms.unwrap() - 20.0).abs() < 1e-9, "{p:?}");
+        assert!(
+            p.decode_batch.unwrap() > 10.0 && (p.itl_ms.unwrap() - 20.0).abs() < 1e-9,
+            "{p:?}"
+        );
     }
 
     #[test]

@@ -203,6 +203,15 @@ pub struct RunArgs {
     /// `dynamo-2026-01` or a TOML file.
     #[arg(long, default_value = profcmp_core::sim::DEFAULT_REALITY)]
     pub reality: String,
+    /// Run every stage over K realities drawn from --reality-ranges with the run's seed (results
+    /// under `<results>/reality-<k>/`; compare reports each method's errors and regrets as
+    /// distributions over them). 0: one run on --reality.
+    #[arg(long, default_value_t = 0, value_name = "K")]
+    pub realities: u32,
+    /// Ranges the --realities draws come from (a reality TOML whose numbers may be
+    /// `[low, high]`); default: the shipped core/data/reality/ranges.toml.
+    #[arg(long, value_name = "FILE")]
+    pub reality_ranges: Option<PathBuf>,
     /// Requests measured at each validation load level.
     #[arg(long, default_value_t = 100)]
     pub requests: u32,

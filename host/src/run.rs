@@ -43,6 +43,9 @@ struct Context_ {
 
 /// Runs the chosen stages; returns how many methods failed.
 pub fn run(args: &RunArgs, stages: Stages) -> anyhow::Result<usize> {
+    if args.realities > 0 {
+        return run_ensemble(args, stages);
+    }
     let mut spec = run_spec(args)?;
     let endpoint = crate::endpoint::config(args)?;
     if let Some(config) = &endpoint {
@@ -59,6 +62,54 @@ pub fn run(args: &RunArgs, stages: Stages) -> anyhow::Result<usize> {
         stages,
         &console,
     )?;
+    console.finish();
+    if stages == Stages::All {
+        crate::commands::compare(&args.results)?;
+    }
+    Ok(failed)
+}
+
+/// Runs the chosen stages once per reality drawn from the ranges, into `<results>/reality-<k>/`.
+fn run_ensemble(args: &RunArgs, stages: Stages) -> anyhow::Result<usize> {
+    if args.cluster != "sim" || args.target.backend == "endpoint" {
+        bail!(
+            "--realities draws simulated clusters; it needs --cluster sim (got --cluster {})",
+            args.cluster
+        );
+    }
+    let ranges = match &args.reality_ranges {
+        Some(path) => profcmp_core::sim::RealityRanges::from_file(path)?,
+        None => profcmp_core::sim::RealityRanges::embedded(),
+    };
+    let spec = run_spec(args)?;
+    let drawn = ranges.draw(args.realities, spec.seed)?;
+    let console = Console::new(!args.no_progress, args.verbose);
+    let mut failed = 0;
+    for (k, reality) in drawn.iter().enumerate() {
+        let dir = args.results.join(format!("reality-{}", k + 1));
+        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        // The file name carries a hash of the profile, so a changed draw never reuses results.
+        let text = reality.to_toml();
+        let path = dir.join(format!("reality-{}.toml", profcmp_core::spec::input_hash(&text)));
+        if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+            profcmp_core::fsio::write_atomic(&path, text.as_bytes())
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        console.line(&format!(
+            "reality {}/{}: {} (prefill x{:.2}, decode x{:.2}, KV {:.0} GB/s per link) -> {}",
+            k + 1,
+            drawn.len(),
+            reality.name,
+            reality.prefill_factor,
+            reality.decode_factor,
+            reality.kv_bandwidth_gb_s,
+            dir.display()
+        ));
+        let mut spec = spec.clone();
+        spec.reality = path.display().to_string();
+        let aic_root = args.target.aic_systems_root.clone();
+        failed += run_with(spec, &dir, &args.methods, aic_root, None, None, stages, &console)?;
+    }
     console.finish();
     if stages == Stages::All {
         crate::commands::compare(&args.results)?;
@@ -313,7 +364,11 @@ fn validate(ctx: &Context_, console: &Console) -> anyhow::Result<usize> {
                 let levels = profcmp_core::predict::load_levels(b);
                 console.line(&format!(
                     "validate {method}: capacity B = {b}{}; levels {}",
-                    if ctx.spec.max_batch.is_some() { " (--max-batch)" } else { "" },
+                    if ctx.spec.max_batch.is_some() {
+                        " (--max-batch)"
+                    } else {
+                        ""
+                    },
                     levels
                         .iter()
                         .map(|(l, c)| format!("{l} {c}"))

@@ -5,6 +5,7 @@
 //! "-" in text, never 0. Values measured over several seeds are a [`Sample`] (mean and a 95%
 //! t-interval); with one seed the interval is absent.
 
+pub mod ensemble;
 pub mod json;
 pub mod plot;
 pub mod summary;

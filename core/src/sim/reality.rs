@@ -355,13 +355,24 @@ impl RealityRanges {
         let mut ranges = Vec::new();
         for (field, valid, zero_ok, default) in FIELDS {
             let (section, key) = field.split_once('.').unwrap_or(("", field));
-            let slot = table.get_mut(section).and_then(|s| s.as_table_mut()).and_then(|s| s.get_mut(key));
+            let slot = table
+                .get_mut(section)
+                .and_then(|s| s.as_table_mut())
+                .and_then(|s| s.get_mut(key));
             let range = match slot {
                 Some(toml::Value::Array(pair)) => {
-                    let bounds: Vec<f64> = pair.iter().filter_map(|v| v.as_float().or(v.as_integer().map(|i| i as f64))).collect();
+                    let bounds: Vec<f64> = pair
+                        .iter()
+                        .filter_map(|v| v.as_float().or(v.as_integer().map(|i| i as f64)))
+                        .collect();
                     let ok = pair.len() == 2 && bounds.len() == 2 && bounds[0] <= bounds[1];
                     if !ok {
-                        return Err(invalid(origin, field, &toml::Value::Array(pair.clone()), "a number or [low, high] with low <= high"));
+                        return Err(invalid(
+                            origin,
+                            field,
+                            &toml::Value::Array(pair.clone()),
+                            "a number or [low, high] with low <= high",
+                        ));
                     }
                     // Each bound must be a valid value on its own.
                     for bound in &bounds {
@@ -379,7 +390,9 @@ impl RealityRanges {
             ranges.push(range);
         }
         let text_of = |key: &str| table.get(key).and_then(|v| v.as_str()).unwrap_or_default().to_string();
-        let name = Some(text_of("name")).filter(|n| !n.is_empty()).unwrap_or_else(|| "ensemble".into());
+        let name = Some(text_of("name"))
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "ensemble".into());
         Ok(RealityRanges {
             name,
             description: text_of("description"),
@@ -418,7 +431,12 @@ impl RealityRanges {
                 *slot = slot.round();
             }
         }
-        Reality::from_values(format!("{}-middle", self.name), self.description.clone(), values, &self.name)
+        Reality::from_values(
+            format!("{}-middle", self.name),
+            self.description.clone(),
+            values,
+            &self.name,
+        )
     }
 }
 
@@ -584,13 +602,23 @@ mod tests {
         }
         let old: String = NOMINAL
             .lines()
-            .filter(|l| !["_tp2", "_tp4", "_tp8", "max_links", "per_input_token_us"].iter().any(|k| l.contains(k)))
+            .filter(|l| {
+                !["_tp2", "_tp4", "_tp8", "max_links", "per_input_token_us"]
+                    .iter()
+                    .any(|k| l.contains(k))
+            })
             .map(|l| format!("{l}\n"))
             .collect();
         let r = Reality::parse(&old, "old.toml").unwrap();
-        assert_eq!((r.prefill_tp_factors, r.kv_max_links, r.frontend_per_input_token_us), ([1.0; 3], 1, 0.0));
+        assert_eq!(
+            (r.prefill_tp_factors, r.kv_max_links, r.frontend_per_input_token_us),
+            ([1.0; 3], 1, 0.0)
+        );
         let text = NOMINAL.replace("max_links = 8", "max_links = 1.5");
-        assert!(Reality::parse(&text, "x").unwrap_err().to_string().contains("whole number"));
+        assert!(Reality::parse(&text, "x")
+            .unwrap_err()
+            .to_string()
+            .contains("whole number"));
     }
 
     #[test]
@@ -609,12 +637,18 @@ mod tests {
         // The default profile is a plausible draw: inside every range.
         let typical = Reality::named("typical").unwrap();
         for ((field, ..), (value, (low, high))) in FIELDS.iter().zip(typical.values().iter().zip(&ranges.ranges)) {
-            assert!(low <= value && value <= high, "typical {field} = {value} outside [{low}, {high}]");
+            assert!(
+                low <= value && value <= high,
+                "typical {field} = {value} outside [{low}, {high}]"
+            );
         }
         let middle = ranges.middle().unwrap();
         assert!((middle.prefill_factor - typical.prefill_factor).abs() < 1e-12);
         let bad = DEFAULT_RANGES.replace("prefill = [1.0, 1.3]", "prefill = [1.3, 1.0]");
-        assert!(RealityRanges::parse(&bad, "r").unwrap_err().to_string().contains("low <= high"));
+        assert!(RealityRanges::parse(&bad, "r")
+            .unwrap_err()
+            .to_string()
+            .contains("low <= high"));
         let bad = DEFAULT_RANGES.replace("prefill = [1.0, 1.3]", "prefill = [0.0, 1.3]");
         assert!(RealityRanges::parse(&bad, "r").unwrap_err().to_string().contains("> 0"));
     }

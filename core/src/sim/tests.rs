@@ -156,23 +156,40 @@ fn dynamo_2026_01_predicts_wider_decode_workers() {
         let wide = dynamo_levels(decode_tp);
         for (i, ((ttft, itl, rps), (ttft1, itl1, _))) in wide.iter().zip(&tp1).enumerate() {
             let (level, concurrency) = LEVELS[i];
-            table.push_str(&format!("{decode_tp:<10} {level:<11} {ttft:>8.1} {itl:>9.2} {rps:>7.3}\n"));
-            let expected_itl = itl1 * step(decode_tp) * reality.decode_factor_at(decode_tp)
-                / (step(1) * reality.decode_factor_at(1));
+            table.push_str(&format!(
+                "{decode_tp:<10} {level:<11} {ttft:>8.1} {itl:>9.2} {rps:>7.3}\n"
+            ));
+            let expected_itl =
+                itl1 * step(decode_tp) * reality.decode_factor_at(decode_tp) / (step(1) * reality.decode_factor_at(1));
             // At idle the batch is 1 on both; under load fewer requests decode at once on the
             // wider worker (more of them wait at the prefill worker), so its ITL is lower still.
             if concurrency == 1 {
-                assert!((itl / expected_itl - 1.0).abs() < 0.05, "TP{decode_tp} idle ITL {itl} vs {expected_itl}");
+                assert!(
+                    (itl / expected_itl - 1.0).abs() < 0.05,
+                    "TP{decode_tp} idle ITL {itl} vs {expected_itl}"
+                );
             } else {
-                assert!(itl / expected_itl < 1.03, "TP{decode_tp} {level} ITL {itl} vs {expected_itl}");
+                assert!(
+                    itl / expected_itl < 1.03,
+                    "TP{decode_tp} {level} ITL {itl} vs {expected_itl}"
+                );
             }
             if concurrency == 1 {
-                assert!((ttft / ttft1 - 1.0).abs() < 0.03, "TP{decode_tp} idle TTFT {ttft} vs {ttft1}");
+                assert!(
+                    (ttft / ttft1 - 1.0).abs() < 0.03,
+                    "TP{decode_tp} idle TTFT {ttft} vs {ttft1}"
+                );
             }
             if concurrency >= 7 {
-                assert!((rps * serial_s - 1.0).abs() < 0.05, "TP{decode_tp} {level}: {rps} req/s");
+                assert!(
+                    (rps * serial_s - 1.0).abs() < 0.05,
+                    "TP{decode_tp} {level}: {rps} req/s"
+                );
                 let bound = f64::from(concurrency) * serial_s * 1e3 - 256.0 * itl;
-                assert!((ttft / bound - 1.0).abs() < 0.10, "TP{decode_tp} {level}: TTFT {ttft} vs bound {bound}");
+                assert!(
+                    (ttft / bound - 1.0).abs() < 0.10,
+                    "TP{decode_tp} {level}: TTFT {ttft} vs bound {bound}"
+                );
                 assert!(ttft > ttft1, "TP{decode_tp} {level}: {ttft} vs TP1 {ttft1}");
             }
         }

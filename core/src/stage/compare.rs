@@ -19,11 +19,11 @@ use crate::aiperf::{Summary, SUMMARY_JSON};
 use crate::dynamo::read_profile_data;
 use crate::layout::{read_json, OptimizationRecord, ProfileRecord, ResultsDir, ValidationRecord, LEVELS};
 use crate::predict::predict_at;
-use crate::stage::validate::{CapacityRecord, CAPACITY_JSON};
 use crate::report::{
     Comparison, ConcurrencySource, Cost, LevelComparison, LevelErrors, MethodComparison, MethodStatus, Optimization,
     Oracle, OracleCandidate, Recommendations, ReportedCost, Sample, Verdict, SCHEMA_VERSION,
 };
+use crate::stage::validate::{CapacityRecord, CAPACITY_JSON};
 
 /// What to compare and the defaults for what the results do not say.
 #[derive(Clone, Debug, PartialEq)]
@@ -211,7 +211,9 @@ fn read_method(results: &ResultsDir, name: &str, options: &CompareOptions, warni
     read_validation(results, &mut m, warnings);
     let capacity_path = results.method(name).join("validation").join(CAPACITY_JSON);
     if capacity_path.exists() {
-        m.capacity = read_json::<CapacityRecord>(&capacity_path).map_err(|e| warnings.push(e)).ok();
+        m.capacity = read_json::<CapacityRecord>(&capacity_path)
+            .map_err(|e| warnings.push(e))
+            .ok();
     }
     let optimization = results.optimization(name);
     if optimization.is_dir() {

@@ -100,7 +100,10 @@ fn compares_the_real_2026_01_run() {
 
     let text = summary::render(&c);
     assert!(text.contains("online_all  idle"), "{text}");
-    assert!(text.contains(&format!("{ttft_error:+.1}")) || text.contains(&format!("{ttft_error:.1}")), "{text}");
+    assert!(
+        text.contains(&format!("{ttft_error:+.1}")) || text.contains(&format!("{ttft_error:.1}")),
+        "{text}"
+    );
     assert!(text.contains("aic_all     not recorded"), "{text}");
     assert!(text.contains("oracle: none"), "{text}");
     let mean = online.mean_abs_error_pct.unwrap();
@@ -368,7 +371,11 @@ fn compares_a_synthetic_results_dir_by_hand() {
     assert!(close(p.decode_batch.unwrap(), 2560.0 / 2764.8, 1e-9) && close(p.itl_ms.unwrap(), 10.0, 1e-9));
     let idle_ttft = (214.8 - 256.0) / 256.0 * 100.0;
     assert!(close(idle.error_pct.ttft_p50.unwrap().mean, idle_ttft, 1e-9));
-    assert!(close(idle.error_pct.ttft_p99.unwrap().mean, (214.8 - 512.0) / 512.0 * 100.0, 1e-9));
+    assert!(close(
+        idle.error_pct.ttft_p99.unwrap().mean,
+        (214.8 - 512.0) / 512.0 * 100.0,
+        1e-9
+    ));
     assert!(close(idle.error_pct.itl_p50.unwrap().mean, 0.0, 1e-9));
     assert!(close(idle.error_pct.itl_p99.unwrap().mean, -20.0, 1e-9));
     assert!(idle.error_pct.ttft_p50.unwrap().ci95.is_none());
@@ -377,7 +384,10 @@ fn compares_a_synthetic_results_dir_by_hand() {
     let n = (3635.2 + (3635.2f64.powi(2) + 4.0 * 1280.0 * 5120.0).sqrt()) / 2560.0;
     let medium = &alpha.levels[1];
     let p = medium.predicted.unwrap();
-    assert!(close(p.decode_batch.unwrap(), n, 1e-6) && p.queue_ms == Some(0.0), "{p:?}");
+    assert!(
+        close(p.decode_batch.unwrap(), n, 1e-6) && p.queue_ms == Some(0.0),
+        "{p:?}"
+    );
     let (itl, ttft) = (5.0 + 5.0 * n, 204.8 + 5.0 + 5.0 * n);
     assert!(close(p.itl_ms.unwrap(), itl, 1e-6) && close(p.ttft_ms.unwrap(), ttft, 1e-6));
     let medium_ttft = (ttft - 204.8) / 204.8 * 100.0;

@@ -64,7 +64,11 @@ pub struct CapacityRecord {
 /// B = ceil(X_max x R_1), where the two asymptotes of a closed system meet (R_1 the latency of
 /// a lone request, X_max the highest throughput measured): below B requests rarely wait, past
 /// it every added request only waits. `--max-batch` skips the sweep.
-pub fn measure_capacity(spec: &RunSpec, graph: &DeployRequest, backend: &mut dyn Backend) -> Result<CapacityRecord, String> {
+pub fn measure_capacity(
+    spec: &RunSpec,
+    graph: &DeployRequest,
+    backend: &mut dyn Backend,
+) -> Result<CapacityRecord, String> {
     let (prefill_tp, decode_tp) = graph_tps(graph);
     let hash = capacity_hash(spec, graph);
     if let Some(b) = spec.max_batch {
@@ -98,7 +102,9 @@ pub fn measure_capacity(spec: &RunSpec, graph: &DeployRequest, backend: &mut dyn
             let run = backend.measure(&deployment, &probe, None).map_err(|e| e.to_string())?;
             let latencies: Vec<f64> = run.records.iter().filter_map(|r| r.latency_ms).collect();
             if latencies.is_empty() {
-                return Err(format!("capacity sweep: no request completed at concurrency {concurrency}"));
+                return Err(format!(
+                    "capacity sweep: no request completed at concurrency {concurrency}"
+                ));
             }
             let mean = latencies.iter().sum::<f64>() / latencies.len() as f64;
             let point = SweepPoint {
@@ -106,7 +112,9 @@ pub fn measure_capacity(spec: &RunSpec, graph: &DeployRequest, backend: &mut dyn
                 throughput_rps: f64::from(concurrency) * 1e3 / mean,
                 mean_latency_ms: mean,
             };
-            let flat = sweep.last().is_some_and(|last| point.throughput_rps < SWEEP_GROWTH * last.throughput_rps);
+            let flat = sweep
+                .last()
+                .is_some_and(|last| point.throughput_rps < SWEEP_GROWTH * last.throughput_rps);
             sweep.push(point);
             if flat || concurrency >= limit {
                 return Ok(sweep);
@@ -146,7 +154,9 @@ fn sweep_requests(concurrency: u32) -> u32 {
 
 fn graph_tps(graph: &DeployRequest) -> (u32, u32) {
     match *graph {
-        DeployRequest::Graph { prefill_tp, decode_tp, .. } => (prefill_tp, decode_tp),
+        DeployRequest::Graph {
+            prefill_tp, decode_tp, ..
+        } => (prefill_tp, decode_tp),
         DeployRequest::PrefillOnly { tp } | DeployRequest::DecodeOnly { tp } => (tp, tp),
     }
 }
@@ -282,11 +292,24 @@ mod tests {
     #[test]
     fn capacity_is_where_the_throughput_asymptotes_meet() {
         // A lone request takes 5 s; throughput tops out at 1.02 req/s: B = ceil(5.1) = 6.
-        let sweep = [point(1, 0.2), point(2, 0.4), point(4, 0.8), point(8, 1.0), point(16, 1.02)];
+        let sweep = [
+            point(1, 0.2),
+            point(2, 0.4),
+            point(4, 0.8),
+            point(8, 1.0),
+            point(16, 1.02),
+        ];
         assert_eq!(capacity_from_sweep(&sweep, 1000), 6);
-        assert_eq!(capacity_from_sweep(&sweep, 4), 4, "never above what the decode worker holds");
+        assert_eq!(
+            capacity_from_sweep(&sweep, 4),
+            4,
+            "never above what the decode worker holds"
+        );
         // A faster lone request (2.5 s) at the same ceiling halves B.
-        let faster = sweep.map(|p| SweepPoint { mean_latency_ms: p.mean_latency_ms / 2.0, ..p });
+        let faster = sweep.map(|p| SweepPoint {
+            mean_latency_ms: p.mean_latency_ms / 2.0,
+            ..p
+        });
         assert_eq!(capacity_from_sweep(&faster, 1000), 3);
     }
 
@@ -342,7 +365,10 @@ mod tests {
         let b = narrow.capacity_b;
         let (half, full, double) = (at(b.div_ceil(2)), at(b), at(2 * b));
         assert!(double < 1.15 * full, "{double} vs {full} req/s");
-        assert!(half < 0.8 * full, "half of B is well below saturation: {half} vs {full}");
+        assert!(
+            half < 0.8 * full,
+            "half of B is well below saturation: {half} vs {full}"
+        );
     }
 
     #[test]
