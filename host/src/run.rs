@@ -77,6 +77,12 @@ fn run_ensemble(args: &RunArgs, stages: Stages) -> anyhow::Result<usize> {
             args.cluster
         );
     }
+    if args.reality != profcmp_core::sim::DEFAULT_REALITY {
+        bail!(
+            "--realities draws its realities from --reality-ranges; --reality {} would be ignored: give one or the other",
+            args.reality
+        );
+    }
     let ranges = match &args.reality_ranges {
         Some(path) => profcmp_core::sim::RealityRanges::from_file(path)?,
         None => profcmp_core::sim::RealityRanges::embedded(),
@@ -216,8 +222,10 @@ fn run_spec(args: &RunArgs) -> anyhow::Result<RunSpec> {
             bail!("--adjustment-interval must be a positive number of seconds, got {interval}");
         }
     }
-    let (mut dynamo_version, mut gpu_budget): (DynamoVersion, u32) =
-        (args.dynamo_version.parse().map_err(anyhow::Error::msg)?, args.gpu_budget);
+    let (mut dynamo_version, mut gpu_budget): (DynamoVersion, u32) = (
+        args.dynamo_version.parse().map_err(anyhow::Error::msg)?,
+        args.gpu_budget,
+    );
     if args.preset.as_deref() == Some("nvidia-2026-01") {
         (dynamo_version, gpu_budget) = (DynamoVersion::V0_7, 8);
     }
@@ -440,7 +448,12 @@ fn trace_spec(args: &RunArgs) -> anyhow::Result<TraceSpec> {
             .split_once(':')
             .and_then(|(i, o)| Some((i.trim().parse::<u32>().ok()?, o.trim().parse::<u32>().ok()?)))
             .filter(|(i, o)| *i > 0 && *o > 0)
-            .ok_or_else(|| anyhow::anyhow!("--second-class must be ISL:OSL with both >= 1, e.g. 5000:100; got `{}`", args.second_class))?;
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "--second-class must be ISL:OSL with both >= 1, e.g. 5000:100; got `{}`",
+                    args.second_class
+                )
+            })?;
         Some((isl, osl))
     };
     if !(0.0..=1.0).contains(&args.ratio_min) || !(args.ratio_min..=1.0).contains(&args.ratio_max) {

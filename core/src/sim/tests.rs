@@ -427,7 +427,11 @@ fn optimize_with(profile: PlannerProfile, name: &str) -> crate::layout::Optimiza
 }
 
 fn scaled(mut profile: PlannerProfile, factor: f64) -> PlannerProfile {
-    profile.prefill.prefill_thpt_per_gpu.iter_mut().for_each(|v| *v *= factor);
+    profile
+        .prefill
+        .prefill_thpt_per_gpu
+        .iter_mut()
+        .for_each(|v| *v *= factor);
     profile.decode.z_thpt_per_gpu.iter_mut().for_each(|v| *v *= factor);
     profile
 }
@@ -439,7 +443,10 @@ fn measured_truth() -> PlannerProfile {
     let results = crate::layout::ResultsDir::new(temp_dir("oracle-truth"));
     let factory = |_seed: u64| Ok(Box::new(fake_cluster("nominal")) as Box<dyn Backend>);
     let no_estimates = |_: &profcmp_plugin_api::EstimateQuery| {
-        Err(profcmp_plugin_api::PluginError::new("host", "no estimator on the stand-in cluster"))
+        Err(profcmp_plugin_api::PluginError::new(
+            "host",
+            "no estimator on the stand-in cluster",
+        ))
     };
     let measured =
         crate::stage::optimize::measured_profiles(&spec, &results, &factory, &no_estimates, &crate::stage::Quiet)
@@ -479,8 +486,95 @@ fn the_optimize_verdict_follows_the_profile_the_planner_reads() {
     // The warm start follows the profile too, and the cold start is recorded apart.
     let (rp, rd) = right.initial_replicas.unwrap();
     let (tp, td) = timid.initial_replicas.unwrap();
-    assert!(tp + td > rp + rd, "{:?} vs {:?}", timid.initial_replicas, right.initial_replicas);
+    assert!(
+        tp + td > rp + rd,
+        "{:?} vs {:?}",
+        timid.initial_replicas,
+        right.initial_replicas
+    );
     let cold = right.cold_start.unwrap();
     assert!(cold.window_s == 180.0 && cold.replicas[0] == (0.0, 1, 1), "{cold:?}");
     assert_eq!(right.planner.unwrap().sources["adjustment_interval_s"], "flag");
+}
+
+/// TTFT p50 of one lone request at a time on `request` under `reality`.
+fn lone_ttft(reality: Reality, request: DeployRequest) -> f64 {
+    let mut sim = SimCluster::new(Box::new(Fake), 262_144, ServingBackend::Trtllm, reality, 1);
+    let deployment = sim.deploy(&request).unwrap();
+    let run = sim.measure(&deployment, &closed(1, 5, 1), None).unwrap();
+    run.summary.p50("time_to_first_token").unwrap()
+}
+
+fn quiet(name: &str) -> Reality {
+    Reality {
+        jitter_sigma: 0.0,
+        ..Reality::named(name).unwrap()
+    }
+}
+
+#[test]
+fn tp_factors_slow_only_their_tp() {
+    let base = quiet("nominal");
+    let slow_tp4 = Reality {
+        prefill_tp_factors: [1.0, 1.5, 1.5],
+        ..base.clone()
+    };
+    let prefill_ms = LinearStepTimes {
+        kv_capacity_tokens: 0,
+        max_batch: 1,
+    }
+    .prefill_ms(1, 2048)
+    .unwrap();
+    let at = |r: &Reality, tp| lone_ttft(r.clone(), DeployRequest::PrefillOnly { tp });
+    assert!((at(&slow_tp4, 1) - at(&base, 1)).abs() < 1e-6, "TP1 untouched");
+    let added = at(&slow_tp4, 4) - at(&base, 4);
+    assert!(
+        (added - 0.5 * prefill_ms).abs() < 0.5,
+        "TP4 prefill 1.5x: +{added} ms of {prefill_ms}"
+    );
+}
+
+#[test]
+fn kv_send_time_follows_the_narrower_sides_links() {
+    // A slow path (1 GB/s per link) makes the send dominate: 2048 x 256 KiB = 537 ms on one link.
+    let slow = Reality {
+        kv_bandwidth_gb_s: 1.0,
+        kv_max_links: 8,
+        ..quiet("nominal")
+    };
+    let one_link_ms = 2048.0 * 262_144.0 / 1e9 * 1e3;
+    let ttft = |p, d| lone_ttft(slow.clone(), graph(1, p, 1, d));
+    let (narrow, wide_prefill, both) = (ttft(1, 1), ttft(4, 1), ttft(4, 4));
+    // Prefill TP4 alone: faster prefill, the send unchanged (the TP1 decode rank receives it all).
+    assert!(narrow - wide_prefill < 0.5 * one_link_ms, "{narrow} vs {wide_prefill}");
+    // Both at TP4: four links, three quarters of the send saved.
+    let saved = wide_prefill - both;
+    assert!(
+        (saved / (0.75 * one_link_ms) - 1.0).abs() < 0.05,
+        "saved {saved} ms of {one_link_ms}"
+    );
+    let single_path = Reality {
+        kv_max_links: 1,
+        ..slow.clone()
+    };
+    let ttft_single = lone_ttft(single_path, graph(1, 4, 1, 4));
+    assert!(
+        (ttft_single - wide_prefill).abs() < 0.05 * one_link_ms,
+        "one path: no gain"
+    );
+}
+
+#[test]
+fn frontend_time_grows_with_the_prompt() {
+    let base = quiet("nominal");
+    let tokenizing = Reality {
+        frontend_per_input_token_us: 10.0,
+        ..base.clone()
+    };
+    let request = DeployRequest::PrefillOnly { tp: 1 };
+    let added = lone_ttft(tokenizing, request) - lone_ttft(base, request);
+    assert!(
+        (added - 20.48).abs() < 1e-6,
+        "10 us x 2048 tokens = 20.48 ms, got {added}"
+    );
 }
