@@ -6,8 +6,9 @@
 //! `results/reality-<k>/comparison/`.
 //!
 //! A distribution ([`Spread`]) over the realities where the value exists: the median of the
-//! signed values, the 90th percentile of their absolute values (linear between order
-//! statistics, as numpy's default) and the worst (the signed value of largest magnitude).
+//! signed values, the 90th percentile of their absolute values (`stats::quantile`, linear
+//! between order statistics) and the worst (the signed value of largest magnitude). Signed
+//! errors are bad in both directions, hence this spread rather than `stats::Spread`.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -17,6 +18,7 @@ use plotters::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::Comparison;
+use crate::stats;
 use crate::layout::LEVELS;
 
 /// Version of ensemble_results.json.
@@ -81,32 +83,16 @@ pub struct Spread {
 impl Spread {
     /// The spread of `values` (None when none is finite).
     pub fn of(values: &[f64]) -> Option<Spread> {
-        let mut signed: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
-        if signed.is_empty() {
-            return None;
-        }
-        signed.sort_by(f64::total_cmp);
-        let mut abs: Vec<f64> = signed.iter().map(|v| v.abs()).collect();
-        abs.sort_by(f64::total_cmp);
-        let worst = signed
-            .iter()
-            .copied()
-            .max_by(|a, b| a.abs().total_cmp(&b.abs()))
-            .unwrap_or(0.0);
+        let signed: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+        let abs: Vec<f64> = signed.iter().map(|v| v.abs()).collect();
+        let worst = signed.iter().copied().max_by(|a, b| a.abs().total_cmp(&b.abs()))?;
         Some(Spread {
             n: signed.len() as u32,
-            median: quantile(&signed, 0.5),
-            p90_abs: quantile(&abs, 0.9),
+            median: stats::quantile(&signed, 0.5)?,
+            p90_abs: stats::quantile(&abs, 0.9)?,
             worst,
         })
     }
-}
-
-/// The `q` quantile of sorted values, linear between order statistics.
-fn quantile(sorted: &[f64], q: f64) -> f64 {
-    let position = q * (sorted.len() - 1) as f64;
-    let (low, high) = (position.floor() as usize, position.ceil() as usize);
-    sorted[low] + (sorted[high] - sorted[low]) * (position - low as f64)
 }
 
 /// The ensemble of `per_reality` comparisons (directory name, comparison).
