@@ -186,7 +186,7 @@ pub struct RunArgs {
     #[arg(long, value_delimiter = ',', default_value = "1,2,4,8")]
     pub decode_tp: Vec<u32>,
     /// Most GPUs a graph may use, planner included: a number, or `auto` (default) = what the
-    /// trace's busiest 10 s need at the estimator's TP1 throughput, rounded up to whole 8-GPU
+    /// trace's busiest 2 s need at the estimator's TP1 throughput, rounded up to whole 8-GPU
     /// nodes (printed at the start), so the planner is not capped below the load it must serve.
     #[arg(long, default_value = "auto")]
     pub gpu_budget: String,

@@ -148,7 +148,7 @@ pub fn run_with(
         let sized = profcmp_core::stage::optimize::servable_budget(&trace, &estimators, &spec.sla)
             .map_err(anyhow::Error::msg)?;
         console.line(&format!(
-            "GPU budget: auto = {} (the trace's busiest 10 s: {:.1} req/s need {:.1} prefill + {:.1} decode GPUs at TP1 by the estimator; whole 8-GPU nodes)",
+            "GPU budget: auto = {} (the trace's busiest 2 s: {:.1} req/s need {:.1} prefill + {:.1} decode GPUs at TP1 by the estimator; whole 8-GPU nodes)",
             sized.gpus, sized.peak_rate, sized.prefill_gpus, sized.decode_gpus
         ));
         spec.search.gpu_budget = sized.gpus;
