@@ -43,6 +43,20 @@ pub struct Comparison {
     pub recommendations: Recommendations,
     /// Every file that was missing where expected, unreadable or corrupt, naming the file.
     pub warnings: Vec<String>,
+    /// The optimize stage's trace (`sinusoidal.jsonl`): its sha256 and statistics.
+    #[serde(default)]
+    pub trace: Option<TraceSummary>,
+}
+
+/// The trace a comparison's optimize stage replayed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TraceSummary {
+    /// File name in the results directory.
+    pub file: String,
+    /// sha256 of its bytes.
+    pub sha256: String,
+    /// What it holds.
+    pub stats: crate::workload::TraceStats,
 }
 
 /// How far a method got.

@@ -22,7 +22,7 @@ use crate::predict::predict_at;
 use crate::report::{
     Comparison, ConcurrencySource, Cost, LevelComparison, LevelErrors, LevelSeed, MethodComparison, MethodStatus,
     Optimization, OptimizationSeed, Oracle, OracleCandidate, Paired, Recommendations, ReportedCost, Sample, Verdict,
-    VsBest, SCHEMA_VERSION,
+    TraceSummary, VsBest, SCHEMA_VERSION,
 };
 use crate::stage::validate::{CapacityRecord, CAPACITY_JSON};
 
@@ -102,7 +102,20 @@ pub fn compare(results: &ResultsDir, options: &CompareOptions) -> Comparison {
         methods,
         oracle,
         warnings,
+        trace: trace_summary(results),
     }
+}
+
+/// The optimize stage's trace, if the results hold one.
+fn trace_summary(results: &ResultsDir) -> Option<TraceSummary> {
+    let path = results.trace();
+    let bytes = std::fs::read(&path).ok()?;
+    let trace = crate::workload::parse_mooncake(&String::from_utf8_lossy(&bytes), &path.display().to_string()).ok()?;
+    Some(TraceSummary {
+        file: path.file_name()?.to_string_lossy().into_owned(),
+        sha256: crate::fsio::sha256_hex(&bytes),
+        stats: crate::workload::TraceStats::of(&trace)?,
+    })
 }
 
 /// (predicted - measured) / measured x 100.
