@@ -99,6 +99,9 @@ pub struct PlannerOverrides {
     pub adjustment_interval_s: Option<f64>,
     /// Load predictor.
     pub predictor: Option<crate::backend::LoadPredictor>,
+    /// Demand multiplier (not Dynamo's; None = 1, as Dynamo).
+    #[serde(default)]
+    pub headroom: Option<f64>,
 }
 
 /// Every setting of a comparison, resolved from defaults, config and flags.
@@ -152,7 +155,7 @@ impl RunSpec {
                 gpu_budget: 8,
             },
             seed: 42,
-            reality: "nominal".into(),
+            reality: crate::sim::DEFAULT_REALITY.into(),
             requests_per_level: 100,
             max_batch: None,
             trace: TraceSpec::sin_synth_defaults(),

@@ -44,7 +44,7 @@ pub fn svg(stem: &str, comparison: &Comparison) -> io::Result<String> {
     render_svg(stem, plot_size(stem), comparison)
 }
 
-const FONT: &str = "sans-serif";
+pub(crate) const FONT: &str = "sans-serif";
 /// Okabe and Ito's colour-blind-safe palette ("Color Universal Design", 2008), ordered so that
 /// the first colours have the most contrast on white (its yellow comes late, its black last).
 /// A method's colour is `COLORS[i % 8]` for its index `i` in `Comparison::methods` (sorted by
@@ -81,7 +81,7 @@ fn color_of(c: &Comparison, name: &str) -> RGBColor {
 
 type DrawResult = Result<(), String>;
 
-fn register_fonts() {
+pub(crate) fn register_fonts() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         // The embedded DejaVu fonts are valid TrueType; a failure would only leave text unrendered.
