@@ -281,6 +281,17 @@ fn compare_reads_nvidias_real_run_and_reports_what_is_missing() {
         stdout.contains("not measured"),
         "optimization is reported as not measured:\n{stdout}"
     );
+    // The page is written beside the JSON and says what NVIDIA's run did not record.
+    let page = std::fs::read_to_string(results.join("comparison/report.html")).unwrap();
+    assert!(page.starts_with("<!DOCTYPE html>"), "{}", &page[..100.min(page.len())]);
+    for expected in [
+        "aic_all",
+        "online_all",
+        "not recorded (no results/run.json)",
+        "not recorded (no methods.lock)",
+    ] {
+        assert!(page.contains(expected), "report.html lacks {expected}");
+    }
 }
 
 #[test]
