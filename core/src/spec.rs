@@ -44,6 +44,31 @@ pub struct RunSpec {
     pub adjustment_interval_s: f64,
     /// Seeds of the measured stages.
     pub repeat: u32,
+    /// Limits of one method's profile run.
+    #[serde(default)]
+    pub limits: MethodLimits,
+}
+
+/// How long one method may run in the profile stage.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MethodLimits {
+    /// Wall-clock seconds before the method's process is killed (`--method-timeout`): a method
+    /// that spins without calling the host never advances the backend's clock.
+    pub timeout_s: f64,
+    /// Backend-clock seconds (virtual on the simulated cluster) after which the method's deploy
+    /// and measure calls are refused and it is reported as timed out (`--method-budget`).
+    pub budget_s: f64,
+}
+
+impl Default for MethodLimits {
+    /// One hour of wall clock, one week of backend time: far above the shipped methods (seconds of
+    /// CPU, at most a few virtual hours) and Dynamo's profiler (hours on real GPUs).
+    fn default() -> Self {
+        MethodLimits {
+            timeout_s: 3600.0,
+            budget_s: 7.0 * 24.0 * 3600.0,
+        }
+    }
 }
 
 impl RunSpec {
@@ -77,6 +102,7 @@ impl RunSpec {
             },
             adjustment_interval_s: 180.0,
             repeat: 1,
+            limits: MethodLimits::default(),
         }
     }
 

@@ -63,6 +63,7 @@ mod tests {
             verdicts: Vec::new(),
             recommendations: Recommendations::default(),
             warnings: vec!["x: missing".into()],
+            run: None,
         };
         let text = to_json(&c);
         let value: serde_json::Value = serde_json::from_str(&text).unwrap();
