@@ -5,5 +5,6 @@ mod estimate;
 mod k8s;
 mod methods;
 mod plugins;
+mod reliability;
 mod run;
 mod util;
