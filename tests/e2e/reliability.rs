@@ -325,3 +325,67 @@ fn the_report_states_the_runs_own_sla_and_settings() {
     );
     assert!(p.as_u64().unwrap() + d.as_u64().unwrap() <= 3, "{profile}");
 }
+
+fn mtime(path: &Path) -> std::time::SystemTime {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn editing_a_reality_file_reruns_and_a_comment_or_repeat_does_not() {
+    let home = temp_dir("cache-keys");
+    let plugins = plugin_dir("cache-keys", &["fixture_v1_0"]);
+    let results = home.join("results");
+    let reality = home.join("cluster.toml");
+    let nominal = std::fs::read_to_string(workspace().join("core/data/reality/nominal.toml")).unwrap();
+    std::fs::write(&reality, &nominal).unwrap();
+    let stage = |stage: &str, extra: &[&str]| {
+        let mut args = vec![
+            stage,
+            "--results",
+            results.to_str().unwrap(),
+            "--plugin-dir",
+            plugins.to_str().unwrap(),
+            "--method",
+            "fixture",
+            "--reality",
+            reality.to_str().unwrap(),
+            "--requests",
+            "10",
+            "--max-batch",
+            "2",
+        ];
+        args.extend_from_slice(&SMALL[..SMALL.len() - 2]);
+        args.extend_from_slice(extra);
+        let out = profcmp(&args, &home);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    };
+    let profile = results.join("fixture/profile.json");
+    let idle = results.join("fixture/validation/idle/validation.json");
+    stage("profile", &[]);
+    stage("validate", &[]);
+    let (first, first_idle) = (read_json(&profile), mtime(&idle));
+
+    // A comment is not a value: nothing reruns.
+    std::fs::write(&reality, format!("# a note\n{nominal}")).unwrap();
+    stage("profile", &[]);
+    stage("validate", &[]);
+    assert_eq!(read_json(&profile), first);
+    assert_eq!(mtime(&idle), first_idle);
+
+    // --repeat 2 adds seed 1 and leaves seed 0 as it was.
+    stage("validate", &["--repeat", "2"]);
+    assert_eq!(mtime(&idle), first_idle, "seed 0 is not rerun");
+    assert!(results.join("fixture/validation/idle/seed-1/validation.json").exists());
+
+    // Another deployment start-up time: the profile reruns, its metered duration grows by it.
+    std::fs::write(&reality, nominal.replace("deployment_s = 240", "deployment_s = 300")).unwrap();
+    stage("profile", &[]);
+    let second = read_json(&profile);
+    assert_ne!(second["input_hash"], first["input_hash"]);
+    let grew = second["ledger"]["duration_s"].as_f64().unwrap() - first["ledger"]["duration_s"].as_f64().unwrap();
+    assert!((grew - 60.0).abs() < 1e-6, "one deployment, 60 s more start-up: {grew}");
+    stage("validate", &[]);
+    assert_ne!(mtime(&idle), first_idle, "the validation reruns on the new cluster");
+}

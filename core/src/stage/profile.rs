@@ -547,7 +547,7 @@ pub struct MethodEntry<'a> {
 struct ProfileInputs<'a> {
     request: &'a ProfileRequest,
     code_hash: &'a str,
-    reality: &'a str,
+    spec: serde_json::Value,
 }
 
 /// Profiles every method (skipping those whose inputs are unchanged) and writes profile.json,
@@ -575,7 +575,7 @@ pub fn profile_stage(
         let input_hash = crate::spec::input_hash(&ProfileInputs {
             request: &request,
             code_hash: &entry.code_hash,
-            reality: &spec.reality,
+            spec: spec.profile_key(),
         });
         let path = results.profile_json(&name);
         if let Ok(old) = read_json::<ProfileRecord>(&path) {

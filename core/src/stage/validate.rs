@@ -50,7 +50,7 @@ pub fn level_requests(spec: &RunSpec, concurrency: u32) -> u32 {
 #[derive(Serialize)]
 struct LevelInputs<'a> {
     result: &'a ProfileResult,
-    spec: &'a RunSpec,
+    spec: serde_json::Value,
     concurrency: u32,
     seed: u64,
 }
@@ -80,7 +80,7 @@ pub fn validate_method(
         }
         let hash = input_hash(&LevelInputs {
             result,
-            spec,
+            spec: spec.validate_key(),
             concurrency,
             seed,
         });
