@@ -26,7 +26,9 @@
 //! oracle           {candidates [{name, optimization}], best, best_goodput} | null
 //! verdicts[]       {metric, a, b, verdict ("distinguishable" | "not distinguishable")}
 //! recommendations  {cheapest, most_accurate, best_goodput, pareto_front [string], best_tradeoff}
-//! warnings         [string], each naming a file and what is wrong with it
+//! warnings         [string], each naming a file and what is wrong with it, then the stages'
+//!                  own warnings from run.json, prefixed with the stage
+//! run              {profcmp_version, cluster, spec} (results/run.json) | null
 //! ```
 
 use super::Comparison;
