@@ -64,7 +64,7 @@ fn run_line(run: &super::RunSettings) -> String {
     let t = &s.trace;
     format!(
         "Run: {} on {} ({}), cluster {}, reality {}, GPU budget {}, TPs prefill {:?} decode {:?}, profcmp {}\n\
-         Workload: {} requests per level; trace {} s of {}-{} req/s (period {} s), planner every {} s; seeds {} from {}\n",
+         Workload: {} requests per level; trace {} s of {}-{} req/s (period {} s); planner as Dynamo {}; seeds {} from {}\n",
         s.model,
         s.system,
         s.backend.as_str(),
@@ -79,7 +79,7 @@ fn run_line(run: &super::RunSettings) -> String {
         t.min_rate,
         t.max_rate,
         t.period_s,
-        s.adjustment_interval_s,
+        s.dynamo_version.as_str(),
         s.repeat,
         s.seed
     )
