@@ -194,22 +194,28 @@ impl MethodRunner for IsolatedPlugin {
         let mut drain_until = None;
         let mut outcome = None;
         loop {
+            // Checked on every event too: a method that prints or calls the host without end
+            // must not outlive its timeout.
+            let now = Instant::now();
+            if drain_until.is_some_and(|until| now >= until) {
+                break;
+            }
+            if now >= deadline {
+                if outcome.is_none() {
+                    let message = format!(
+                        "timed out: still running after {} s of wall-clock time; its process was killed",
+                        self.timeout.as_secs_f64()
+                    );
+                    let help = "raise --method-timeout if the method needs longer";
+                    outcome = Some(Err(PluginError::new("timeout", message).with_help(help)));
+                }
+                break;
+            }
             let until = drain_until.unwrap_or(deadline).min(deadline);
-            let event = match rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
+            let event = match rx.recv_timeout(until.saturating_duration_since(now)) {
                 Ok(event) => event,
                 Err(RecvTimeoutError::Disconnected) => break,
-                Err(RecvTimeoutError::Timeout) if drain_until.is_some() && Instant::now() < deadline => break,
-                Err(RecvTimeoutError::Timeout) => {
-                    outcome = Some(Err(PluginError::new(
-                        "timeout",
-                        format!(
-                            "timed out: still running after {} s of wall-clock time; its process was killed",
-                            self.timeout.as_secs_f64()
-                        ),
-                    )
-                    .with_help("raise --method-timeout if the method needs longer")));
-                    break;
-                }
+                Err(RecvTimeoutError::Timeout) => continue,
             };
             match event {
                 Event::Stderr(line) => host.log(LogLevel::Info, &format!("[stderr] {}", line.text)),
