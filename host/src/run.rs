@@ -166,7 +166,7 @@ pub fn run_with(
 }
 
 /// The run record with this run's settings; a stage that does not run now keeps the warnings it
-/// raised before only if the settings are the same (else they describe another run).
+/// raised before (they still describe its results on disk), a stage that runs replaces its own.
 fn start_record(ctx: &Context_, cluster: &str) -> anyhow::Result<RunRecord> {
     std::fs::create_dir_all(&ctx.results.root)
         .with_context(|| format!("cannot create {}", ctx.results.root.display()))?;
@@ -178,9 +178,7 @@ fn start_record(ctx: &Context_, cluster: &str) -> anyhow::Result<RunRecord> {
         warnings: Default::default(),
     };
     if let Ok(old) = read_json::<RunRecord>(&ctx.results.run_json()) {
-        if old.spec == record.spec && old.cluster == record.cluster {
-            record.warnings = old.warnings;
-        }
+        record.warnings = old.warnings;
     }
     write_json(&ctx.results.run_json(), &record)
         .with_context(|| format!("cannot write {}", ctx.results.run_json().display()))?;
