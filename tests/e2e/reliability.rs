@@ -156,6 +156,15 @@ fn every_fault_fails_alone_with_its_reason_and_everything_is_torn_down() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("method name `../escape` is invalid"), "{stderr}");
 
+    // `plugins list` shows it with the reason, its manifest read in a child process.
+    let list = profcmp(&["plugins", "list", "--plugin-dir", plugins.to_str().unwrap()], &home);
+    let listed = String::from_utf8_lossy(&list.stdout);
+    let escape = listed
+        .lines()
+        .find(|l| l.contains("libfault_escape.so"))
+        .unwrap_or_default();
+    assert!(escape.contains("method name `../escape` is invalid"), "{listed}");
+
     // The comparison carries the left-out method and the failures; compare exits 3 too.
     let compare = profcmp(&["compare", "--results", results.to_str().unwrap()], &home);
     assert_eq!(compare.status.code(), Some(3), "{}", text(&compare));
