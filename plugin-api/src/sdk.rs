@@ -264,8 +264,9 @@ macro_rules! export_method {
             static MANIFEST: ::std::sync::OnceLock<::std::ffi::CString> = ::std::sync::OnceLock::new();
             MANIFEST
                 .get_or_init(|| {
-                    let json = $crate::sdk::run_manifest::<$ty>($api);
-                    ::std::ffi::CString::new(json.as_str()).expect("manifest has no NUL")
+                    // No panic in an extern "C" fn: a NUL (impossible in JSON text) is dropped.
+                    let json = $crate::sdk::run_manifest::<$ty>($api).as_str().replace('\0', "");
+                    ::std::ffi::CString::new(json).unwrap_or_default()
                 })
                 .as_ptr()
         }
