@@ -839,9 +839,9 @@ fn config(m: &MethodRun) -> String {
     }
 }
 
-/// A rough peak rate (req/s) the best one-prefill-worker, one-decode-worker graph within the GPU
-/// budget sustains under the SLA, from the estimator: prefill at batch 1, decode at the largest
-/// batch meeting the ITL. One worker each: the planner's added workers are not counted on.
+/// A rough peak rate (req/s) a planner-scaled graph sustains under the SLA within the GPU budget,
+/// from the estimator: prefill at batch 1, decode at the largest batch meeting the ITL, the
+/// budget split into workers as well as it can be.
 fn capacity_rps(spec: &RunSpec) -> anyhow::Result<f64> {
     let set = EstimatorSet::new(
         ModelInfo::resolve(&spec.model)?,
@@ -870,15 +870,20 @@ fn capacity_rps(spec: &RunSpec) -> anyhow::Result<f64> {
         }
         Some(f64::from(lo) * 1000.0 / (step(lo)? * f64::from(osl)))
     };
+    // What a planner-scaled graph can reach within the budget: the best split of the budget
+    // into prefill and decode workers of any candidate TP pair (not one static 1P+1D graph).
     let budget = spec.search.gpu_budget;
     let mut best: f64 = 0.0;
     for &p in &spec.search.prefill_tp {
         for &d in &spec.search.decode_tp {
-            if p + d > budget {
+            let (Some(pr), Some(dr)) = (prefill(p), decode(d)) else {
                 continue;
-            }
-            if let (Some(pr), Some(dr)) = (prefill(p), decode(d)) {
-                best = best.max(pr.min(dr));
+            };
+            for n_p in 1..=budget / p {
+                let n_d = budget.saturating_sub(n_p * p) / d;
+                if n_d >= 1 {
+                    best = best.max((f64::from(n_p) * pr).min(f64::from(n_d) * dr));
+                }
             }
         }
     }
