@@ -1,9 +1,11 @@
 //! End-to-end tests: build fixture plugins, run the `profcmp` binary, check what it does.
 
+mod accuracy;
 mod endpoint;
 mod estimate;
 mod k8s;
 mod methods;
+mod optimize;
 mod plugins;
 mod reliability;
 mod run;

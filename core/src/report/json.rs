@@ -80,6 +80,7 @@ mod tests {
             recommendations: Recommendations::default(),
             warnings: vec!["x: missing".into()],
             run: None,
+            trace: None,
         };
         let text = to_json(&c);
         let value: serde_json::Value = serde_json::from_str(&text).unwrap();
