@@ -346,6 +346,7 @@ fn planner_spec(budget: u32) -> PlannerSpec {
         predictor: LoadPredictor::Constant,
         window_size: 50,
         min_endpoint: 1,
+        headroom: 1.0,
         version: crate::spec::DynamoVersion::V1_6,
     }
 }

@@ -149,6 +149,7 @@ pub fn planner_spec(spec: &RunSpec, job: &PlannedJob) -> Result<(PlannerSpec, Pl
         predictor,
         window_size,
         min_endpoint,
+        headroom: o.headroom.unwrap_or(1.0),
     };
     let ran = PlannerRan {
         dynamo_version: spec.dynamo_version.as_str().into(),
@@ -157,6 +158,7 @@ pub fn planner_spec(spec: &RunSpec, job: &PlannedJob) -> Result<(PlannerSpec, Pl
         window_size,
         gpu_budget,
         min_endpoint,
+        headroom: o.headroom.unwrap_or(1.0),
         sources,
     };
     Ok((planner, ran))
