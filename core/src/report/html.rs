@@ -27,7 +27,7 @@ pub const FILE_NAME: &str = "report.html";
 /// What the page shows beside the comparison, read from the results directory.
 #[derive(Clone, Debug, Default)]
 pub struct PageData {
-    /// `results/run.json`, when recorded.
+    /// The run's settings (`Comparison::run`, else `results/run.json`), when recorded.
     pub run: Option<serde_json::Value>,
     /// Each method's `methods.lock` entries (None: not recorded), in `Comparison::methods` order.
     pub locks: Vec<Option<Vec<LockEntry>>>,
@@ -58,9 +58,17 @@ impl PageData {
     /// Reads what the page needs from `results` for the methods and candidates of `c`.
     pub fn read(results: &ResultsDir, c: &Comparison) -> PageData {
         let mut data = PageData::default();
+        // The run's settings as the comparison holds them (the host reads run.json into it),
+        // else as run.json has them (a comparison made without the host).
         let run_json = results.root.join("run.json");
-        if run_json.exists() {
-            data.run = read_json(&run_json).map_err(|e| data.warnings.push(e)).ok();
+        if let Some(run) = &c.run {
+            data.run = serde_json::to_value(run).ok();
+        } else if run_json.exists() {
+            match read_json(&run_json) {
+                Ok(run) => data.run = Some(run),
+                Err(e) if !c.warnings.iter().any(|w| w.contains("run.json")) => data.warnings.push(e),
+                Err(_) => {}
+            }
         }
         for m in &c.methods {
             let path = results.methods_lock(&m.method);

@@ -232,6 +232,16 @@ fn provenance_and_every_runs_timeline_come_from_the_results_dir() {
         "the method's colour"
     );
 
+    // The comparison's own record of the run wins over the file.
+    let mut recorded = c.clone();
+    recorded.run = Some(crate::report::RunSettings {
+        profcmp_version: "7.7.7".into(),
+        cluster: "k8s".into(),
+        spec: crate::spec::RunSpec::defaults(),
+    });
+    let what_ran = texts(&parse(&page_of(&results, &recorded)), "#what-ran").concat();
+    assert!(what_ran.contains("7.7.7") && what_ran.contains("k8s") && !what_ran.contains("9.9.9"));
+
     // Change one input at a time: without run.json the settings are "not recorded"; without
     // seed 1's trace, seed 1's timeline says so and seed 0's keeps its rate.
     std::fs::remove_file(root.join("run.json")).unwrap();
