@@ -67,8 +67,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         gpu_budget: 8,
         adjustment_interval_s: 180.0,
         predictor: LoadPredictor::Constant,
-        min_prefill: 1,
-        min_decode: 1,
+        window_size: 50,
+        min_endpoint: 1,
+        version: profcmp_core::spec::DynamoVersion::V1_6,
     };
     let slo = Slo {
         ttft_ms: 500.0,

@@ -18,37 +18,55 @@ pub struct Run {
     pub replicas: Vec<(f64, u32, u32)>,
 }
 
-/// How the load predictor of the planner guesses the next interval.
+/// How the planner's load predictor guesses the next interval (Dynamo's `--load-predictor`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LoadPredictor {
     /// Next interval = last interval.
     Constant,
-    /// Next interval = mean of the last few intervals.
-    MovingAverage,
+    /// ARIMA refitted on the recent intervals (see `sim::predictors::Arima` for how close to
+    /// pmdarima's `auto_arima` it is).
+    Arima,
+    /// Linear-trend Kalman filter (Dynamo 1.6 only).
+    Kalman,
 }
 
-/// The SLA planner's settings for a planner-in-the-loop run, after Dynamo's planner.
+impl std::str::FromStr for LoadPredictor {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "constant" => Ok(LoadPredictor::Constant),
+            "arima" => Ok(LoadPredictor::Arima),
+            "kalman" => Ok(LoadPredictor::Kalman),
+            "prophet" => Err("load predictor `prophet` is not modelled by profcmp; use constant, arima or kalman".into()),
+            other => Err(format!("unknown load predictor `{other}`; known: constant, arima, kalman")),
+        }
+    }
+}
+
+/// The SLA planner's settings for a planner-in-the-loop run: Dynamo's planner arguments.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PlannerSpec {
+    /// Which Dynamo's planner to behave as.
+    pub version: crate::spec::DynamoVersion,
     /// The profile data the planner believes (a method's own).
     pub profile: PlannerProfile,
-    /// Prefill worker TP.
+    /// Prefill worker TP (`--prefill-engine-num-gpu`).
     pub prefill_tp: u32,
-    /// Decode worker TP.
+    /// Decode worker TP (`--decode-engine-num-gpu`).
     pub decode_tp: u32,
-    /// Targets the planner scales for.
+    /// Targets the planner scales for (`--ttft`, `--itl`).
     pub sla: Sla,
-    /// Most GPUs all workers may hold.
+    /// Most GPUs all workers may hold (`--max-gpu-budget`).
     pub gpu_budget: u32,
-    /// Seconds between scaling decisions (Dynamo: 180).
+    /// Seconds between scaling decisions (`--adjustment-interval`, Dynamo's default 180).
     pub adjustment_interval_s: f64,
-    /// Load predictor.
+    /// Load predictor (`--load-predictor`).
     pub predictor: LoadPredictor,
-    /// Fewest prefill workers.
-    pub min_prefill: u32,
-    /// Fewest decode workers.
-    pub min_decode: u32,
+    /// Intervals the predictor keeps (`--load-prediction-window-size`, default 50).
+    pub window_size: usize,
+    /// Fewest workers of each role (`--min-endpoint`).
+    pub min_endpoint: u32,
 }
 
 /// Errors of a backend, each saying what to do.

@@ -88,6 +88,14 @@ pub struct PlannerData {
     pub max_gpu_budget: Option<u32>,
     /// `--backend` of the planner.
     pub backend: Option<String>,
+    /// `--adjustment-interval` of the planner, s.
+    pub adjustment_interval_s: Option<f64>,
+    /// `--load-predictor` of the planner.
+    pub load_predictor: Option<String>,
+    /// `--load-prediction-window-size` of the planner.
+    pub window_size: Option<usize>,
+    /// `--min-endpoint` of the planner.
+    pub min_endpoint: Option<u32>,
     /// Inconsistencies found while reading (e.g. GPU limit vs planner argument), for the report.
     pub notes: Vec<String>,
 }
@@ -169,6 +177,10 @@ pub fn read_profile_data(yaml: &str) -> Result<PlannerData, String> {
         itl_ms: arg_f64("itl"),
         max_gpu_budget: arg_u32("max-gpu-budget"),
         backend: arg("backend"),
+        adjustment_interval_s: arg_f64("adjustment-interval"),
+        load_predictor: arg("load-predictor"),
+        window_size: arg("load-prediction-window-size").and_then(|v| v.parse().ok()),
+        min_endpoint: arg_u32("min-endpoint"),
         notes,
     })
 }
@@ -448,3 +460,4 @@ mod tests {
         assert_eq!(data.notes.len(), 2);
     }
 }
+pub use crate::spec::DynamoVersion;

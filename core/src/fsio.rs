@@ -37,3 +37,9 @@ mod tests {
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
+
+/// The sha256 of `bytes`, lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -165,6 +165,52 @@ pub struct OptimizationRecord {
     pub seed: u64,
     /// Hash of the inputs.
     pub input_hash: String,
+    /// The planner that ran (version and arguments; the profile is the method's).
+    #[serde(default)]
+    pub planner: Option<PlannerRan>,
+    /// Workers the measured run started with: what its planner settles on for the trace's
+    /// opening load (the warm start).
+    #[serde(default)]
+    pub initial_replicas: Option<(u32, u32)>,
+    /// The same graph from a cold start (1 prefill + 1 decode) over the trace's first
+    /// intervals: what reaching the warm start costs.
+    #[serde(default)]
+    pub cold_start: Option<ColdStart>,
+}
+
+/// The planner arguments a planner-in-the-loop run used.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlannerRan {
+    /// Dynamo version the planner behaved as (`0.7`, `1.6`).
+    pub dynamo_version: String,
+    /// Seconds between decisions.
+    pub adjustment_interval_s: f64,
+    /// Load predictor.
+    pub predictor: String,
+    /// Predictor window, intervals.
+    pub window_size: usize,
+    /// GPU budget.
+    pub gpu_budget: u32,
+    /// Fewest workers per role.
+    pub min_endpoint: u32,
+    /// Where each setting came from: `method`, `flag` or `default` (Dynamo's).
+    pub sources: std::collections::BTreeMap<String, String>,
+}
+
+/// The cold-start run of a planner job.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ColdStart {
+    /// Trace seconds replayed from the cold start.
+    pub window_s: f64,
+    /// Fraction of its requests meeting the SLA.
+    pub sla_hit_rate: f64,
+    /// Requests that missed the SLA.
+    pub sla_misses: u64,
+    /// Time of the planner's first decision reaching the warm start's replicas, s (None: not
+    /// within the window).
+    pub settle_s: Option<f64>,
+    /// Replica decisions: (time s, prefill, decode).
+    pub replicas: Vec<(f64, u32, u32)>,
 }
 
 /// Reads a JSON record, saying which file failed and why.

@@ -497,10 +497,12 @@ fn bench_methods(
         let mean_rate = (spec.trace.max_rate + spec.trace.min_rate) / 2.0;
         let duration = (max_tokens / (mean_rate * f64::from(s.osl))).clamp(60.0, trace_duration.max(60.0));
         spec.trace.duration_s = duration.round();
+        // One slow single-class wave: the scenario where the planner's lag matters.
         spec.trace.period_s = spec.trace.duration_s;
+        spec.trace.second_class = None;
         // The defaults' planner timing (180 s interval, 120 s worker startup on a 1800 s trace),
         // compressed with the trace, so the planner acts within it.
-        spec.adjustment_interval_s = spec.trace.duration_s / 10.0;
+        spec.planner.adjustment_interval_s = Some(spec.trace.duration_s / 10.0);
         let reality = scratch.0.join(format!("reality-{i}.toml"));
         write_reality(&reality, spec.trace.duration_s / 15.0)?;
         spec.reality = reality.display().to_string();

@@ -217,9 +217,46 @@ pub struct RunArgs {
     /// Highest request rate of the trace, req/s.
     #[arg(long, default_value_t = 45.0)]
     pub max_rate: f64,
-    /// Period of the trace's rate sinusoid, s.
-    #[arg(long, default_value_t = 600.0)]
+    /// Period of the trace's rate sinusoid, s (sin_synth's default, as in the seed's command;
+    /// a slow period, e.g. 600, is where the planner's lag shows).
+    #[arg(long, default_value_t = 10.0)]
     pub period: f64,
+    /// The trace's second request class, `ISL:OSL`, mixed with the SLA's (sin_synth's default).
+    #[arg(long, value_name = "ISL:OSL", default_value = "5000:100")]
+    pub second_class: String,
+    /// Every request of the trace is the SLA's ISL/OSL (no second class).
+    #[arg(long)]
+    pub single_class: bool,
+    /// Lowest share of the SLA's class in the trace (sin_synth: 0.2).
+    #[arg(long, default_value_t = 0.2)]
+    pub ratio_min: f64,
+    /// Highest share of the SLA's class (sin_synth: 0.8).
+    #[arg(long, default_value_t = 0.8)]
+    pub ratio_max: f64,
+    /// Period of the share, s (sin_synth: 10).
+    #[arg(long, default_value_t = 10.0)]
+    pub ratio_period: f64,
+    /// Replay this mooncake JSONL trace (e.g. a production trace) instead of the generated one;
+    /// the report records its name, sha256 and statistics.
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+    /// Which NVIDIA Dynamo the run models: the SLA planner's loop, demand signal, predictors,
+    /// corrections and budget rule (and the Kubernetes profiler conventions). 1.6 (current,
+    /// default) or 0.7 (January 2026, as in NVIDIA's reference run).
+    #[arg(long, default_value = "1.6", value_parser = ["0.7", "1.6"])]
+    pub dynamo_version: String,
+    /// Planner adjustment interval, s, for every graph (default: each method's
+    /// config_with_planner.yaml, else Dynamo's 180).
+    #[arg(long, value_name = "S")]
+    pub adjustment_interval: Option<f64>,
+    /// Planner load predictor for every graph: constant, arima or kalman (1.6 only) (default:
+    /// each method's config_with_planner.yaml, else arima).
+    #[arg(long, value_name = "NAME")]
+    pub load_predictor: Option<String>,
+    /// Reproduce NVIDIA's January 2026 reference run: `nvidia-2026-01` = Dynamo 0.7's planner,
+    /// GPU budget 8 (overrides --dynamo-version and --gpu-budget).
+    #[arg(long, value_parser = ["nvidia-2026-01"])]
+    pub preset: Option<String>,
     /// Run the measured stages with K seeds and report means with 95% intervals.
     #[arg(long, default_value_t = 1)]
     pub repeat: u32,

@@ -9,11 +9,11 @@ use profcmp_core::backend::Backend;
 use profcmp_core::estimator::{EstimatorSet, ModelInfo};
 use profcmp_core::layout::{read_json, ProfileRecord, ResultsDir};
 use profcmp_core::sim::{Reality, SimCluster};
-use profcmp_core::spec::{RunSpec, TraceSpec};
+use profcmp_core::spec::{DynamoVersion, PlannerOverrides, RunSpec, TraceFile, TraceSpec};
 use profcmp_core::stage::optimize::{oracle_candidates, run_jobs, PlannedJob};
 use profcmp_core::stage::profile::{answer_estimate, profile_stage, MethodEntry};
 use profcmp_core::stage::{validate, Observer};
-use profcmp_core::workload::{read_mooncake, sinusoidal, write_mooncake, SinusoidSpec};
+use profcmp_core::workload::{read_mooncake, write_mooncake};
 use profcmp_plugin_api::{ProfileResult, SearchSpace, ServingBackend, Sla};
 
 use crate::cli::{MethodArgs, RunArgs};
@@ -160,6 +160,16 @@ fn run_spec(args: &RunArgs) -> anyhow::Result<RunSpec> {
     if args.repeat == 0 || args.requests == 0 {
         bail!("--repeat and --requests must be at least 1");
     }
+    if let Some(interval) = args.adjustment_interval {
+        if !(interval.is_finite() && interval > 0.0) {
+            bail!("--adjustment-interval must be a positive number of seconds, got {interval}");
+        }
+    }
+    let (mut dynamo_version, mut gpu_budget): (DynamoVersion, u32) =
+        (args.dynamo_version.parse().map_err(anyhow::Error::msg)?, args.gpu_budget);
+    if args.preset.as_deref() == Some("nvidia-2026-01") {
+        (dynamo_version, gpu_budget) = (DynamoVersion::V0_7, 8);
+    }
     Ok(RunSpec {
         model: args.target.model.clone(),
         system: args.target.system.clone(),
@@ -173,19 +183,23 @@ fn run_spec(args: &RunArgs) -> anyhow::Result<RunSpec> {
         search: SearchSpace {
             prefill_tp: args.prefill_tp.clone(),
             decode_tp: args.decode_tp.clone(),
-            gpu_budget: args.gpu_budget,
+            gpu_budget,
         },
         seed: args.seed,
         reality: args.reality.clone(),
         requests_per_level: args.requests,
         max_batch: args.max_batch,
-        trace: TraceSpec {
-            duration_s: args.trace_duration,
-            min_rate: args.min_rate,
-            max_rate: args.max_rate,
-            period_s: args.period,
+        trace: trace_spec(args)?,
+        dynamo_version,
+        planner: PlannerOverrides {
+            adjustment_interval_s: args.adjustment_interval,
+            predictor: args
+                .load_predictor
+                .as_deref()
+                .map(str::parse)
+                .transpose()
+                .map_err(|e: String| anyhow::anyhow!("--load-predictor: {e}"))?,
         },
-        adjustment_interval_s: 180.0,
         repeat: args.repeat,
     })
 }
@@ -341,23 +355,67 @@ fn validate(ctx: &Context_, console: &Console) -> anyhow::Result<usize> {
     Ok(failed)
 }
 
+/// The optimize stage's trace from the flags: a `--trace` file (identified by its sha256) or
+/// sin_synth's parameters.
+fn trace_spec(args: &RunArgs) -> anyhow::Result<TraceSpec> {
+    let second_class = if args.single_class {
+        None
+    } else {
+        let (isl, osl) = args
+            .second_class
+            .split_once(':')
+            .and_then(|(i, o)| Some((i.trim().parse::<u32>().ok()?, o.trim().parse::<u32>().ok()?)))
+            .filter(|(i, o)| *i > 0 && *o > 0)
+            .ok_or_else(|| anyhow::anyhow!("--second-class must be ISL:OSL with both >= 1, e.g. 5000:100; got `{}`", args.second_class))?;
+        Some((isl, osl))
+    };
+    if !(0.0..=1.0).contains(&args.ratio_min) || !(args.ratio_min..=1.0).contains(&args.ratio_max) {
+        bail!("--ratio-min and --ratio-max must satisfy 0 <= min <= max <= 1");
+    }
+    if !(args.ratio_period.is_finite() && args.ratio_period > 0.0) {
+        bail!("--ratio-period must be a positive number of seconds");
+    }
+    let file = match &args.trace {
+        Some(path) => {
+            let bytes = std::fs::read(path)
+                .with_context(|| format!("cannot read --trace {}: give a mooncake JSONL file", path.display()))?;
+            profcmp_core::workload::parse_mooncake(&String::from_utf8_lossy(&bytes), &path.display().to_string())?;
+            Some(TraceFile {
+                path: path.clone(),
+                sha256: profcmp_core::fsio::sha256_hex(&bytes),
+            })
+        }
+        None => None,
+    };
+    Ok(TraceSpec {
+        duration_s: args.trace_duration,
+        min_rate: args.min_rate,
+        max_rate: args.max_rate,
+        period_s: args.period,
+        second_class,
+        ratio_min: args.ratio_min,
+        ratio_max: args.ratio_max,
+        ratio_period_s: args.ratio_period,
+        file,
+    })
+}
+
 fn trace_for(ctx: &Context_, seed: u64, path: &Path) -> anyhow::Result<Vec<profcmp_plugin_api::TraceRequest>> {
-    let t = &ctx.spec.trace;
-    let sin = SinusoidSpec::single(
-        t.duration_s.round() as u32,
-        t.min_rate,
-        t.max_rate,
-        t.period_s,
-        ctx.spec.sla.isl,
-        ctx.spec.sla.osl,
-        seed,
-    );
-    let trace = sinusoidal(&sin)?;
+    let trace = profcmp_core::workload::trace_for(&ctx.spec.trace, &ctx.spec.sla, seed)?;
     // Keep the file the user can replay elsewhere; rewrite it only if it differs.
     if read_mooncake(path).ok().as_ref() != Some(&trace) {
         write_mooncake(path, &trace, 512)?;
     }
     Ok(trace)
+}
+
+/// The planner arguments in a method's `config_with_planner.yaml` (none if it has none).
+fn method_planner_args(results: &ResultsDir, method: &str) -> profcmp_core::stage::optimize::MethodPlannerArgs {
+    std::fs::read_to_string(results.config_with_planner(method))
+        .ok()
+        .and_then(|yaml| profcmp_core::dynamo::read_profile_data(&yaml).ok())
+        .map(|data| (&data).into())
+        .unwrap_or_default()
 }
 
 fn optimize(ctx: &Context_, console: &Console) -> anyhow::Result<usize> {
@@ -391,6 +449,7 @@ fn optimize(ctx: &Context_, console: &Console) -> anyhow::Result<usize> {
                 prefill_tp: result.prefill.tp,
                 decode_tp: result.decode.tp,
                 profile: result.profile_data.clone(),
+                args: method_planner_args(&ctx.results, method),
                 dir: seed_dir(ctx.results.optimization(method)),
             })
             .collect();
@@ -420,6 +479,7 @@ fn optimize(ctx: &Context_, console: &Console) -> anyhow::Result<usize> {
                     prefill: prefill.clone(),
                     decode: decode.clone(),
                 },
+                args: Default::default(),
                 dir: seed_dir(ctx.results.oracle(p, d)),
             });
         }

@@ -15,6 +15,7 @@
 mod aic;
 mod live;
 mod planner;
+mod predictors;
 mod profile;
 mod reality;
 mod replay;
@@ -33,7 +34,7 @@ use crate::aiperf::{RequestRecord, Slo, Summary};
 use crate::backend::{Backend, BackendError, PlannerSpec, Run};
 use crate::estimator::{EstimatorSet, ModelInfo};
 
-pub use planner::{ReplicaLog, SlaPlanner, MOVING_AVERAGE_WINDOW};
+pub use planner::{ReplicaLog, SlaPlanner, Window};
 pub use profile::{DecodeSurface, PrefillCurve};
 pub use reality::{Reality, RealityError, REALITY_NAMES};
 pub use replay::MAX_BATCHED_TOKENS;

@@ -256,8 +256,9 @@ fn planner_spec(budget: u32) -> PlannerSpec {
         gpu_budget: budget,
         adjustment_interval_s: 60.0,
         predictor: LoadPredictor::Constant,
-        min_prefill: 1,
-        min_decode: 1,
+        window_size: 50,
+        min_endpoint: 1,
+        version: crate::spec::DynamoVersion::V1_6,
     }
 }
 

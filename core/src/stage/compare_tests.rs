@@ -225,6 +225,9 @@ fn optimization_json(dir: &Path, goodput: f64, avg_gpus: f64, hit: f64) {
         replicas: vec![(0.0, 1, 1)],
         seed: 1,
         input_hash: "h".into(),
+        planner: None,
+        initial_replicas: None,
+        cold_start: None,
     };
     write_json(&dir.join("optimization.json"), &r).unwrap();
 }

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::aiperf::Slo;
 use crate::backend::{Backend, LoadPredictor, PlannerSpec};
-use crate::layout::{read_json, write_json, OptimizationRecord};
+use crate::layout::{read_json, write_json, ColdStart, OptimizationRecord, PlannerRan};
 use crate::spec::{input_hash, RunSpec};
 use crate::stage::Observer;
 
@@ -22,9 +22,46 @@ pub struct PlannedJob {
     pub decode_tp: u32,
     /// The profile data the planner reads.
     pub profile: PlannerProfile,
+    /// The planner arguments in the method's `config_with_planner.yaml` (none for the oracle).
+    pub args: MethodPlannerArgs,
     /// Output directory (`.../optimization/`).
     pub dir: std::path::PathBuf,
 }
+
+/// Planner arguments a method's `config_with_planner.yaml` sets (None = not set).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct MethodPlannerArgs {
+    /// `--adjustment-interval`, s.
+    pub adjustment_interval_s: Option<f64>,
+    /// `--load-predictor`.
+    pub predictor: Option<String>,
+    /// `--load-prediction-window-size`.
+    pub window_size: Option<usize>,
+    /// `--max-gpu-budget`.
+    pub gpu_budget: Option<u32>,
+    /// `--min-endpoint`.
+    pub min_endpoint: Option<u32>,
+}
+
+impl From<&crate::dynamo::PlannerData> for MethodPlannerArgs {
+    fn from(data: &crate::dynamo::PlannerData) -> Self {
+        MethodPlannerArgs {
+            adjustment_interval_s: data.adjustment_interval_s,
+            predictor: data.load_predictor.clone(),
+            window_size: data.window_size,
+            gpu_budget: data.max_gpu_budget,
+            min_endpoint: data.min_endpoint,
+        }
+    }
+}
+
+/// Dynamo's planner defaults (`planner/defaults.py`): 180 s, ARIMA over 50 intervals, 1 worker
+/// per role at least.
+pub const DEFAULT_ADJUSTMENT_INTERVAL_S: f64 = 180.0;
+/// See `DEFAULT_ADJUSTMENT_INTERVAL_S`.
+pub const DEFAULT_PREDICTOR: LoadPredictor = LoadPredictor::Arima;
+/// See `DEFAULT_ADJUSTMENT_INTERVAL_S`.
+pub const DEFAULT_WINDOW_SIZE: usize = 50;
 
 /// Oracle candidates: every (prefill TP, decode TP) whose smallest graph fits the GPU budget.
 pub fn oracle_candidates(spec: &RunSpec) -> Vec<(u32, u32)> {
@@ -45,26 +82,117 @@ struct JobInputs<'a> {
     prefill_tp: u32,
     decode_tp: u32,
     profile: &'a PlannerProfile,
+    args: &'a MethodPlannerArgs,
     seed: u64,
+    trace: &'a str,
 }
 
-/// The planner settings of a job.
-pub fn planner_spec(spec: &RunSpec, job: &PlannedJob) -> PlannerSpec {
-    PlannerSpec {
+/// The planner a job runs: each argument from the command line if given there, else from the
+/// method's `config_with_planner.yaml`, else Dynamo's default; the budget never above the run's.
+/// Returns the spec and what ran, with where each setting came from.
+pub fn planner_spec(spec: &RunSpec, job: &PlannedJob) -> Result<(PlannerSpec, PlannerRan), String> {
+    let mut sources = std::collections::BTreeMap::new();
+    let mut pick = |name: &str, flag: Option<String>, method: Option<String>, default: String| {
+        let (value, source) = match (flag, method) {
+            (Some(v), _) => (v, "flag"),
+            (None, Some(v)) => (v, "method"),
+            (None, None) => (default, "default"),
+        };
+        sources.insert(name.to_string(), source.to_string());
+        value
+    };
+    let o = &spec.planner;
+    let interval: f64 = pick(
+        "adjustment_interval_s",
+        o.adjustment_interval_s.map(|v| v.to_string()),
+        job.args.adjustment_interval_s.map(|v| v.to_string()),
+        DEFAULT_ADJUSTMENT_INTERVAL_S.to_string(),
+    )
+    .parse()
+    .map_err(|e| format!("{}: planner adjustment interval: {e}", job.subject))?;
+    let predictor_name = pick(
+        "predictor",
+        o.predictor.map(|p| predictor_name(p).to_string()),
+        job.args.predictor.clone(),
+        predictor_name(DEFAULT_PREDICTOR).to_string(),
+    );
+    let predictor: LoadPredictor = predictor_name
+        .parse()
+        .map_err(|e| format!("{}: planner --load-predictor: {e}", job.subject))?;
+    let window_size = pick("window_size", None, job.args.window_size.map(|v| v.to_string()), DEFAULT_WINDOW_SIZE.to_string())
+        .parse()
+        .map_err(|e| format!("{}: planner window size: {e}", job.subject))?;
+    let min_endpoint = pick("min_endpoint", None, job.args.min_endpoint.map(|v| v.to_string()), "1".into())
+        .parse()
+        .map_err(|e| format!("{}: planner min endpoint: {e}", job.subject))?;
+    let gpu_budget = match job.args.gpu_budget {
+        Some(b) if b <= spec.search.gpu_budget => {
+            sources.insert("gpu_budget".into(), "method".into());
+            b
+        }
+        _ => {
+            sources.insert("gpu_budget".into(), "run".into());
+            spec.search.gpu_budget
+        }
+    };
+    if !(interval > 0.0 && interval.is_finite()) {
+        return Err(format!("{}: planner adjustment interval {interval} s must be > 0", job.subject));
+    }
+    let planner = PlannerSpec {
+        version: spec.dynamo_version,
         profile: job.profile.clone(),
         prefill_tp: job.prefill_tp,
         decode_tp: job.decode_tp,
         sla: spec.sla,
-        gpu_budget: spec.search.gpu_budget,
-        adjustment_interval_s: spec.adjustment_interval_s,
-        predictor: LoadPredictor::MovingAverage,
-        min_prefill: 1,
-        min_decode: 1,
+        gpu_budget,
+        adjustment_interval_s: interval,
+        predictor,
+        window_size,
+        min_endpoint,
+    };
+    let ran = PlannerRan {
+        dynamo_version: spec.dynamo_version.as_str().into(),
+        adjustment_interval_s: interval,
+        predictor: predictor_name,
+        window_size,
+        gpu_budget,
+        min_endpoint,
+        sources,
+    };
+    Ok((planner, ran))
+}
+
+fn predictor_name(p: LoadPredictor) -> &'static str {
+    match p {
+        LoadPredictor::Constant => "constant",
+        LoadPredictor::Arima => "arima",
+        LoadPredictor::Kalman => "kalman",
     }
+}
+
+/// Intervals of the trace replayed from a cold start to measure its cost.
+pub const COLD_START_INTERVALS: f64 = 3.0;
+
+/// The trace's opening load: requests arriving in the first interval as req/s, and their mean
+/// ISL and OSL (the SLA's shape if none arrive).
+pub fn opening_load(trace: &[TraceRequest], interval_s: f64, sla: &profcmp_plugin_api::Sla) -> (f64, f64, f64) {
+    let first: Vec<&TraceRequest> = trace.iter().filter(|r| r.timestamp_ms < interval_s * 1e3).collect();
+    if first.is_empty() {
+        return (0.0, f64::from(sla.isl), f64::from(sla.osl));
+    }
+    let n = first.len() as f64;
+    let mean = |f: fn(&TraceRequest) -> u32| first.iter().map(|r| f64::from(f(r))).sum::<f64>() / n;
+    (n / interval_s, mean(|r| r.input_length), mean(|r| r.output_length))
 }
 
 /// Runs one job unless its inputs are unchanged; writes the AIPerf artifacts and
 /// `optimization.json`. Returns the record.
+///
+/// Goodput is measured from a warm start: the graph starts at the replicas its planner settles
+/// on for the trace's opening load (computed from the method's own profile), as real benchmarks
+/// measure a deployment that has settled. A second replay from 1 prefill + 1 decode worker over
+/// the first `COLD_START_INTERVALS` intervals records what a cold start costs (SLA misses, time
+/// to reach the warm start's replicas), reported apart.
 pub fn run_job(
     spec: &RunSpec,
     job: &PlannedJob,
@@ -73,12 +201,15 @@ pub fn run_job(
     backend: &mut dyn Backend,
     observer: &dyn Observer,
 ) -> Result<OptimizationRecord, String> {
+    let trace_digest = input_hash(&trace);
     let hash = input_hash(&JobInputs {
         spec,
         prefill_tp: job.prefill_tp,
         decode_tp: job.decode_tp,
         profile: &job.profile,
+        args: &job.args,
         seed,
+        trace: &trace_digest,
     });
     let record_path = job.dir.join("optimization.json");
     if let Ok(record) = read_json::<OptimizationRecord>(&record_path) {
@@ -87,29 +218,54 @@ pub fn run_job(
             return Ok(record);
         }
     }
+    let (planner, ran) = planner_spec(spec, job)?;
+    let (rate, isl, osl) = opening_load(trace, planner.adjustment_interval_s, &spec.sla);
+    let warm = crate::sim::SlaPlanner::new(&planner, Default::default())?.settled_replicas(rate, isl, osl);
+    let warm = (warm.0.max(1), warm.1.max(1));
     observer.stage_progress(
         "optimize",
         &job.subject,
-        &format!("{} requests under the planner", trace.len()),
+        &format!(
+            "{} requests under the Dynamo {} planner from {}P+{}D",
+            trace.len(),
+            ran.dynamo_version,
+            warm.0,
+            warm.1
+        ),
     );
-    let graph = DeployRequest::Graph {
-        prefill_workers: 1,
-        prefill_tp: job.prefill_tp,
-        decode_workers: 1,
-        decode_tp: job.decode_tp,
-    };
     let slo = Slo {
         ttft_ms: spec.sla.ttft_ms,
         itl_ms: spec.sla.itl_ms,
     };
-    let deployment = backend.deploy(&graph).map_err(|e| e.to_string())?;
-    let run = backend.measure_planned(&deployment, trace, &planner_spec(spec, job), Some(slo));
-    let torn_down = backend.teardown(&deployment);
-    let run = run.map_err(|e| e.to_string())?;
-    torn_down.map_err(|e| e.to_string())?;
+    let run = planned_run(backend, job, warm, trace, &planner, slo)?;
     run.summary
         .write_dir(&job.dir, &run.records)
         .map_err(|e| format!("{}: {e}", job.dir.display()))?;
+    let cold_window_s = (COLD_START_INTERVALS * planner.adjustment_interval_s).min(trace_span_s(trace));
+    let opening: Vec<TraceRequest> = trace
+        .iter()
+        .filter(|r| r.timestamp_ms < cold_window_s * 1e3)
+        .cloned()
+        .collect();
+    let cold_start = if opening.is_empty() {
+        None
+    } else {
+        observer.stage_progress("optimize", &job.subject, "cold start");
+        let cold = planned_run(backend, job, (1, 1), &opening, &planner, slo)?;
+        let good = cold.summary.value("good_request_count").unwrap_or(0.0);
+        let total = cold.records.len() as f64;
+        Some(ColdStart {
+            window_s: cold_window_s,
+            sla_hit_rate: if total > 0.0 { good / total } else { 0.0 },
+            sla_misses: (total - good).max(0.0) as u64,
+            settle_s: cold
+                .replicas
+                .iter()
+                .find(|(t, p, d)| *t > 0.0 && (*p, *d) == warm)
+                .map(|(t, _, _)| *t),
+            replicas: cold.replicas,
+        })
+    };
     let goodput = run.summary.value("goodput").unwrap_or(0.0);
     let requests = run.records.len().max(1) as f64;
     let good = run.summary.value("good_request_count").unwrap_or(0.0);
@@ -127,9 +283,43 @@ pub fn run_job(
         replicas: run.replicas,
         seed,
         input_hash: hash,
+        planner: Some(ran),
+        initial_replicas: Some(warm),
+        cold_start,
     };
     write_json(&record_path, &record).map_err(|e| format!("{}: {e}", record_path.display()))?;
     Ok(record)
+}
+
+/// Deploys the job's graph at `replicas`, replays `trace` under the planner, tears it down.
+fn planned_run(
+    backend: &mut dyn Backend,
+    job: &PlannedJob,
+    (prefill_workers, decode_workers): (u32, u32),
+    trace: &[TraceRequest],
+    planner: &PlannerSpec,
+    slo: Slo,
+) -> Result<crate::backend::Run, String> {
+    let graph = DeployRequest::Graph {
+        prefill_workers,
+        prefill_tp: job.prefill_tp,
+        decode_workers,
+        decode_tp: job.decode_tp,
+    };
+    let deployment = backend.deploy(&graph).map_err(|e| e.to_string())?;
+    let run = backend.measure_planned(&deployment, trace, planner, Some(slo));
+    let torn_down = backend.teardown(&deployment);
+    let run = run.map_err(|e| e.to_string())?;
+    torn_down.map_err(|e| e.to_string())?;
+    Ok(run)
+}
+
+/// Seconds from the first to the last arrival of a trace.
+fn trace_span_s(trace: &[TraceRequest]) -> f64 {
+    match (trace.first(), trace.last()) {
+        (Some(a), Some(b)) => (b.timestamp_ms - a.timestamp_ms) / 1e3 + 1.0,
+        _ => 0.0,
+    }
 }
 
 /// Runs jobs on up to `threads` threads, each with its own backend from `make_backend`.

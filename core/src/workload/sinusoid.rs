@@ -100,16 +100,18 @@ pub fn sinusoidal(spec: &SinusoidSpec) -> Result<Vec<TraceRequest>, WorkloadErro
     for second in 0..spec.duration_s {
         let t = f64::from(second);
         let rate = wave(t, spec.rate_min, spec.rate_max, spec.rate_period_s);
-        let ratio = wave(t, spec.ratio_min, spec.ratio_max, spec.ratio_period_s);
         let n = poisson(&mut rng, rate);
         for i in 0..n {
+            let timestamp_ms = t * 1000.0 + (f64::from(i) * 1000.0 / f64::from(n)).floor();
+            // sin_synth draws the class from the ratio at the request's own time.
+            let ratio = wave(timestamp_ms / 1e3, spec.ratio_min, spec.ratio_max, spec.ratio_period_s);
             let (isl, osl) = if rng.random::<f64>() < ratio {
                 spec.pair1
             } else {
                 spec.pair2
             };
             requests.push(TraceRequest {
-                timestamp_ms: (t * 1000.0 + (f64::from(i) * 1000.0 / f64::from(n)).floor()),
+                timestamp_ms,
                 input_length: isl,
                 output_length: osl,
             });
@@ -174,6 +176,41 @@ mod tests {
         let trace = sinusoidal(&spec).unwrap();
         let share = trace.iter().filter(|r| r.input_length == 2048).count() as f64 / trace.len() as f64;
         assert!((share - 0.25).abs() < 0.03, "{share}");
+    }
+
+    #[test]
+    fn the_seeds_trace_has_sin_synths_statistics() {
+        // sin_synth --time-duration 1800 --request-rate-min 5 --request-rate-max 45 --isl1 2048
+        // --osl1 256, every other argument at its default (docs/workload.md).
+        let spec = SinusoidSpec {
+            pair2: (5000, 100),
+            ratio_min: 0.2,
+            ratio_max: 0.8,
+            ratio_period_s: 10.0,
+            ..SinusoidSpec::single(1800, 5.0, 45.0, 10.0, 2048, 256, 7)
+        };
+        let trace = sinusoidal(&spec).unwrap();
+        let mean_rate = trace.len() as f64 / 1800.0;
+        assert!((mean_rate - 25.0).abs() < 0.5, "{mean_rate}");
+        // Phase of the 10 s period: seconds 0-1 are the trough (rate ~5-9), 4-6 the crest (~40-45).
+        let in_phase = |phases: &[u32]| {
+            trace
+                .iter()
+                .filter(|r| phases.contains(&((r.timestamp_ms / 1000.0) as u32 % 10)))
+                .collect::<Vec<_>>()
+        };
+        let (trough, crest) = (in_phase(&[0]), in_phase(&[5]));
+        assert!((trough.len() as f64 / 180.0 - 5.0).abs() < 1.0, "trough {}", trough.len());
+        assert!((crest.len() as f64 / 180.0 - 45.0).abs() < 2.0, "crest {}", crest.len());
+        // The share of class 1 follows the ratio wave: ~0.2 at the trough, ~0.8 at the crest.
+        let share = |rs: &[&TraceRequest]| rs.iter().filter(|r| r.input_length == 2048).count() as f64 / rs.len() as f64;
+        assert!((share(&in_phase(&[5])) - 0.8).abs() < 0.05, "{}", share(&in_phase(&[5])));
+        assert!((share(&in_phase(&[0, 9])) - 0.22).abs() < 0.08, "{}", share(&in_phase(&[0, 9])));
+        let overall = share(&trace.iter().collect::<Vec<_>>());
+        // Weighted by rate, the busy half (share > 0.5) dominates.
+        assert!(overall > 0.55 && overall < 0.75, "{overall}");
+        // Timestamps are whole milliseconds.
+        assert!(trace.iter().all(|r| r.timestamp_ms.fract() == 0.0));
     }
 
     #[test]
