@@ -36,8 +36,8 @@ pub struct K8sSettings {
     pub model: String,
     /// Serving framework (picks the base graph).
     pub backend: ServingBackend,
-    /// Whose profiler's sweep graphs to deploy (Dynamo 0.7 or the newest, 1.6).
-    pub conventions: graph::Conventions,
+    /// Whose profiler's sweep graphs to deploy (Dynamo 0.7 or 1.6, the newest conventions).
+    pub dynamo_version: graph::DynamoVersion,
     /// SLA input length (the newest profiler's prefill engines take this many tokens a batch).
     pub isl: u32,
     /// Directory of replacement base graphs (`<backend>.yaml`), else the shipped ones.
@@ -66,7 +66,7 @@ impl K8sSettings {
             ),
             model: model.to_string(),
             backend,
-            conventions: graph::Conventions::Newest,
+            dynamo_version: graph::DynamoVersion::V1_6,
             isl: 2048,
             templates: None,
             planned: None,
@@ -148,12 +148,12 @@ impl K8sBackend {
             return Ok((vec![config_map, graph], true));
         }
         let settings = &self.settings;
-        let template = graph::template(settings.backend, settings.conventions, settings.templates.as_deref())?;
+        let template = graph::template(settings.backend, settings.dynamo_version, settings.templates.as_deref())?;
         let spec = graph::SweepSpec {
             name,
             model: &settings.model,
             backend: settings.backend,
-            conventions: settings.conventions,
+            dynamo_version: settings.dynamo_version,
             isl: settings.isl,
             labels: &labels,
         };

@@ -368,19 +368,30 @@ impl Cluster {
     /// Deletes everything of a run (by its run-id label) and, given a timeout, waits until it is
     /// gone; returns `kind/name` of what it removed. CRDs that are not installed are skipped.
     pub async fn cleanup(&self, run_id: &str, wait: Option<Duration>) -> Result<Vec<String>, K8sError> {
+        // Lists in a version the cluster serves (v1alpha1 may be gone); no group, no CRDs.
+        let dynamo = match self.discover_version(Kind::Graph).await {
+            Ok(version) => Some(self.speaking(&version)),
+            Err(K8sError::MissingCrd { .. }) => None,
+            Err(e) => return Err(e),
+        };
         let mut removed = Vec::new();
         for kind in Kind::ALL {
-            let names = match self.labelled(kind, run_id).await {
+            let cluster = match (kind.is_crd(), &dynamo) {
+                (false, _) => self,
+                (true, Some(dynamo)) => dynamo,
+                (true, None) => continue,
+            };
+            let names = match cluster.labelled(kind, run_id).await {
                 Ok(names) => names,
                 Err(K8sError::MissingCrd { .. }) => continue,
                 Err(e) => return Err(e),
             };
             for name in &names {
-                self.delete(kind, name).await?;
+                cluster.delete(kind, name).await?;
             }
             for name in names {
                 if let Some(timeout) = wait {
-                    self.wait_gone(kind, &name, timeout).await?;
+                    cluster.wait_gone(kind, &name, timeout).await?;
                 }
                 removed.push(format!("{}/{name}", kind.plural()));
             }

@@ -19,6 +19,7 @@ use serde_json::{json, Map, Value};
 
 use super::names;
 use crate::dynamo::PROFILE_CONFIG_MAP;
+pub use crate::spec::DynamoVersion;
 
 /// Label carrying the run id on every object profcmp creates.
 pub const LABEL_RUN: &str = "profcmp.dev/run-id";
@@ -30,15 +31,6 @@ pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 /// Max tokens per batch Dynamo 0.7's profiler gives a prefill-only engine
 /// (`set_prefill_config`, utils/config_modifiers/*.py @ 23660bc5c).
 pub const PREFILL_MAX_TOKENS_07: u32 = 32768;
-
-/// Which Dynamo's profiler the sweep graphs imitate.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Conventions {
-    /// Dynamo 0.7.0 (`benchmarks/profiler/` @ 23660bc5c).
-    V07,
-    /// The newest Dynamo (`components/src/dynamo/profiler/` @ 2a6da14c8), i.e. 1.6.
-    Newest,
-}
 
 /// The shipped base graphs: per Dynamo version, one per serving framework.
 const TEMPLATES_07: [&str; 3] = [
@@ -61,8 +53,8 @@ pub struct SweepSpec<'a> {
     pub model: &'a str,
     /// Serving framework.
     pub backend: ServingBackend,
-    /// Whose profiler's conversion to follow.
-    pub conventions: Conventions,
+    /// Whose profiler's conversion to follow (0.7, or 1.6: the newest conventions).
+    pub dynamo_version: DynamoVersion,
     /// SLA input length: the newest profiler's prefill engines take at most this many tokens
     /// per batch (aiconfigurator `enumerate_profiling_configs`).
     pub isl: u32,
@@ -81,15 +73,15 @@ pub fn labels(run_id: &str, method: &str) -> BTreeMap<String, String> {
 
 /// The base graph for `backend`: `dir/<backend>.yaml` when a template directory is given and
 /// has that file, else the one shipped for the Dynamo version.
-pub fn template(backend: ServingBackend, conventions: Conventions, dir: Option<&Path>) -> Result<String, String> {
+pub fn template(backend: ServingBackend, conventions: DynamoVersion, dir: Option<&Path>) -> Result<String, String> {
     if let Some(path) = dir.map(|d| d.join(format!("{}.yaml", backend.as_str()))) {
         if path.exists() {
             return std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()));
         }
     }
     let shipped = match conventions {
-        Conventions::V07 => TEMPLATES_07,
-        Conventions::Newest => TEMPLATES_NEWEST,
+        DynamoVersion::V0_7 => TEMPLATES_07,
+        DynamoVersion::V1_6 => TEMPLATES_NEWEST,
     };
     let index = match backend {
         ServingBackend::Trtllm => 0,
@@ -135,7 +127,7 @@ pub fn graph_from_template(template: &str, spec: &SweepSpec, request: &DeployReq
                 set_model(&mut args, spec.backend, spec.model);
                 set_tp(&mut args, spec, tp);
                 set_args(service, args);
-                set_gpus(service, spec.conventions, tp);
+                set_gpus(service, spec.dynamo_version, tp);
             }
         }
     }
@@ -185,11 +177,11 @@ pub fn convert_for_sweep(graph: &mut Value, spec: &SweepSpec, role: Role, tp: u3
         .pointer_mut("/spec/services")
         .and_then(Value::as_object_mut)
         .ok_or("base graph: no spec.services")?;
-    match spec.conventions {
-        Conventions::V07 => {
+    match spec.dynamo_version {
+        DynamoVersion::V0_7 => {
             services.remove("Planner");
         }
-        Conventions::Newest => services.retain(|_, s| component_type(s) != Some("planner")),
+        DynamoVersion::V1_6 => services.retain(|_, s| component_type(s) != Some("planner")),
     }
     let prefill = services.remove(&prefill_key);
     if role == Role::Prefill {
@@ -212,10 +204,10 @@ pub fn convert_for_sweep(graph: &mut Value, spec: &SweepSpec, role: Role, tp: u3
             if role == Role::Prefill {
                 overrides.insert(1, ("disable_overlap_scheduler", json!(false)));
             }
-            trtllm_overrides(&mut args, spec.conventions, &overrides);
+            trtllm_overrides(&mut args, spec.dynamo_version, &overrides);
         }
-        ServingBackend::Vllm => match (role, spec.conventions) {
-            (Role::Prefill, Conventions::V07) => {
+        ServingBackend::Vllm => match (role, spec.dynamo_version) {
+            (Role::Prefill, DynamoVersion::V0_7) => {
                 if !remove_flag(&mut args, "--is-prefill-worker", false) {
                     return Err(format!(
                         "base graph: the vLLM prefill worker {prefill_key} has no --is-prefill-worker, which Dynamo 0.7's profiler requires"
@@ -223,7 +215,7 @@ pub fn convert_for_sweep(graph: &mut Value, spec: &SweepSpec, role: Role, tp: u3
                 }
                 prefix_caching(&mut args, false);
             }
-            (Role::Prefill, Conventions::Newest) => {
+            (Role::Prefill, DynamoVersion::V1_6) => {
                 remove_flag(&mut args, "--disaggregation-mode", true);
                 remove_flag(&mut args, "--is-prefill-worker", false);
                 prefix_caching(&mut args, false);
@@ -246,14 +238,14 @@ pub fn convert_for_sweep(graph: &mut Value, spec: &SweepSpec, role: Role, tp: u3
     }
     set_tp(&mut args, spec, tp);
     if role == Role::Prefill {
-        let max_tokens = match spec.conventions {
-            Conventions::V07 => PREFILL_MAX_TOKENS_07,
-            Conventions::Newest => spec.isl,
+        let max_tokens = match spec.dynamo_version {
+            DynamoVersion::V0_7 => PREFILL_MAX_TOKENS_07,
+            DynamoVersion::V1_6 => spec.isl,
         };
         prefill_limits(&mut args, spec, 1, max_tokens);
     }
     set_args(service, args);
-    set_gpus(service, spec.conventions, tp);
+    set_gpus(service, spec.dynamo_version, tp);
     Ok(())
 }
 
@@ -330,7 +322,7 @@ fn object_at<'a>(map: &'a mut Map<String, Value>, path: &[&str]) -> &'a mut Map<
 
 /// GPUs = TP. Dynamo 0.7 sets `requests.gpu` and `limits.gpu` if limits exist
 /// (`setup_worker_service_resources`); the newest sets limits and requests if they exist.
-fn set_gpus(service: &mut Map<String, Value>, conventions: Conventions, tp: u32) {
+fn set_gpus(service: &mut Map<String, Value>, conventions: DynamoVersion, tp: u32) {
     let has = |service: &Map<String, Value>, side: &str| {
         service
             .get("resources")
@@ -338,8 +330,8 @@ fn set_gpus(service: &mut Map<String, Value>, conventions: Conventions, tp: u32)
             .is_some_and(Value::is_object)
     };
     let (set_requests, set_limits) = match conventions {
-        Conventions::V07 => (true, has(service, "limits")),
-        Conventions::Newest => (has(service, "requests"), true),
+        DynamoVersion::V0_7 => (true, has(service, "limits")),
+        DynamoVersion::V1_6 => (has(service, "requests"), true),
     };
     for (side, set) in [("requests", set_requests), ("limits", set_limits)] {
         if set {
@@ -517,9 +509,9 @@ fn set_model(args: &mut Vec<String>, backend: ServingBackend, model: &str) {
 /// `--tensor-parallel-size` (the newest drops the `-tp` alias); SGLang `--tp` (the newest drops
 /// `--tp-size` and the expert/data-parallel flags of a dense TP config).
 fn set_tp(args: &mut Vec<String>, spec: &SweepSpec, tp: u32) {
-    let newest = spec.conventions == Conventions::Newest;
+    let newest = spec.dynamo_version == DynamoVersion::V1_6;
     match spec.backend {
-        ServingBackend::Trtllm => trtllm_overrides(args, spec.conventions, &[("tensor_parallel_size", json!(tp))]),
+        ServingBackend::Trtllm => trtllm_overrides(args, spec.dynamo_version, &[("tensor_parallel_size", json!(tp))]),
         ServingBackend::Vllm => {
             if newest {
                 remove_flag(args, "-tp", true);
@@ -545,7 +537,7 @@ fn prefill_limits(args: &mut Vec<String>, spec: &SweepSpec, batch: u32, tokens: 
     match spec.backend {
         ServingBackend::Trtllm => trtllm_overrides(
             args,
-            spec.conventions,
+            spec.dynamo_version,
             &[("max_batch_size", json!(batch)), ("max_num_tokens", json!(tokens))],
         ),
         ServingBackend::Vllm => {
@@ -564,10 +556,10 @@ fn prefill_limits(args: &mut Vec<String>, spec: &SweepSpec, batch: u32, tokens: 
 /// writes one `--trtllm.<key> <value>` flag each (`None` as `none`), unless the args already
 /// carry `--override-engine-args`, which it then merges into instead (dynamo.trtllm refuses
 /// both; Dynamo `8db5ad2b8`).
-fn trtllm_overrides(args: &mut Vec<String>, conventions: Conventions, overrides: &[(&str, Value)]) {
+fn trtllm_overrides(args: &mut Vec<String>, conventions: DynamoVersion, overrides: &[(&str, Value)]) {
     let flag = "--override-engine-args";
     let has_json = args.iter().any(|a| a == flag);
-    if conventions == Conventions::Newest && !has_json {
+    if conventions == DynamoVersion::V1_6 && !has_json {
         for (key, value) in overrides {
             let text = match value {
                 Value::Null => "none".to_string(),
@@ -646,14 +638,14 @@ mod tests {
 
     const MODEL: &str = "Qwen/Qwen3-8B";
 
-    fn graph_of(conventions: Conventions, backend: ServingBackend, request: &DeployRequest) -> Value {
+    fn graph_of(conventions: DynamoVersion, backend: ServingBackend, request: &DeployRequest) -> Value {
         let template = template(backend, conventions, None).unwrap();
         let labels = labels("r1", "aic_all");
         let spec = SweepSpec {
             name: "pc-x-1",
             model: MODEL,
             backend,
-            conventions,
+            dynamo_version: conventions,
             isl: 2048,
             labels: &labels,
         };
@@ -690,7 +682,7 @@ mod tests {
     /// args and GPUs.
     #[test]
     fn sweep_graphs_are_what_dynamos_profiler_deploys() {
-        use Conventions::{Newest, V07};
+        use DynamoVersion::{V0_7 as V07, V1_6 as Newest};
         use ServingBackend::{Sglang, Trtllm, Vllm};
         for tp in [1u32, 2, 4, 8] {
             let n = tp.to_string();
@@ -955,7 +947,7 @@ mod tests {
     #[test]
     fn the_newest_trtllm_merges_into_an_existing_override_json() {
         let mut base: Value =
-            serde_saphyr::from_str(&template(ServingBackend::Trtllm, Conventions::Newest, None).unwrap()).unwrap();
+            serde_saphyr::from_str(&template(ServingBackend::Trtllm, DynamoVersion::V1_6, None).unwrap()).unwrap();
         let args_at = base
             .pointer_mut("/spec/services/decode/extraPodSpec/mainContainer/args")
             .unwrap();
@@ -968,7 +960,7 @@ mod tests {
             name: "g",
             model: MODEL,
             backend: ServingBackend::Trtllm,
-            conventions: Conventions::Newest,
+            dynamo_version: DynamoVersion::V1_6,
             isl: 2048,
             labels: &labels,
         };
@@ -990,11 +982,11 @@ mod tests {
             name: "g",
             model: MODEL,
             backend: ServingBackend::Vllm,
-            conventions: Conventions::V07,
+            dynamo_version: DynamoVersion::V0_7,
             isl: 2048,
             labels: &labels,
         };
-        let text = template(ServingBackend::Vllm, Conventions::V07, None)
+        let text = template(ServingBackend::Vllm, DynamoVersion::V0_7, None)
             .unwrap()
             .replace("          - --is-prefill-worker\n", "");
         let err = graph_from_template(&text, &spec, &DeployRequest::PrefillOnly { tp: 1 }).unwrap_err();
@@ -1007,10 +999,10 @@ mod tests {
         .unwrap();
         let docs: Vec<Value> = serde_saphyr::from_multiple(&yaml).unwrap();
         let text = serde_json::to_string(&docs[1]).unwrap();
-        for conventions in [Conventions::V07, Conventions::Newest] {
+        for conventions in [DynamoVersion::V0_7, DynamoVersion::V1_6] {
             let spec = SweepSpec {
                 backend: ServingBackend::Trtllm,
-                conventions,
+                dynamo_version: conventions,
                 ..spec.clone()
             };
             let graph = graph_from_template(&text, &spec, &DeployRequest::DecodeOnly { tp: 2 }).unwrap();
@@ -1027,7 +1019,7 @@ mod tests {
             decode_workers: 1,
             decode_tp: 4,
         };
-        let graph = graph_of(Conventions::V07, ServingBackend::Trtllm, &request);
+        let graph = graph_of(DynamoVersion::V0_7, ServingBackend::Trtllm, &request);
         assert_eq!(graph["metadata"]["name"], "pc-x-1");
         assert_eq!(graph["metadata"]["labels"][LABEL_RUN], "r1");
         assert_eq!(graph["metadata"]["labels"][LABEL_METHOD], "aic_all");
@@ -1040,12 +1032,12 @@ mod tests {
         assert_eq!(flag_value(&a, "--disaggregation-mode"), Some("prefill"));
         assert_eq!(trtllm_json(&a), json!({ "tensor_parallel_size": 2 }));
         assert_eq!(gpus(&graph), 2 * 2 + 4);
-        let newest = graph_of(Conventions::Newest, ServingBackend::Trtllm, &request);
+        let newest = graph_of(DynamoVersion::V1_6, ServingBackend::Trtllm, &request);
         assert_eq!(
             flag_value(&args(&newest, "decode"), "--trtllm.tensor_parallel_size"),
             Some("4")
         );
-        let vllm = graph_of(Conventions::Newest, ServingBackend::Vllm, &request);
+        let vllm = graph_of(DynamoVersion::V1_6, ServingBackend::Vllm, &request);
         assert_eq!(
             flag_value(&args(&vllm, "VllmDecodeWorker"), "--tensor-parallel-size"),
             Some("4")
@@ -1061,19 +1053,19 @@ mod tests {
             name: &long,
             model: MODEL,
             backend: ServingBackend::Trtllm,
-            conventions: Conventions::V07,
+            dynamo_version: DynamoVersion::V0_7,
             isl: 2048,
             labels: &labels,
         };
-        let text = template(ServingBackend::Trtllm, Conventions::V07, None).unwrap();
+        let text = template(ServingBackend::Trtllm, DynamoVersion::V0_7, None).unwrap();
         let err = graph_from_template(&text, &spec, &DeployRequest::DecodeOnly { tp: 1 }).unwrap_err();
         assert!(err.contains("Grove allows 45"), "{err}");
         // The same name fits the newest graph, whose worker is named `decode`.
         let spec = SweepSpec {
-            conventions: Conventions::Newest,
+            dynamo_version: DynamoVersion::V1_6,
             ..spec
         };
-        let text = template(ServingBackend::Trtllm, Conventions::Newest, None).unwrap();
+        let text = template(ServingBackend::Trtllm, DynamoVersion::V1_6, None).unwrap();
         assert!(graph_from_template(&text, &spec, &DeployRequest::DecodeOnly { tp: 1 }).is_ok());
     }
 

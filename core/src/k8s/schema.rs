@@ -301,19 +301,19 @@ mod tests {
 
     /// Every graph profcmp can apply, in v1alpha1 form, named after what it is.
     fn generated_graphs() -> Vec<(String, Value)> {
-        use crate::k8s::graph::{self, Conventions, SweepSpec};
+        use crate::k8s::graph::{self, DynamoVersion, SweepSpec};
         use profcmp_plugin_api::{DeployRequest, ServingBackend};
         let labels = graph::labels("r1", "aic_all");
         let mut out = Vec::new();
         let backends = [ServingBackend::Trtllm, ServingBackend::Vllm, ServingBackend::Sglang];
-        for conventions in [Conventions::V07, Conventions::Newest] {
+        for conventions in [DynamoVersion::V0_7, DynamoVersion::V1_6] {
             for backend in backends {
                 let template = graph::template(backend, conventions, None).unwrap();
                 let spec = SweepSpec {
                     name: "pc-19ab-1-1",
                     model: "Qwen/Qwen3-32B",
                     backend,
-                    conventions,
+                    dynamo_version: conventions,
                     isl: 2048,
                     labels: &labels,
                 };

@@ -311,6 +311,7 @@ fn cleanup_deletes_everything_with_the_run_label_and_waits() {
     let selector = "labelSelector=profcmp.dev%2Frun-id%3Dr9";
     let named = |kind: &str, name: &str| json!({ "metadata": { "name": name }, "kind": kind });
     let calls = vec![
+        Call::new("GET", "/apis/nvidia.com").reply(200, mock::group(&["v1alpha1"], "v1alpha1")),
         Call::new(
             "GET",
             dynamo("dynamographdeploymentrequests", "")
@@ -348,24 +349,38 @@ fn cleanup_deletes_everything_with_the_run_label_and_waits() {
 
 #[test]
 fn cleanup_skips_crds_that_are_not_installed() {
-    let missing = |plural: &str| {
-        Call::new("GET", dynamo(plural, "").trim_end_matches('/').to_string()).fail(
-            404,
-            "NotFound",
-            "the server could not find the requested resource",
-        )
-    };
-    let (requests, graphs) = (
-        missing("dynamographdeploymentrequests"),
-        missing("dynamographdeployments"),
-    );
     let calls = vec![
-        requests,
-        graphs,
+        Call::new("GET", "/apis/nvidia.com").fail(404, "NotFound", "the server could not find the requested resource"),
         Call::new("GET", core("configmaps", "")).reply(200, list("ConfigMap", vec![])),
     ];
     let removed = on_cluster(calls, async |c| c.cleanup("r9", Some(Duration::from_secs(5))).await).unwrap();
     assert!(removed.is_empty());
+}
+
+#[test]
+fn cleanup_lists_in_the_version_the_cluster_serves() {
+    let selector = "labelSelector=profcmp.dev%2Frun-id%3Dr9";
+    let beta = |plural: &str| dynamo_at("v1beta1", plural, "").trim_end_matches('/').to_string();
+    let calls = vec![
+        Call::new("GET", "/apis/nvidia.com").reply(200, mock::group(&["v1beta1"], "v1beta1")),
+        Call::new("GET", beta("dynamographdeploymentrequests"))
+            .query(selector)
+            .reply(200, list("DynamoGraphDeploymentRequest", vec![])),
+        Call::new("GET", beta("dynamographdeployments")).query(selector).reply(
+            200,
+            list(
+                "DynamoGraphDeployment",
+                vec![json!({ "metadata": { "name": "pc-r9-1-1" } })],
+            ),
+        ),
+        Call::new("DELETE", dynamo_at("v1beta1", "dynamographdeployments", "pc-r9-1-1"))
+            .reply(200, json!({ "kind": "Status", "status": "Success" })),
+        Call::new("GET", core("configmaps", ""))
+            .query(selector)
+            .reply(200, list("ConfigMap", vec![])),
+    ];
+    let removed = on_cluster(calls, async |c| c.cleanup("r9", None).await).unwrap();
+    assert_eq!(removed, ["dynamographdeployments/pc-r9-1-1"]);
 }
 
 #[test]
