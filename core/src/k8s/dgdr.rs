@@ -463,5 +463,13 @@ mod tests {
         assert!(read_request("kind: DynamoGraphDeploymentRequest\n")
             .unwrap_err()
             .contains("metadata.name"));
+        // The profiling Job `profile-<name>` must fit 63 characters: refused when the file is read.
+        let named = |name: &str| format!("kind: DynamoGraphDeploymentRequest\nmetadata: {{name: {name}}}\n");
+        assert!(read_request(&named(&"q".repeat(55))).is_ok());
+        let err = read_request(&named(&"q".repeat(56))).unwrap_err();
+        assert!(err.contains("its profiling Job profile-qqq"), "{err}");
+        assert!(read_request(&named("Qwen3_AIC"))
+            .unwrap_err()
+            .contains("not a DNS-1123 label"));
     }
 }
