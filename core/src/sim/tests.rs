@@ -315,3 +315,84 @@ fn planner_needs_a_graph_and_matching_tps() {
         .to_string();
     assert!(error.contains("differ from the deployment"), "{error}");
 }
+
+/// The optimize stage on the stand-in cluster with a planner fed `profile`: a slow wave of
+/// 4-24 req/s over 1200 s, 60 s intervals, 16 GPUs.
+fn optimize_with(profile: PlannerProfile, name: &str) -> crate::layout::OptimizationRecord {
+    use crate::stage::optimize::{run_job, MethodPlannerArgs, PlannedJob};
+    let mut spec = crate::spec::RunSpec::defaults();
+    spec.search.gpu_budget = 16;
+    spec.trace.second_class = None;
+    spec.planner.adjustment_interval_s = Some(60.0);
+    spec.planner.predictor = Some(LoadPredictor::Constant);
+    let trace = sinusoidal(&SinusoidSpec::single(1200, 4.0, 24.0, 1200.0, 2048, 256, 5)).unwrap();
+    let job = PlannedJob {
+        subject: name.into(),
+        prefill_tp: 1,
+        decode_tp: 1,
+        profile,
+        args: MethodPlannerArgs::default(),
+        dir: temp_dir(&format!("optimize-{name}")),
+    };
+    let mut sim = fake_cluster("nominal");
+    run_job(&spec, &job, &trace, 1, &mut sim, &crate::stage::Quiet).unwrap()
+}
+
+fn scaled(mut profile: PlannerProfile, factor: f64) -> PlannerProfile {
+    profile.prefill.prefill_thpt_per_gpu.iter_mut().for_each(|v| *v *= factor);
+    profile.decode.z_thpt_per_gpu.iter_mut().for_each(|v| *v *= factor);
+    profile
+}
+
+/// The stand-in cluster's TP1 profile as the oracle measures it (Dynamo's sweeps).
+fn measured_truth() -> PlannerProfile {
+    let mut spec = crate::spec::RunSpec::defaults();
+    (spec.search.prefill_tp, spec.search.decode_tp) = (vec![1], vec![1]);
+    let results = crate::layout::ResultsDir::new(temp_dir("oracle-truth"));
+    let factory = |_seed: u64| Ok(Box::new(fake_cluster("nominal")) as Box<dyn Backend>);
+    let no_estimates = |_: &profcmp_plugin_api::EstimateQuery| {
+        Err(profcmp_plugin_api::PluginError::new("host", "no estimator on the stand-in cluster"))
+    };
+    let measured =
+        crate::stage::optimize::measured_profiles(&spec, &results, &factory, &no_estimates, &crate::stage::Quiet)
+            .unwrap();
+    PlannerProfile {
+        prefill: measured.prefill[&1].clone(),
+        decode: measured.decode[&1].clone(),
+    }
+}
+
+#[test]
+fn the_optimize_verdict_follows_the_profile_the_planner_reads() {
+    let truth = measured_truth();
+    let right = optimize_with(truth.clone(), "right");
+    let boastful = optimize_with(scaled(truth.clone(), 2.0), "boastful");
+    let timid = optimize_with(scaled(truth, 0.5), "timid");
+    // Overstating throughput 2x: the planner under-provisions and goodput drops measurably.
+    assert!(
+        boastful.goodput < 0.9 * right.goodput && boastful.avg_gpus < right.avg_gpus,
+        "boastful {} req/s on {} GPUs vs right {} on {}",
+        boastful.goodput,
+        boastful.avg_gpus,
+        right.goodput,
+        right.avg_gpus
+    );
+    // Understating it 2x: the planner buys more GPUs. (It also buys goodput: Dynamo's planner
+    // provisions throughput to the predicted demand, utilisation near 1, so headroom from a
+    // timid profile shortens queues; docs/planner.md.)
+    assert!(
+        timid.avg_gpus > 1.3 * right.avg_gpus,
+        "timid {} req/s on {} GPUs vs right {} on {}",
+        timid.goodput,
+        timid.avg_gpus,
+        right.goodput,
+        right.avg_gpus
+    );
+    // The warm start follows the profile too, and the cold start is recorded apart.
+    let (rp, rd) = right.initial_replicas.unwrap();
+    let (tp, td) = timid.initial_replicas.unwrap();
+    assert!(tp + td > rp + rd, "{:?} vs {:?}", timid.initial_replicas, right.initial_replicas);
+    let cold = right.cold_start.unwrap();
+    assert!(cold.window_s == 180.0 && cold.replicas[0] == (0.0, 1, 1), "{cold:?}");
+    assert_eq!(right.planner.unwrap().sources["adjustment_interval_s"], "flag");
+}
