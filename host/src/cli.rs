@@ -185,9 +185,11 @@ pub struct RunArgs {
     /// Candidate decode TPs.
     #[arg(long, value_delimiter = ',', default_value = "1,2,4,8")]
     pub decode_tp: Vec<u32>,
-    /// Most GPUs a deployed graph may use.
-    #[arg(long, default_value_t = 8)]
-    pub gpu_budget: u32,
+    /// Most GPUs a graph may use, planner included: a number, or `auto` (default) = what the
+    /// trace's busiest 10 s need at the estimator's TP1 throughput, rounded up to whole 8-GPU
+    /// nodes (printed at the start), so the planner is not capped below the load it must serve.
+    #[arg(long, default_value = "auto")]
+    pub gpu_budget: String,
     /// Base seed (methods, measurements, trace).
     #[arg(long, default_value_t = 42)]
     pub seed: u64,

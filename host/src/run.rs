@@ -85,6 +85,17 @@ pub fn run_with(
         spec.backend.as_str(),
         aic_systems_root,
     )?);
+    let mut spec = spec;
+    if spec.search.gpu_budget == 0 {
+        let trace = profcmp_core::workload::trace_for(&spec.trace, &spec.sla, spec.seed)?;
+        let sized = profcmp_core::stage::optimize::servable_budget(&trace, &estimators, &spec.sla)
+            .map_err(anyhow::Error::msg)?;
+        console.line(&format!(
+            "GPU budget: auto = {} (the trace's busiest 10 s: {:.1} req/s need {:.1} prefill + {:.1} decode GPUs at TP1 by the estimator; whole 8-GPU nodes)",
+            sized.gpus, sized.peak_rate, sized.prefill_gpus, sized.decode_gpus
+        ));
+        spec.search.gpu_budget = sized.gpus;
+    }
     // An endpoint's timing is the server's own; the simulated cluster is not used.
     let reality = match endpoint {
         Some(_) => Reality::named("nominal")?,
@@ -165,8 +176,16 @@ fn run_spec(args: &RunArgs) -> anyhow::Result<RunSpec> {
             bail!("--adjustment-interval must be a positive number of seconds, got {interval}");
         }
     }
-    let (mut dynamo_version, mut gpu_budget): (DynamoVersion, u32) =
-        (args.dynamo_version.parse().map_err(anyhow::Error::msg)?, args.gpu_budget);
+    // 0 = `auto`, resolved in `run_with` once the estimator and the trace are at hand.
+    let mut gpu_budget = match args.gpu_budget.as_str() {
+        "auto" => 0,
+        n => n
+            .parse::<u32>()
+            .ok()
+            .filter(|b| *b >= 1)
+            .ok_or_else(|| anyhow::anyhow!("--gpu-budget must be `auto` or a whole number >= 1, got `{n}`"))?,
+    };
+    let mut dynamo_version: DynamoVersion = args.dynamo_version.parse().map_err(anyhow::Error::msg)?;
     if args.preset.as_deref() == Some("nvidia-2026-01") {
         (dynamo_version, gpu_budget) = (DynamoVersion::V0_7, 8);
     }

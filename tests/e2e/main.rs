@@ -4,6 +4,7 @@ mod endpoint;
 mod estimate;
 mod k8s;
 mod methods;
+mod optimize;
 mod plugins;
 mod run;
 mod util;

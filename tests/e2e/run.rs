@@ -227,6 +227,26 @@ fn repeated_seeds_give_means_and_intervals() {
         ci[0].as_f64().unwrap() <= mean && mean <= ci[1].as_f64().unwrap(),
         "{idle}"
     );
+    // Seeds are kept for pairing, and rates keep their range (schema 2).
+    assert_eq!(comparison["schema_version"], 2);
+    let opt = &fixture["optimization"];
+    let seeds: Vec<u64> = opt["per_seed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["seed"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seeds, [0, 1, 2], "{opt}");
+    for (field, hi) in [("goodput", f64::INFINITY), ("sla_hit_rate", 1.0)] {
+        let ci = opt[field]["ci95"].as_array().expect("an interval with 3 seeds");
+        let (lo, up) = (ci[0].as_f64().unwrap(), ci[1].as_f64().unwrap());
+        assert!(0.0 <= lo && lo <= up && up <= hi, "{field}: {opt}");
+    }
+    assert_eq!(opt["sla_hit_rate"]["ci95_method"], "wilson", "{opt}");
+    assert!(
+        opt["regret_pct"].is_object() && opt["cost_regret_pct"].is_object(),
+        "{opt}"
+    );
 }
 
 #[test]

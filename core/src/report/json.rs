@@ -2,7 +2,9 @@
 //!
 //! Schema (version [`SCHEMA_VERSION`](super::SCHEMA_VERSION); see also docs/comparison-schema.md).
 //! Every number that may be missing is `null` when missing, never 0. A *sample* is
-//! `{"mean": f64, "n": seeds, "ci95": [low, high] | null}` (interval with two or more seeds).
+//! `{"mean": f64, "n": seeds, "ci95": [low, high] | null, "ci95_method": "student_t" | "bootstrap" |
+//! "wilson" | null}` (interval with two or more seeds). A *paired* is `{test ("paired_t"), seeds,
+//! mean_difference, ci95, p_value, verdict}` (ci95, p_value, verdict null with fewer than 2 seeds).
 //!
 //! ```text
 //! schema_version   u32
@@ -18,14 +20,26 @@
 //!                  predicted {concurrency, ttft_ms, itl_ms, kv_usage, source ("explicit" |
 //!                  "profile_data")} | null,
 //!                  ttft_p50_ms, ttft_p99_ms, itl_p50_ms, itl_p99_ms, goodput, sla_hit_rate: sample,
-//!                  error_pct {ttft_p50, ttft_p99, itl_p50, itl_p99}: sample (signed %)
+//!                  error_pct {ttft_p50, ttft_p99, itl_p50, itl_p99}: sample (signed %),
+//!                  per_seed [{seed, ttft_p50_ms, ttft_p99_ms, itl_p50_ms, itl_p99_ms, goodput,
+//!                  requests, good_requests}]
 //!   mean_abs_error_pct  f64 | null
 //!   optimization   seeds, prefill_tp, decode_tp, goodput, goodput_per_gpu, avg_gpus,
-//!                  sla_hit_rate, regret_pct: sample
+//!                  sla_hit_rate, regret_pct, cost_regret_pct: sample,
+//!                  goodput_vs_best, goodput_per_gpu_vs_best: {best, difference: paired} | null,
+//!                  per_seed [{seed, goodput, goodput_per_gpu, avg_gpus, sla_hit_rate, requests,
+//!                  good_requests, regret_pct, cost_regret_pct, initial_replicas,
+//!                  cold_start_sla_hit_rate, cold_start_sla_misses, cold_start_settle_s}],
+//!                  planner {dynamo_version, adjustment_interval_s, predictor, window_size,
+//!                  gpu_budget, min_endpoint, sources} | null, cold_start_sla_hit_rate,
+//!                  cold_start_settle_s: sample, cold_start_unsettled u32
 //!   notes          [string]
-//! oracle           {candidates [{name, optimization}], best, best_goodput} | null
-//! verdicts[]       {metric, a, b, verdict ("distinguishable" | "not distinguishable")}
-//! recommendations  {cheapest, most_accurate, best_goodput, pareto_front [string], best_tradeoff}
+//! oracle           {candidates [{name, optimization}], best, best_goodput, best_per_gpu,
+//!                  best_goodput_per_gpu} | null
+//! verdicts[]       {metric, a, b, verdict ("distinguishable" | "not distinguishable"),
+//!                  difference: paired}
+//! recommendations  {cheapest, most_accurate, best_goodput, best_configuration, pareto_regret
+//!                  ("cost_aware" | "goodput" | null), pareto_front [string], best_tradeoff}
 //! warnings         [string], each naming a file and what is wrong with it
 //! ```
 

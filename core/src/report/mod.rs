@@ -3,7 +3,9 @@
 //!
 //! Every measured or predicted number is an `Option`: a missing value is `null` in JSON and
 //! "-" in text, never 0. Values measured over several seeds are a [`Sample`] (mean and a 95%
-//! t-interval); with one seed the interval is absent.
+//! interval made for the quantity, see [`IntervalMethod`]); with one seed the interval is absent.
+//! The per-seed values are kept beside the samples so that methods run on the same seeds can be
+//! compared paired ([`Paired`]).
 
 pub mod json;
 pub mod plot;
@@ -18,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::predict::LevelPrediction;
 
 /// Version of comparison_results.json; bump when a field changes meaning or is removed.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The whole comparison of one results directory.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -33,7 +35,8 @@ pub struct Comparison {
     pub methods: Vec<MethodComparison>,
     /// The oracle's candidates (`results/oracle/*/optimization/`), when present.
     pub oracle: Option<Oracle>,
-    /// Pairwise "distinguishable / not distinguishable" verdicts (only where both have intervals).
+    /// Pairwise "distinguishable / not distinguishable" verdicts from a paired test over the
+    /// seeds both methods were measured on (only pairs with two or more such seeds).
     pub verdicts: Vec<Verdict>,
     /// Which method to use for which need, derived from the numbers.
     pub recommendations: Recommendations,
@@ -157,6 +160,30 @@ pub struct LevelComparison {
     pub sla_hit_rate: Option<Sample>,
     /// Signed errors of the prediction against each measured value, %.
     pub error_pct: LevelErrors,
+    /// Each seed's measurements, in seed order.
+    #[serde(default)]
+    pub per_seed: Vec<LevelSeed>,
+}
+
+/// One seed's measurements at a validate level (AIPerf summary).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LevelSeed {
+    /// Seed index: 0 = the level directory's own files, k = its `seed-<k>/` (the run's seed + k).
+    pub seed: u32,
+    /// TTFT p50, ms.
+    pub ttft_p50_ms: Option<f64>,
+    /// TTFT p99, ms.
+    pub ttft_p99_ms: Option<f64>,
+    /// ITL p50, ms.
+    pub itl_p50_ms: Option<f64>,
+    /// ITL p99, ms.
+    pub itl_p99_ms: Option<f64>,
+    /// Goodput, requests/s.
+    pub goodput: Option<f64>,
+    /// Requests measured.
+    pub requests: Option<f64>,
+    /// Requests that met the SLA.
+    pub good_requests: Option<f64>,
 }
 
 /// Signed error % = (predicted - measured) / measured x 100 (negative = optimistic).
@@ -189,8 +216,126 @@ pub struct Optimization {
     pub avg_gpus: Option<Sample>,
     /// Fraction of requests meeting the SLA.
     pub sla_hit_rate: Option<Sample>,
-    /// (oracle best goodput - goodput) / oracle best goodput x 100.
+    /// Goodput regret: (oracle best goodput - goodput) / oracle best goodput x 100, per seed.
     pub regret_pct: Option<Sample>,
+    /// Cost-aware regret: (oracle best goodput per GPU - goodput per GPU) / oracle best goodput
+    /// per GPU x 100, per seed, against the candidate best on that measure.
+    #[serde(default)]
+    pub cost_regret_pct: Option<Sample>,
+    /// Per-seed goodput difference to the method with the highest mean goodput (null for that
+    /// method itself, and for oracle candidates).
+    #[serde(default)]
+    pub goodput_vs_best: Option<VsBest>,
+    /// Per-seed goodput-per-GPU difference to the method with the highest mean goodput per GPU.
+    #[serde(default)]
+    pub goodput_per_gpu_vs_best: Option<VsBest>,
+    /// Each seed's results, in seed order.
+    #[serde(default)]
+    pub per_seed: Vec<OptimizationSeed>,
+    /// The planner that ran (Dynamo version and arguments), from the first seed's record.
+    #[serde(default)]
+    pub planner: Option<crate::layout::PlannerRan>,
+    /// Cold start (1 prefill + 1 decode over the trace's first intervals): fraction of its
+    /// requests meeting the SLA. Goodput above is measured from the warm start.
+    #[serde(default)]
+    pub cold_start_sla_hit_rate: Option<Sample>,
+    /// Cold start: seconds until the planner first reached the warm start's replicas, over the
+    /// seeds where it did.
+    #[serde(default)]
+    pub cold_start_settle_s: Option<Sample>,
+    /// Cold start: seeds where the planner did not reach the warm start within the window.
+    #[serde(default)]
+    pub cold_start_unsettled: u32,
+}
+
+/// One seed's planner-in-the-loop result.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct OptimizationSeed {
+    /// Seed index: 0 = the directory's own files, k = its `seed-<k>/` (the run's seed + k).
+    pub seed: u32,
+    /// Goodput, requests/s.
+    pub goodput: f64,
+    /// Goodput per time-averaged GPU (optimization.json only).
+    pub goodput_per_gpu: Option<f64>,
+    /// Time-averaged GPUs held (optimization.json only).
+    pub avg_gpus: Option<f64>,
+    /// Fraction of requests meeting the SLA.
+    pub sla_hit_rate: Option<f64>,
+    /// Requests measured (AIPerf summary).
+    pub requests: Option<f64>,
+    /// Requests that met the SLA (AIPerf summary).
+    pub good_requests: Option<f64>,
+    /// Goodput regret of this seed, %.
+    pub regret_pct: Option<f64>,
+    /// Cost-aware regret of this seed, %.
+    pub cost_regret_pct: Option<f64>,
+    /// Workers (prefill, decode) the measured run started with (the warm start).
+    #[serde(default)]
+    pub initial_replicas: Option<(u32, u32)>,
+    /// Cold start: fraction of its requests meeting the SLA.
+    #[serde(default)]
+    pub cold_start_sla_hit_rate: Option<f64>,
+    /// Cold start: requests that missed the SLA.
+    #[serde(default)]
+    pub cold_start_sla_misses: Option<u64>,
+    /// Cold start: seconds until the planner reached the warm start (null: not within the window).
+    #[serde(default)]
+    pub cold_start_settle_s: Option<f64>,
+}
+
+/// A method's per-seed difference to the best method on one measure.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VsBest {
+    /// The best method (highest mean on the measure).
+    pub best: String,
+    /// This method minus the best, paired by seed.
+    pub difference: Paired,
+}
+
+/// A paired comparison of a - b over the seeds both were measured on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Paired {
+    /// The test: `paired_t` (Student's t on the per-seed differences, two-sided).
+    pub test: String,
+    /// Seeds both were measured on.
+    pub seeds: u32,
+    /// Mean of the per-seed differences a - b.
+    pub mean_difference: f64,
+    /// 95% t-interval of the mean difference (null with fewer than two seeds).
+    pub ci95: Option<[f64; 2]>,
+    /// Two-sided p-value of "no difference" (null with fewer than two seeds).
+    pub p_value: Option<f64>,
+    /// `distinguishable` when p < 0.05, else `not distinguishable` (null with fewer than two seeds).
+    pub verdict: Option<String>,
+}
+
+impl Paired {
+    /// The paired comparison of the seeds `a` and `b` share (None when they share none).
+    pub fn of(a: &[(u32, f64)], b: &[(u32, f64)]) -> Option<Paired> {
+        let (xs, ys): (Vec<f64>, Vec<f64>) = a
+            .iter()
+            .filter_map(|(seed, x)| Some((*x, b.iter().find(|(s, _)| s == seed)?.1)))
+            .filter(|(x, y)| x.is_finite() && y.is_finite())
+            .unzip();
+        let mean_difference = crate::stats::mean(&xs)? - crate::stats::mean(&ys)?;
+        let test = crate::stats::paired_t(&xs, &ys);
+        Some(Paired {
+            test: crate::stats::PAIRED_TEST.into(),
+            seeds: xs.len() as u32,
+            mean_difference,
+            ci95: test.map(|t| t.ci95),
+            p_value: test.map(|t| t.p_value),
+            verdict: test.map(|t| verdict_word(t.distinguishable()).into()),
+        })
+    }
+}
+
+fn verdict_word(distinguishable: bool) -> &'static str {
+    if distinguishable {
+        "distinguishable"
+    } else {
+        "not distinguishable"
+    }
 }
 
 /// The oracle: the best candidate config measured under the same trace and planner.
@@ -198,10 +343,16 @@ pub struct Optimization {
 pub struct Oracle {
     /// Every candidate (`results/oracle/<ptp>x<dtp>/`).
     pub candidates: Vec<OracleCandidate>,
-    /// Name of the best candidate (highest mean goodput).
+    /// Name of the best candidate on goodput (highest mean goodput).
     pub best: Option<String>,
     /// Its mean goodput, requests/s.
     pub best_goodput: Option<f64>,
+    /// Name of the best candidate on goodput per GPU (the cost-aware regret's reference).
+    #[serde(default)]
+    pub best_per_gpu: Option<String>,
+    /// Its mean goodput per time-averaged GPU, requests/s/GPU.
+    #[serde(default)]
+    pub best_goodput_per_gpu: Option<f64>,
 }
 
 /// One oracle candidate.
@@ -213,7 +364,7 @@ pub struct OracleCandidate {
     pub optimization: Optimization,
 }
 
-/// Whether two methods' 95% intervals of one metric overlap.
+/// Whether two methods differ on one metric, from a paired test over their common seeds.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Verdict {
     /// Metric, e.g. `goodput` or `ttft_p50_error_pct@idle`.
@@ -222,8 +373,10 @@ pub struct Verdict {
     pub a: String,
     /// Second method.
     pub b: String,
-    /// `distinguishable` or `not distinguishable`.
+    /// `distinguishable` (paired test p < 0.05) or `not distinguishable`.
     pub verdict: String,
+    /// a - b, paired by seed.
+    pub difference: Paired,
 }
 
 /// Which method to use for which need.
@@ -233,67 +386,94 @@ pub struct Recommendations {
     pub cheapest: Option<String>,
     /// Lowest mean |signed error| of the p50 predictions.
     pub most_accurate: Option<String>,
-    /// Lowest regret (highest goodput without an oracle).
+    /// Lowest mean goodput regret (highest goodput without an oracle).
     pub best_goodput: Option<String>,
+    /// Lowest mean cost-aware regret (highest goodput per GPU without an oracle): the best
+    /// configuration for what it costs to serve.
+    #[serde(default)]
+    pub best_configuration: Option<String>,
+    /// Which regret the Pareto front and trade-off use: `cost_aware` when any method has a
+    /// cost-aware regret, else `goodput`.
+    #[serde(default)]
+    pub pareto_regret: Option<String>,
     /// Methods not dominated in (GPU-hours, regret), cheapest first.
     pub pareto_front: Vec<String>,
     /// The front's point closest to the origin, each axis divided by its largest value.
     pub best_tradeoff: Option<String>,
 }
 
-/// A value over seeds: the mean and, with two or more seeds, its 95% t-interval.
+/// How a sample's 95% interval was made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IntervalMethod {
+    /// Student's t interval of the mean (paired differences; [`Sample::of`]).
+    StudentT,
+    /// Percentile bootstrap of the mean over seeds (seeded): bounded quantities (goodput, GPUs,
+    /// latency, regret, signed error) and proportions whose request counts are unknown; stays in
+    /// the values' range.
+    Bootstrap,
+    /// Wilson score interval of the pooled proportion with an effective sample size from the
+    /// seed-to-seed variance: proportions with request counts (SLA hit rate); within [0, 1].
+    Wilson,
+}
+
+/// A value over seeds: the mean and, with two or more seeds, its 95% interval.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Sample {
     /// Mean over seeds (the value, with one seed).
     pub mean: f64,
     /// Seeds.
     pub n: u32,
-    /// 95% confidence interval of the mean (t-distribution), when n >= 2.
+    /// 95% confidence interval of the mean, when n >= 2.
     pub ci95: Option<[f64; 2]>,
+    /// How the interval was made (null without one).
+    #[serde(default)]
+    pub ci95_method: Option<IntervalMethod>,
 }
 
 impl Sample {
-    /// The sample of `values` (None when empty; non-finite values are dropped).
-    pub fn of(values: &[f64]) -> Option<Sample> {
+    fn with(values: &[f64], interval: impl Fn(&[f64]) -> Option<[f64; 2]>, method: IntervalMethod) -> Option<Sample> {
         let values: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
-        if values.is_empty() {
-            return None;
-        }
-        let n = values.len() as f64;
-        let mean = values.iter().sum::<f64>() / n;
-        let ci95 = (values.len() >= 2).then(|| {
-            let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
-            let half = t_975(values.len() - 1) * (var / n).sqrt();
-            [mean - half, mean + half]
-        });
+        let mean = crate::stats::mean(&values)?;
+        let ci95 = interval(&values);
         Some(Sample {
             mean,
             n: values.len() as u32,
             ci95,
+            ci95_method: ci95.map(|_| method),
         })
+    }
+
+    /// A quantity with no natural bound (None when empty; non-finite values are dropped):
+    /// Student-t interval.
+    pub fn of(values: &[f64]) -> Option<Sample> {
+        Sample::with(values, crate::stats::t_interval, IntervalMethod::StudentT)
+    }
+
+    /// A bounded quantity (goodput and GPUs >= 0, regret <= 100 %, signed error >= -100 %):
+    /// bootstrap interval, never outside the values' range.
+    pub fn in_range(values: &[f64]) -> Option<Sample> {
+        Sample::with(values, crate::stats::bootstrap_interval, IntervalMethod::Bootstrap)
+    }
+
+    /// A proportion per seed. With every seed's `(successes, trials)` known, a Wilson interval
+    /// (see [`crate::stats::clustered_wilson`]); else a bootstrap over the seeds' rates. The mean
+    /// is the mean of the seeds' rates either way.
+    pub fn proportion(rates: &[f64], counts: &[(f64, f64)]) -> Option<Sample> {
+        let mut sample = Sample::in_range(rates)?;
+        if sample.n >= 2 && counts.len() == sample.n as usize {
+            if let Some(ci) = crate::stats::clustered_wilson(counts) {
+                sample.ci95 = Some(ci);
+                sample.ci95_method = Some(IntervalMethod::Wilson);
+            }
+        }
+        Some(sample)
     }
 
     /// Whether both have intervals and the intervals overlap.
     pub fn overlaps(&self, other: &Sample) -> Option<bool> {
         let (a, b) = (self.ci95?, other.ci95?);
         Some(a[0] <= b[1] && b[0] <= a[1])
-    }
-}
-
-/// The 97.5% quantile of Student's t with `df` degrees of freedom.
-pub fn t_975(df: usize) -> f64 {
-    const TABLE: [f64; 30] = [
-        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
-        2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
-    ];
-    match df {
-        0 => f64::NAN,
-        1..=30 => TABLE[df - 1],
-        _ => {
-            // Cornish-Fisher expansion around the normal quantile.
-            let (z, d) = (1.959964_f64, df as f64);
-            z + (z.powi(3) + z) / (4.0 * d) + (5.0 * z.powi(5) + 16.0 * z.powi(3) + 3.0 * z) / (96.0 * d * d)
-        }
     }
 }
 
@@ -316,13 +496,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn samples_have_t_intervals_only_with_two_or_more_seeds() {
+    fn samples_have_intervals_only_with_two_or_more_seeds() {
         let one = Sample::of(&[5.0]).unwrap();
-        assert_eq!((one.mean, one.n, one.ci95), (5.0, 1, None));
+        assert_eq!((one.mean, one.n, one.ci95, one.ci95_method), (5.0, 1, None, None));
         let three = Sample::of(&[1.0, 2.0, 3.0]).unwrap();
-        let half = 4.303 * (1.0f64 / 3.0).sqrt();
+        let half = 4.302653 * (1.0f64 / 3.0).sqrt();
         let ci = three.ci95.unwrap();
-        assert!((ci[0] - (2.0 - half)).abs() < 1e-12 && (ci[1] - (2.0 + half)).abs() < 1e-12);
+        assert!((ci[0] - (2.0 - half)).abs() < 1e-5 && (ci[1] - (2.0 + half)).abs() < 1e-5);
+        assert_eq!(three.ci95_method, Some(IntervalMethod::StudentT));
         assert_eq!(Sample::of(&[]), None);
         assert_eq!(one.overlaps(&three), None);
         let far = Sample::of(&[100.0, 101.0, 102.0]).unwrap();
@@ -331,8 +512,47 @@ mod tests {
     }
 
     #[test]
-    fn t_quantiles_are_continuous_past_the_table() {
-        assert!((t_975(31) - 2.040).abs() < 0.002);
-        assert!((t_975(1000) - 1.962).abs() < 0.001);
+    fn rates_keep_their_range() {
+        // Issue 15's K = 3 run: t-intervals gave goodput [-0.058, 0.200] and SLA hit [-1.2, 4.0] %.
+        let goodput = Sample::in_range(&[0.0, 0.0, 0.2]).unwrap();
+        assert_eq!(goodput.ci95, Some([0.0, 0.2]));
+        assert_eq!(goodput.ci95_method, Some(IntervalMethod::Bootstrap));
+        let rates = [0.0, 0.0, 0.04];
+        let hit = Sample::proportion(&rates, &[]).unwrap();
+        assert!(hit.ci95.unwrap()[0] >= 0.0);
+        let counts = [(0.0, 1000.0), (0.0, 1000.0), (40.0, 1000.0)];
+        let hit = Sample::proportion(&rates, &counts).unwrap();
+        let [lo, hi] = hit.ci95.unwrap();
+        assert_eq!(hit.ci95_method, Some(IntervalMethod::Wilson));
+        assert!(0.0 <= lo && lo <= hit.mean && hit.mean <= hi && hi <= 1.0, "{hit:?}");
+        // A single seed has no interval, counts or not.
+        assert_eq!(Sample::proportion(&[0.5], &[(5.0, 10.0)]).unwrap().ci95, None);
+    }
+
+    #[test]
+    fn schema_1_samples_still_read() {
+        let s: Sample = serde_json::from_str(r#"{"mean": 1.5, "n": 2, "ci95": [1.0, 2.0]}"#).unwrap();
+        assert_eq!((s.ci95, s.ci95_method), (Some([1.0, 2.0]), None));
+        let o: Optimization = serde_json::from_str(
+            r#"{"seeds": 0, "prefill_tp": null, "decode_tp": null, "goodput": null, "goodput_per_gpu": null,
+                "avg_gpus": null, "sla_hit_rate": null, "regret_pct": null}"#,
+        )
+        .unwrap();
+        assert!(o.per_seed.is_empty() && o.cost_regret_pct.is_none());
+    }
+
+    #[test]
+    fn pairs_by_seed_not_by_position() {
+        let a = [(0, 10.0), (1, 12.0), (2, 11.0)];
+        let b = [(2, 10.5), (0, 9.5), (1, 11.5), (7, 100.0)];
+        let p = Paired::of(&a, &b).unwrap();
+        assert_eq!(
+            (p.seeds, p.p_value, p.verdict.as_deref()),
+            (3, Some(0.0), Some("distinguishable"))
+        );
+        assert!((p.mean_difference - 0.5).abs() < 1e-12);
+        let lone = Paired::of(&a[..1], &b).unwrap();
+        assert_eq!((lone.seeds, lone.ci95, lone.verdict), (1, None, None));
+        assert_eq!(Paired::of(&a, &[(9, 1.0)]), None);
     }
 }

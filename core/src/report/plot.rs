@@ -16,6 +16,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{Comparison, LevelErrors, MethodComparison, MethodStatus, Sample};
 use crate::layout::LEVELS;
+use crate::stage::compare::pareto_regret_of;
 
 /// The plots written, by file stem.
 pub const PLOTS: [&str; 4] = ["cost", "error_by_level", "regret", "cost_vs_regret"];
@@ -170,31 +171,55 @@ fn draw_cost<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Comparison) 
     )
 }
 
+/// Goodput regret and cost-aware regret side by side per method, with their 95% intervals.
 fn draw_regret<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Comparison) -> DrawResult {
-    let names: Vec<String> = c.methods.iter().map(|m| m.method.clone()).collect();
-    let regret: Vec<Option<f64>> = c
-        .methods
-        .iter()
-        .map(|m| m.optimization.regret_pct.map(|s| s.mean))
-        .collect();
-    let caption = match c.oracle.as_ref().and_then(|o| o.best.clone()) {
-        Some(best) => format!("Regret vs the oracle (best: {best}); lower is better"),
+    let (head, body) = root.split_vertically(90);
+    let (title_area, legend_area) = head.split_vertically(50);
+    let caption = match c.oracle.as_ref() {
+        Some(o) => format!(
+            "Regret vs the oracle (best goodput: {}; best goodput/GPU: {}); lower is better",
+            o.best.as_deref().unwrap_or("-"),
+            o.best_per_gpu.as_deref().unwrap_or("-")
+        ),
         None => "Regret vs the oracle; lower is better".to_string(),
     };
-    let missing = if c.oracle.is_none() {
-        "not measured (no oracle)"
-    } else {
-        "not measured"
-    };
-    hbars(
-        root,
-        &caption,
-        "regret (% of the oracle's goodput)",
+    title_area.titled(&caption, title(20)).map_err(|e| e.to_string())?;
+    let (goodput_color, cost_color) = (COLORS[0], COLORS[1]);
+    draw_legend(
+        &legend_area,
+        &[
+            ("goodput regret".into(), goodput_color, true),
+            ("cost-aware regret (goodput per GPU)".into(), cost_color, true),
+        ],
+    )?;
+    let names: Vec<String> = c
+        .methods
+        .iter()
+        .map(|m| {
+            let o = &m.optimization;
+            if o.regret_pct.is_none() && o.cost_regret_pct.is_none() {
+                format!("{} (not measured)", m.method)
+            } else {
+                m.method.clone()
+            }
+        })
+        .collect();
+    let goodput: Vec<Option<Sample>> = c.methods.iter().map(|m| m.optimization.regret_pct).collect();
+    let cost: Vec<Option<Sample>> = c.methods.iter().map(|m| m.optimization.cost_regret_pct).collect();
+    if goodput.iter().chain(&cost).all(Option::is_none) {
+        let missing = if c.oracle.is_none() {
+            "not measured (no oracle)"
+        } else {
+            "not measured"
+        };
+        return message(&body, missing);
+    }
+    level_bars(
+        &body,
         &names,
-        &regret,
-        missing,
-        1,
-        name_width(c),
+        "",
+        "regret (% of the oracle's best on the measure)",
+        &[(goodput_color, &goodput), (cost_color, &cost)],
     )
 }
 
@@ -339,8 +364,9 @@ fn draw_errors<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Comparison
         .collect();
     let ttft: Vec<(RGBColor, &[Option<Sample>])> = series.iter().map(|s| (s.color, s.ttft.as_slice())).collect();
     let itl: Vec<(RGBColor, &[Option<Sample>])> = series.iter().map(|s| (s.color, s.itl.as_slice())).collect();
-    level_bars(&top, &levels, "TTFT (predicted vs measured p50)", &ttft)?;
-    level_bars(&bottom, &levels, "ITL (predicted vs measured p50)", &itl)
+    let y_desc = "signed error (%)";
+    level_bars(&top, &levels, "TTFT (predicted vs measured p50)", y_desc, &ttft)?;
+    level_bars(&bottom, &levels, "ITL (predicted vs measured p50)", y_desc, &itl)
 }
 
 /// One method's bars in the error plot.
@@ -376,6 +402,7 @@ fn level_bars<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     levels: &[String],
     caption: &str,
+    y_desc: &str,
     series: &[(RGBColor, &[Option<Sample>])],
 ) -> DrawResult {
     let mut all: Vec<f64> = Vec::new();
@@ -411,7 +438,7 @@ fn level_bars<DB: DrawingBackend>(
         .x_labels(groups)
         .x_label_formatter(&label)
         .y_label_formatter(&ticks)
-        .y_desc("signed error (%)")
+        .y_desc(y_desc)
         .label_style(text(15))
         .axis_desc_style(text(16))
         .draw()
@@ -469,13 +496,24 @@ fn tick(v: f64, span: f64) -> String {
 }
 
 fn draw_cost_vs_regret<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Comparison) -> DrawResult {
+    let measure = c.recommendations.pareto_regret.as_deref().unwrap_or("goodput");
     let points: Vec<(String, f64, f64)> = c
         .methods
         .iter()
         .filter(|m| m.status != MethodStatus::Failed)
-        .filter_map(|m| Some((m.method.clone(), m.cost.gpu_hours?, m.optimization.regret_pct?.mean)))
+        .filter_map(|m| Some((m.method.clone(), m.cost.gpu_hours?, pareto_regret_of(m, measure)?)))
         .collect();
-    let caption = "Profiling cost against regret (lower left is better)";
+    let (caption, y_desc) = if measure == "cost_aware" {
+        (
+            "Profiling cost against cost-aware regret (lower left is better)",
+            "cost-aware regret (% of the oracle's best goodput/GPU)",
+        )
+    } else {
+        (
+            "Profiling cost against goodput regret (lower left is better)",
+            "goodput regret (% of the oracle's goodput)",
+        )
+    };
     if points.is_empty() {
         let (head, body) = root.split_vertically(50);
         head.titled(caption, title(24)).map_err(|e| e.to_string())?;
@@ -506,7 +544,7 @@ fn draw_cost_vs_regret<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Co
         .x_label_formatter(&x_ticks)
         .y_label_formatter(&y_ticks)
         .x_desc("profiling cost (GPU-hours)")
-        .y_desc("regret (% of the oracle's goodput)")
+        .y_desc(y_desc)
         .label_style(text(15))
         .axis_desc_style(text(16))
         .draw()

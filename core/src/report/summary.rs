@@ -3,7 +3,7 @@
 //!
 //! Missing values print as `-`; a value over several seeds prints as `mean [low, high]`.
 
-use super::{Comparison, LevelComparison, MethodComparison, MethodStatus, Sample};
+use super::{Comparison, LevelComparison, MethodComparison, MethodStatus, Paired, Sample, VsBest};
 
 /// File name of the text report.
 pub const FILE_NAME: &str = "summary.txt";
@@ -32,12 +32,16 @@ pub fn render(c: &Comparison) -> String {
         let rows = c
             .verdicts
             .iter()
-            .map(|v| vec![v.metric.clone(), v.a.clone(), v.b.clone(), v.verdict.clone()])
+            .map(|v| {
+                let mut row = vec![v.metric.clone(), v.a.clone(), v.b.clone()];
+                row.extend(paired_cells(&v.difference));
+                row
+            })
             .collect();
         section(
             &mut out,
-            "Verdicts (95% intervals over seeds)",
-            &table(&["metric", "a", "b", "verdict"], rows),
+            "Verdicts (paired t-test on per-seed differences a - b, p < 0.05)",
+            &table(&["metric", "a", "b", "seeds", "a - b [95% CI]", "p", "verdict"], rows),
         );
     }
     let notes: Vec<String> = c
@@ -82,6 +86,31 @@ fn num(value: Option<f64>, decimals: usize) -> String {
     value
         .filter(|v| v.is_finite())
         .map_or("-".into(), |v| format!("{v:.decimals$}"))
+}
+
+/// Seeds, mean difference [interval], p-value and verdict of a paired comparison.
+fn paired_cells(p: &Paired) -> Vec<String> {
+    let decimals = if p.mean_difference.abs() >= 10.0 { 1 } else { 3 };
+    let diff = match p.ci95 {
+        Some([lo, hi]) => format!("{:+.decimals$} [{lo:+.decimals$}, {hi:+.decimals$}]", p.mean_difference),
+        None => format!("{:+.decimals$}", p.mean_difference),
+    };
+    let p_value = p.p_value.map_or(
+        "-".into(),
+        |v| {
+            if v < 0.001 {
+                "<0.001".into()
+            } else {
+                format!("{v:.3}")
+            }
+        },
+    );
+    vec![
+        p.seeds.to_string(),
+        diff,
+        p_value,
+        p.verdict.clone().unwrap_or_else(|| "- (one seed)".into()),
+    ]
 }
 
 fn sample(value: Option<Sample>, decimals: usize) -> String {
@@ -226,6 +255,16 @@ fn accuracy_row(m: &MethodComparison, l: &LevelComparison, ttft: bool) -> Vec<St
 
 fn optimization_table(c: &Comparison) -> String {
     let mut out = String::new();
+    out.push_str(
+        "goodput regret % = (oracle best goodput - goodput) / oracle best goodput x 100;\n\
+         cost-aware regret % = the same on goodput per time-averaged GPU, against the oracle's best on that measure\n",
+    );
+    if c.methods.iter().any(|m| m.optimization.seeds >= 2) {
+        out.push_str(
+            "[low, high] = 95% interval over seeds: bootstrap of the mean (SLA hit %: Wilson); \
+             see docs/comparison-schema.md\n",
+        );
+    }
     let rows = c
         .methods
         .iter()
@@ -240,17 +279,19 @@ fn optimization_table(c: &Comparison) -> String {
             };
             let hit = o.sla_hit_rate.map(|s| Sample {
                 mean: s.mean * 100.0,
-                n: s.n,
                 ci95: s.ci95.map(|[a, b]| [a * 100.0, b * 100.0]),
+                ..s
             });
             vec![
                 m.method.clone(),
                 cfg,
+                o.seeds.to_string(),
                 sample(o.goodput, 3),
                 sample(o.goodput_per_gpu, 3),
                 sample(o.avg_gpus, 2),
                 sample(hit, 1),
                 sample(o.regret_pct, 1),
+                sample(o.cost_regret_pct, 1),
             ]
         })
         .collect();
@@ -258,35 +299,145 @@ fn optimization_table(c: &Comparison) -> String {
         &[
             "method",
             "PxD TP",
+            "seeds",
             "goodput req/s",
             "goodput/GPU req/s",
             "avg GPUs",
             "SLA hit %",
-            "regret %",
+            "goodput regret %",
+            "cost-aware regret %",
         ],
         rows,
     ));
+    let mut paired = Vec::new();
+    for m in &c.methods {
+        let o = &m.optimization;
+        for (measure, vs) in [
+            ("goodput", &o.goodput_vs_best),
+            ("goodput/GPU", &o.goodput_per_gpu_vs_best),
+        ] {
+            if let Some(vs) = vs {
+                let mut row = vec![m.method.clone(), measure.into(), vs.best.clone()];
+                row.extend(paired_cells(&vs.difference));
+                paired.push(row);
+            }
+        }
+    }
+    if !paired.is_empty() {
+        out.push_str(
+            "\nper-seed difference to the best method (paired t-test on the differences, two-sided, p < 0.05):\n",
+        );
+        out.push_str(&table(
+            &[
+                "method",
+                "measure",
+                "best",
+                "seeds",
+                "method - best [95% CI]",
+                "p",
+                "verdict",
+            ],
+            paired,
+        ));
+    }
+    out.push_str(&cold_start_table(c));
     match &c.oracle {
         Some(o) => {
             let cands: Vec<String> = o
                 .candidates
                 .iter()
-                .map(|k| format!("{} {}", k.name, sample(k.optimization.goodput, 3)))
+                .map(|k| {
+                    format!(
+                        "{} {} req/s, {} req/s/GPU",
+                        k.name,
+                        sample(k.optimization.goodput, 3),
+                        sample(k.optimization.goodput_per_gpu, 3)
+                    )
+                })
                 .collect();
             out.push_str(&format!(
-                "oracle: best {} at {} req/s (candidates: {})\n",
+                "oracle: best on goodput {} at {} req/s; best on goodput/GPU {} at {} req/s/GPU\n",
                 o.best.as_deref().unwrap_or("-"),
                 num(o.best_goodput, 3),
+                o.best_per_gpu.as_deref().unwrap_or("-"),
+                num(o.best_goodput_per_gpu, 3),
+            ));
+            out.push_str(&format!(
+                "oracle candidates: {}\n",
                 if cands.is_empty() {
                     "none".into()
                 } else {
-                    cands.join(", ")
+                    cands.join("; ")
                 }
             ));
         }
         None => out.push_str("oracle: none (no results/oracle/): regret not measured\n"),
     }
     out
+}
+
+/// The planner that ran and the cold-start cost per method (empty when no record has them).
+fn cold_start_table(c: &Comparison) -> String {
+    let rows: Vec<Vec<String>> = c
+        .methods
+        .iter()
+        .filter(|m| m.optimization.planner.is_some() || m.optimization.cold_start_sla_hit_rate.is_some())
+        .map(|m| {
+            let o = &m.optimization;
+            let planner = o.planner.as_ref().map_or("-".into(), |p| {
+                format!(
+                    "Dynamo {}, {}, {} s, budget {}",
+                    p.dynamo_version, p.predictor, p.adjustment_interval_s, p.gpu_budget
+                )
+            });
+            let warm = o
+                .per_seed
+                .first()
+                .and_then(|s| s.initial_replicas)
+                .map_or("-".into(), |(p, d)| format!("{p}P + {d}D"));
+            let hit = o.cold_start_sla_hit_rate.map(|s| Sample {
+                mean: s.mean * 100.0,
+                ci95: s.ci95.map(|[a, b]| [a * 100.0, b * 100.0]),
+                ..s
+            });
+            let misses: Vec<f64> = o
+                .per_seed
+                .iter()
+                .filter_map(|s| s.cold_start_sla_misses.map(|n| n as f64))
+                .collect();
+            let unsettled = if o.cold_start_unsettled > 0 {
+                format!(" ({} seeds not settled)", o.cold_start_unsettled)
+            } else {
+                String::new()
+            };
+            vec![
+                m.method.clone(),
+                planner,
+                warm,
+                sample(hit, 1),
+                num(crate::stats::mean(&misses), 0),
+                format!("{}{unsettled}", sample(o.cold_start_settle_s, 0)),
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        return String::new();
+    }
+    format!(
+        "\nplanner and cold start (goodput above is measured from the warm start; the cold start runs the same \
+         graph from 1 prefill + 1 decode over the trace's first intervals):\n{}",
+        table(
+            &[
+                "method",
+                "planner",
+                "warm start",
+                "cold-start SLA hit %",
+                "SLA misses",
+                "settled after s",
+            ],
+            rows
+        )
+    )
 }
 
 fn needs(c: &Comparison) -> String {
@@ -314,26 +465,68 @@ fn needs(c: &Comparison) -> String {
             }
         )
     });
+    // Methods the paired test cannot tell from `best` on a measure.
+    let ties = |best: &str, vs: fn(&MethodComparison) -> Option<&VsBest>| {
+        let names: Vec<&str> = c
+            .methods
+            .iter()
+            .filter(|m| {
+                vs(m).is_some_and(|v| v.best == best && v.difference.verdict.as_deref() == Some("not distinguishable"))
+            })
+            .map(|m| m.method.as_str())
+            .collect();
+        if names.is_empty() {
+            String::new()
+        } else {
+            format!("; not distinguishable (paired t-test) from {}", names.join(", "))
+        }
+    };
+    let configuration = find(&r.best_configuration).map(|m| {
+        let o = &m.optimization;
+        let ties = ties(&m.method, |m| m.optimization.goodput_per_gpu_vs_best.as_ref());
+        match o.cost_regret_pct {
+            Some(regret) => format!(
+                "{} (cost-aware regret {} %, goodput/GPU {} req/s/GPU{ties})",
+                m.method,
+                sample(Some(regret), 1),
+                sample(o.goodput_per_gpu, 3)
+            ),
+            None => format!(
+                "{} (goodput/GPU {} req/s/GPU; no oracle{ties})",
+                m.method,
+                sample(o.goodput_per_gpu, 3)
+            ),
+        }
+    });
     let goodput = find(&r.best_goodput).map(|m| {
         let o = &m.optimization;
+        let ties = ties(&m.method, |m| m.optimization.goodput_vs_best.as_ref());
         match o.regret_pct {
             Some(regret) => format!(
-                "{} (regret {} %, goodput {} req/s)",
+                "{} (goodput regret {} %, goodput {} req/s{ties})",
                 m.method,
                 sample(Some(regret), 1),
                 sample(o.goodput, 3)
             ),
-            None => format!("{} (goodput {} req/s; no oracle)", m.method, sample(o.goodput, 3)),
+            None => format!("{} (goodput {} req/s; no oracle{ties})", m.method, sample(o.goodput, 3)),
         }
     });
+    let measure = match r.pareto_regret.as_deref() {
+        Some("cost_aware") => "cost-aware regret",
+        _ => "goodput regret",
+    };
     let tradeoff = r
         .best_tradeoff
         .as_ref()
         .map(|t| format!("{t} (Pareto front, cheapest first: {})", r.pareto_front.join(", ")));
     format!(
-        "- cheapest to run: {}\n- most accurate predictions: {}\n- best goodput / lowest regret: {}\n- best trade-off of GPU-hours and regret: {}\n",
+        "- cheapest to run: {}\n- most accurate predictions: {}\n\
+         - best configuration (lowest cost-aware regret: goodput per GPU against the oracle's best on that measure): {}\n\
+         - highest goodput (lowest goodput regret): {}\n\
+         - best trade-off of GPU-hours and {measure}: {}\n",
         or_none(cheapest, "no metered cost"),
         or_none(accurate, "no validation measured"),
+        or_none(configuration, "no optimization measured with GPUs"),
         or_none(goodput, "no optimization measured"),
         or_none(tradeoff, "needs both metered GPU-hours and regret"),
     )

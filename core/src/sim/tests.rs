@@ -396,3 +396,52 @@ fn the_optimize_verdict_follows_the_profile_the_planner_reads() {
     assert!(cold.window_s == 180.0 && cold.replicas[0] == (0.0, 1, 1), "{cold:?}");
     assert_eq!(right.planner.unwrap().sources["adjustment_interval_s"], "flag");
 }
+
+#[test]
+fn copying_the_oracles_best_with_its_measured_profile_scores_zero_regret() {
+    use crate::stage::optimize::{measured_profiles, oracle_candidates, run_job, MethodPlannerArgs, PlannedJob};
+    let mut spec = crate::spec::RunSpec::defaults();
+    (spec.search.prefill_tp, spec.search.decode_tp, spec.search.gpu_budget) = (vec![1, 2], vec![1, 2], 12);
+    spec.trace.second_class = None;
+    spec.planner.adjustment_interval_s = Some(60.0);
+    let results = crate::layout::ResultsDir::new(temp_dir("zero-regret"));
+    let factory = |_seed: u64| Ok(Box::new(fake_cluster("nominal")) as Box<dyn Backend>);
+    let no_estimates = |_: &profcmp_plugin_api::EstimateQuery| {
+        Err(profcmp_plugin_api::PluginError::new("host", "no estimator on the stand-in cluster"))
+    };
+    let measured = measured_profiles(&spec, &results, &factory, &no_estimates, &crate::stage::Quiet).unwrap();
+    let trace = sinusoidal(&SinusoidSpec::single(600, 2.0, 12.0, 600.0, 2048, 256, 9)).unwrap();
+    let job = |subject: String, (p, d): (u32, u32), dir: PathBuf| PlannedJob {
+        subject,
+        prefill_tp: p,
+        decode_tp: d,
+        profile: PlannerProfile {
+            prefill: measured.prefill[&p].clone(),
+            decode: measured.decode[&d].clone(),
+        },
+        args: MethodPlannerArgs::default(),
+        dir,
+    };
+    let run = |j: PlannedJob| run_job(&spec, &j, &trace, 1, &mut fake_cluster("nominal"), &crate::stage::Quiet).unwrap();
+    let oracle: Vec<((u32, u32), crate::layout::OptimizationRecord)> = oracle_candidates(&spec)
+        .into_iter()
+        .map(|c| (c, run(job(format!("oracle {}x{}", c.0, c.1), c, results.oracle(c.0, c.1)))))
+        .collect();
+    let best_by = |measure: fn(&crate::layout::OptimizationRecord) -> f64| {
+        oracle.iter().max_by(|a, b| measure(&a.1).total_cmp(&measure(&b.1))).unwrap().0
+    };
+    let by_goodput = best_by(|r| r.goodput);
+    let by_cost = best_by(|r| r.goodput_per_gpu);
+    run(job("copy_goodput".into(), by_goodput, results.optimization("copy_goodput")));
+    run(job("copy_cost".into(), by_cost, results.optimization("copy_cost")));
+    // A graph the oracle ranks lower must show regret: the comparison tells them apart.
+    let worst = oracle.iter().min_by(|a, b| a.1.goodput_per_gpu.total_cmp(&b.1.goodput_per_gpu)).unwrap().0;
+    run(job("copy_worst".into(), worst, results.optimization("copy_worst")));
+    let comparison = crate::stage::compare::compare(&results, &Default::default());
+    let method = |name: &str| comparison.methods.iter().find(|m| m.method == name).unwrap().optimization.clone();
+    let mean = |s: Option<crate::report::Sample>| s.expect("a regret").mean;
+    assert!(mean(method("copy_goodput").regret_pct).abs() < 1e-9);
+    assert!(mean(method("copy_cost").cost_regret_pct).abs() < 1e-9);
+    let worst = method("copy_worst").cost_regret_pct;
+    assert!(mean(worst.clone()) > 5.0, "{worst:?}");
+}

@@ -20,8 +20,9 @@ use crate::dynamo::read_profile_data;
 use crate::layout::{read_json, OptimizationRecord, ProfileRecord, ResultsDir, ValidationRecord, LEVELS};
 use crate::predict::predict_at;
 use crate::report::{
-    Comparison, ConcurrencySource, Cost, LevelComparison, LevelErrors, MethodComparison, MethodStatus, Optimization,
-    Oracle, OracleCandidate, Recommendations, ReportedCost, Sample, Verdict, SCHEMA_VERSION,
+    Comparison, ConcurrencySource, Cost, LevelComparison, LevelErrors, LevelSeed, MethodComparison, MethodStatus,
+    Optimization, OptimizationSeed, Oracle, OracleCandidate, Paired, Recommendations, ReportedCost, Sample, Verdict,
+    VsBest, SCHEMA_VERSION,
 };
 
 /// What to compare and the defaults for what the results do not say.
@@ -77,14 +78,17 @@ pub fn compare(results: &ResultsDir, options: &CompareOptions) -> Comparison {
     }
     let common = common_concurrency(&inputs, options, &mut warnings);
     let oracle = read_oracle(results, &mut warnings);
-    let best = oracle.as_ref().and_then(|o| o.best_goodput);
-    if best.is_some_and(|b| b <= 0.0) {
-        warnings.push(format!(
-            "{}: the best oracle goodput is 0; regret is undefined",
-            results.root.join("oracle").display()
-        ));
+    let best = oracle.as_ref().map(best_of).unwrap_or_default();
+    for (value, what) in [(best.goodput.mean, "goodput"), (best.per_gpu.mean, "goodput per GPU")] {
+        if value.is_some_and(|b| b <= 0.0) {
+            warnings.push(format!(
+                "{}: the best oracle {what} is 0; its regret is undefined",
+                results.root.join("oracle").display()
+            ));
+        }
     }
-    let methods: Vec<MethodComparison> = inputs.into_iter().map(|m| build_method(m, &common, best)).collect();
+    let mut methods: Vec<MethodComparison> = inputs.into_iter().map(|m| build_method(m, &common, &best)).collect();
+    differences_to_best(&mut methods);
     // Files are named relative to the results directory, which the report names once.
     let prefix = format!("{}/", results.root.display());
     let warnings = warnings.into_iter().map(|w| w.replace(&prefix, "")).collect();
@@ -120,26 +124,64 @@ struct MethodInput {
     cost: Cost,
     levels: Vec<LevelInput>,
     optimization: Optimization,
-    goodputs: Vec<f64>,
     notes: Vec<String>,
+}
+
+/// Each regret's reference: the oracle's best candidate on goodput and on goodput per GPU.
+#[derive(Clone, Default)]
+struct Best {
+    goodput: Reference,
+    per_gpu: Reference,
+}
+
+/// One best candidate's values: its mean and each seed's value.
+#[derive(Clone, Default)]
+struct Reference {
+    mean: Option<f64>,
+    per_seed: Vec<(u32, f64)>,
+}
+
+impl Reference {
+    /// The value to compare a run of `seed` with: the best candidate on the same seed (the same
+    /// trace), else its mean over seeds.
+    fn at(&self, seed: u32) -> Option<f64> {
+        self.per_seed
+            .iter()
+            .find(|(s, _)| *s == seed)
+            .map(|(_, v)| *v)
+            .or(self.mean)
+    }
+}
+
+/// The references of an oracle whose bests are already chosen.
+fn best_of(oracle: &Oracle) -> Best {
+    let reference = |name: &Option<String>, f: fn(&OptimizationSeed) -> Option<f64>| {
+        let Some(c) = oracle.candidates.iter().find(|c| Some(&c.name) == name.as_ref()) else {
+            return Reference::default();
+        };
+        let per_seed: Vec<(u32, f64)> = c
+            .optimization
+            .per_seed
+            .iter()
+            .filter_map(|s| Some((s.seed, f(s)?)))
+            .collect();
+        let values: Vec<f64> = per_seed.iter().map(|p| p.1).collect();
+        Reference {
+            mean: crate::stats::mean(&values),
+            per_seed,
+        }
+    };
+    Best {
+        goodput: reference(&oracle.best, |s| Some(s.goodput)),
+        per_gpu: reference(&oracle.best_per_gpu, |s| s.goodput_per_gpu),
+    }
 }
 
 /// One level's measurements, one run per seed.
 #[derive(Default)]
 struct LevelInput {
     concurrency: Option<(u32, ConcurrencySource)>,
-    runs: Vec<LevelRun>,
-}
-
-/// One seed's measured values at a level.
-#[derive(Default)]
-struct LevelRun {
-    ttft_p50: Option<f64>,
-    ttft_p99: Option<f64>,
-    itl_p50: Option<f64>,
-    itl_p99: Option<f64>,
-    goodput: Option<f64>,
-    hit_rate: Option<f64>,
+    runs: Vec<LevelSeed>,
 }
 
 fn is_method_dir(dir: &Path) -> bool {
@@ -169,7 +211,6 @@ fn read_method(results: &ResultsDir, name: &str, options: &CompareOptions, warni
         cost: Cost::default(),
         levels: Vec::new(),
         optimization: Optimization::default(),
-        goodputs: Vec::new(),
         notes: Vec::new(),
     };
     let profile_json = results.profile_json(name);
@@ -208,9 +249,7 @@ fn read_method(results: &ResultsDir, name: &str, options: &CompareOptions, warni
     read_validation(results, &mut m, warnings);
     let optimization = results.optimization(name);
     if optimization.is_dir() {
-        let (opt, goodputs) = read_optimization(&optimization, warnings);
-        m.optimization = opt;
-        m.goodputs = goodputs;
+        m.optimization = read_optimization(&optimization, warnings);
     } else {
         m.notes.push("optimization/: not measured".into());
     }
@@ -303,8 +342,8 @@ fn read_validation(results: &ResultsDir, m: &mut MethodInput, warnings: &mut Vec
         if !dir.is_dir() {
             m.notes.push(format!("validation/{level}/: not measured"));
         }
-        for seed_dir in seed_dirs(&dir).iter().filter(|d| d.is_dir()) {
-            let (run, concurrency) = read_level_run(seed_dir, warnings);
+        for (seed, seed_dir) in seed_dirs(&dir).iter().filter(|d| d.1.is_dir()) {
+            let (run, concurrency) = read_level_run(*seed, seed_dir, warnings);
             input.concurrency = input.concurrency.or(concurrency);
             input.runs.extend(run);
         }
@@ -312,11 +351,12 @@ fn read_validation(results: &ResultsDir, m: &mut MethodInput, warnings: &mut Vec
     }
 }
 
-/// The runs of a measurement directory: `dir` itself (the first seed, as the validate and
-/// optimize stages write it) when it holds results or has no `seed-<k>/` subdirectories, then
-/// the `seed-<k>/` subdirectories in seed order.
-fn seed_dirs(dir: &Path) -> Vec<PathBuf> {
-    let mut seeds: Vec<(u64, PathBuf)> = std::fs::read_dir(dir)
+/// The runs of a measurement directory with their seed index: `dir` itself (seed 0, as the
+/// validate and optimize stages write it) when it holds results or has no `seed-<k>/`
+/// subdirectories, then the `seed-<k>/` subdirectories (seed k) in seed order. Methods are
+/// paired by this index: the run stage gives every method seed `--seed + k` in `seed-<k>/`.
+fn seed_dirs(dir: &Path) -> Vec<(u32, PathBuf)> {
+    let mut seeds: Vec<(u32, PathBuf)> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()
         .flatten()
@@ -336,9 +376,9 @@ fn seed_dirs(dir: &Path) -> Vec<PathBuf> {
         .any(|f| dir.join(f).exists());
     let mut runs = Vec::new();
     if own || seeds.is_empty() {
-        runs.push(dir.to_path_buf());
+        runs.push((0, dir.to_path_buf()));
     }
-    runs.extend(seeds.into_iter().map(|(_, p)| p));
+    runs.extend(seeds);
     runs
 }
 
@@ -350,12 +390,21 @@ fn read_summary(dir: &Path, warnings: &mut Vec<String>) -> Option<Summary> {
     Summary::read_dir(dir).map_err(|e| warnings.push(e)).ok()
 }
 
-fn hit_rate(summary: &Summary) -> Option<f64> {
+/// (good requests, requests) of a summary, when both are recorded and there were requests.
+fn counts(summary: &Summary) -> Option<(f64, f64)> {
     let requests = summary.value("request_count").filter(|n| *n > 0.0)?;
-    Some(summary.value("good_request_count")? / requests)
+    Some((summary.value("good_request_count")?, requests))
 }
 
-fn read_level_run(dir: &Path, warnings: &mut Vec<String>) -> (Option<LevelRun>, Option<(u32, ConcurrencySource)>) {
+fn hit_rate(run: &LevelSeed) -> Option<f64> {
+    Some(run.good_requests? / run.requests.filter(|n| *n > 0.0)?)
+}
+
+fn read_level_run(
+    seed: u32,
+    dir: &Path,
+    warnings: &mut Vec<String>,
+) -> (Option<LevelSeed>, Option<(u32, ConcurrencySource)>) {
     let record_path = dir.join("validation.json");
     let record = if record_path.exists() {
         read_json::<ValidationRecord>(&record_path)
@@ -375,25 +424,27 @@ fn read_level_run(dir: &Path, warnings: &mut Vec<String>) -> (Option<LevelRun>, 
     };
     let run = summary.map(|s| {
         let p99 = |name: &str| s.metric(name).and_then(|m| m.p99);
-        LevelRun {
-            ttft_p50: s.p50("time_to_first_token"),
-            ttft_p99: p99("time_to_first_token"),
-            itl_p50: s.p50("inter_token_latency"),
-            itl_p99: p99("inter_token_latency"),
+        let counts = counts(&s);
+        LevelSeed {
+            seed,
+            ttft_p50_ms: s.p50("time_to_first_token"),
+            ttft_p99_ms: p99("time_to_first_token"),
+            itl_p50_ms: s.p50("inter_token_latency"),
+            itl_p99_ms: p99("inter_token_latency"),
             goodput: s.value("goodput"),
-            hit_rate: hit_rate(&s),
+            requests: counts.map(|c| c.1),
+            good_requests: counts.map(|c| c.0),
         }
     });
     (run, concurrency)
 }
 
-/// Reads an optimization directory (seeds included); also returns the goodput of each seed.
-fn read_optimization(dir: &Path, warnings: &mut Vec<String>) -> (Optimization, Vec<f64>) {
+/// Reads an optimization directory, one [`OptimizationSeed`] per seed; the samples are filled by
+/// [`summarise`] (regret needs the oracle's best first).
+fn read_optimization(dir: &Path, warnings: &mut Vec<String>) -> Optimization {
     let mut opt = Optimization::default();
-    let (mut goodput, mut per_gpu, mut gpus, mut hit) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for seed_dir in seed_dirs(dir) {
+    for (seed, seed_dir) in seed_dirs(dir) {
         let record_path = seed_dir.join("optimization.json");
-        let has_summary = seed_dir.join(SUMMARY_JSON).exists();
         let record = if record_path.exists() {
             read_json::<OptimizationRecord>(&record_path)
                 .map_err(|e| warnings.push(e))
@@ -401,33 +452,79 @@ fn read_optimization(dir: &Path, warnings: &mut Vec<String>) -> (Optimization, V
         } else {
             None
         };
-        let summary = if has_summary || !record_path.exists() {
+        // The optimize stage writes the AIPerf summary beside optimization.json: it has the
+        // request counts (for the SLA hit rate's interval). Its absence is only worth a warning
+        // when there is no record either.
+        let summary = if seed_dir.join(SUMMARY_JSON).exists() || !record_path.exists() {
             read_summary(&seed_dir, warnings)
         } else {
             None
         };
-        let seed_goodput = record
+        let counts = summary.as_ref().and_then(counts);
+        let goodput = record
             .as_ref()
             .map(|r| r.goodput)
             .or_else(|| summary.as_ref()?.value("goodput"));
-        let Some(g) = seed_goodput else { continue };
-        opt.seeds += 1;
-        goodput.push(g);
+        let Some(goodput) = goodput else { continue };
         if let Some(r) = &record {
-            per_gpu.push(r.goodput_per_gpu);
-            gpus.push(r.avg_gpus);
-            hit.push(r.sla_hit_rate);
             opt.prefill_tp = opt.prefill_tp.or(Some(r.prefill_tp));
             opt.decode_tp = opt.decode_tp.or(Some(r.decode_tp));
-        } else if let Some(h) = summary.as_ref().and_then(hit_rate) {
-            hit.push(h);
+            opt.planner = opt.planner.take().or(r.planner.clone());
         }
+        let cold = record.as_ref().and_then(|r| r.cold_start.as_ref());
+        opt.per_seed.push(OptimizationSeed {
+            seed,
+            goodput,
+            goodput_per_gpu: record.as_ref().map(|r| r.goodput_per_gpu),
+            avg_gpus: record.as_ref().map(|r| r.avg_gpus),
+            sla_hit_rate: record
+                .as_ref()
+                .map(|r| r.sla_hit_rate)
+                .or(counts.map(|(good, all)| good / all)),
+            requests: counts.map(|c| c.1),
+            good_requests: counts.map(|c| c.0),
+            regret_pct: None,
+            cost_regret_pct: None,
+            initial_replicas: record.as_ref().and_then(|r| r.initial_replicas),
+            cold_start_sla_hit_rate: cold.map(|c| c.sla_hit_rate),
+            cold_start_sla_misses: cold.map(|c| c.sla_misses),
+            cold_start_settle_s: cold.and_then(|c| c.settle_s),
+        });
     }
-    opt.goodput = Sample::of(&goodput);
-    opt.goodput_per_gpu = Sample::of(&per_gpu);
-    opt.avg_gpus = Sample::of(&gpus);
-    opt.sla_hit_rate = Sample::of(&hit);
-    (opt, goodput)
+    summarise(&mut opt, &Best::default());
+    opt
+}
+
+/// Fills the per-seed regrets against `best` and every sample of `opt` from its seeds.
+fn summarise(opt: &mut Optimization, best: &Best) {
+    let regret = |value: Option<f64>, best: Option<f64>| {
+        let best = best.filter(|b| *b > 0.0)?;
+        Some((best - value?) / best * 100.0)
+    };
+    for s in &mut opt.per_seed {
+        s.regret_pct = regret(Some(s.goodput), best.goodput.at(s.seed));
+        s.cost_regret_pct = regret(s.goodput_per_gpu, best.per_gpu.at(s.seed));
+    }
+    let seeds = &opt.per_seed;
+    let all = |f: fn(&OptimizationSeed) -> Option<f64>| seeds.iter().filter_map(f).collect::<Vec<f64>>();
+    opt.seeds = seeds.len() as u32;
+    opt.goodput = Sample::in_range(&all(|s| Some(s.goodput)));
+    opt.goodput_per_gpu = Sample::in_range(&all(|s| s.goodput_per_gpu));
+    opt.avg_gpus = Sample::in_range(&all(|s| s.avg_gpus));
+    let counts: Vec<(f64, f64)> = seeds
+        .iter()
+        .filter(|s| s.sla_hit_rate.is_some())
+        .filter_map(|s| Some((s.good_requests?, s.requests?)))
+        .collect();
+    opt.sla_hit_rate = Sample::proportion(&all(|s| s.sla_hit_rate), &counts);
+    opt.cold_start_sla_hit_rate = Sample::proportion(&all(|s| s.cold_start_sla_hit_rate), &[]);
+    opt.cold_start_settle_s = Sample::in_range(&all(|s| s.cold_start_settle_s));
+    opt.cold_start_unsettled = seeds
+        .iter()
+        .filter(|s| s.cold_start_sla_hit_rate.is_some() && s.cold_start_settle_s.is_none())
+        .count() as u32;
+    opt.regret_pct = Sample::in_range(&all(|s| s.regret_pct));
+    opt.cost_regret_pct = Sample::in_range(&all(|s| s.cost_regret_pct));
 }
 
 fn read_oracle(results: &ResultsDir, warnings: &mut Vec<String>) -> Option<Oracle> {
@@ -441,40 +538,55 @@ fn read_oracle(results: &ResultsDir, warnings: &mut Vec<String>) -> Option<Oracl
         .collect();
     names.sort();
     let mut candidates = Vec::new();
-    let mut goodputs = Vec::new();
     for name in names {
         let dir = root.join(&name).join("optimization");
         if !dir.is_dir() {
             warnings.push(format!("{}: missing", dir.display()));
             continue;
         }
-        let (mut optimization, seeds) = read_optimization(&dir, warnings);
+        let mut optimization = read_optimization(&dir, warnings);
         if let Some((p, d)) = name.split_once('x') {
             optimization.prefill_tp = optimization.prefill_tp.or(p.parse().ok());
             optimization.decode_tp = optimization.decode_tp.or(d.parse().ok());
         }
         candidates.push(OracleCandidate { name, optimization });
-        goodputs.push(seeds);
     }
-    let best = candidates
-        .iter()
-        .filter_map(|c| Some((c.name.clone(), c.optimization.goodput?.mean)))
-        .max_by(|a, b| a.1.total_cmp(&b.1));
-    if let Some((_, g)) = best.as_ref().filter(|b| b.1 > 0.0) {
-        for (candidate, seeds) in candidates.iter_mut().zip(&goodputs) {
-            candidate.optimization.regret_pct = regret(seeds, *g);
-        }
-    }
-    Some(Oracle {
+    let best = best_by(&candidates, |o| o.goodput, |o| o.goodput_per_gpu);
+    let best_per_gpu = best_by(&candidates, |o| o.goodput_per_gpu, |o| o.goodput);
+    let mut oracle = Oracle {
         best_goodput: best.as_ref().map(|b| b.1),
         best: best.map(|b| b.0),
+        best_goodput_per_gpu: best_per_gpu.as_ref().map(|b| b.1),
+        best_per_gpu: best_per_gpu.map(|b| b.0),
         candidates,
-    })
+    };
+    let reference = best_of(&oracle);
+    for candidate in &mut oracle.candidates {
+        summarise(&mut candidate.optimization, &reference);
+    }
+    Some(oracle)
 }
 
-/// Regret % of each seed's goodput against the oracle's best goodput `best` (> 0).
-fn regret(goodputs: &[f64], best: f64) -> Option<Sample> {
-    Sample::of(&goodputs.iter().map(|g| (best - g) / best * 100.0).collect::<Vec<_>>())
+/// The candidate with the highest mean on `measure` (ties: the higher mean on `tie`), with that
+/// mean.
+fn best_by(
+    candidates: &[OracleCandidate],
+    measure: fn(&Optimization) -> Option<Sample>,
+    tie: fn(&Optimization) -> Option<Sample>,
+) -> Option<(String, f64)> {
+    let mean_of = |o: &Optimization, f: fn(&Optimization) -> Option<Sample>| f(o).map_or(f64::NEG_INFINITY, |s| s.mean);
+    candidates
+        .iter()
+        .filter(|c| measure(&c.optimization).is_some())
+        .max_by(|a, b| {
+            let (a, b) = (&a.optimization, &b.optimization);
+            mean_of(a, measure)
+                .total_cmp(&mean_of(b, measure))
+                .then(mean_of(a, tie).total_cmp(&mean_of(b, tie)))
+                // On a full tie, the first candidate (max_by keeps the last of equals).
+                .then(std::cmp::Ordering::Greater)
+        })
+        .map(|c| (c.name.clone(), mean_of(&c.optimization, measure)))
 }
 
 /// The concurrency of each level shared by the methods: the first one measured, else the default.
@@ -507,28 +619,26 @@ fn common_concurrency(
     common
 }
 
-fn build_method(m: MethodInput, common: &[(u32, ConcurrencySource); 4], best: Option<f64>) -> MethodComparison {
+fn build_method(m: MethodInput, common: &[(u32, ConcurrencySource); 4], best: &Best) -> MethodComparison {
     let mut levels = Vec::new();
     for (i, level) in LEVELS.iter().enumerate() {
         let input = m.levels.get(i);
         let (concurrency, concurrency_source) = input.and_then(|l| l.concurrency).unwrap_or(common[i]);
-        let runs: &[LevelRun] = input.map(|l| l.runs.as_slice()).unwrap_or_default();
+        let runs: &[LevelSeed] = input.map(|l| l.runs.as_slice()).unwrap_or_default();
         let predicted = m
             .profile
             .as_ref()
             .map(|p| predict_at(p, &m.explicit, concurrency, m.isl, m.osl));
-        let measured = |f: fn(&LevelRun) -> Option<f64>| Sample::of(&runs.iter().filter_map(f).collect::<Vec<_>>());
-        let error = |pred: Option<f64>, f: fn(&LevelRun) -> Option<f64>| {
-            let pred = pred?;
-            Sample::of(
-                &runs
-                    .iter()
-                    .filter_map(f)
-                    .filter(|v| *v > 0.0)
-                    .map(|v| signed_error(pred, v))
-                    .collect::<Vec<_>>(),
-            )
+        let measured =
+            |f: fn(&LevelSeed) -> Option<f64>| Sample::in_range(&runs.iter().filter_map(f).collect::<Vec<_>>());
+        let error = |pred: Option<f64>, f: fn(&LevelSeed) -> Option<f64>| {
+            let errors: Vec<f64> = runs.iter().filter_map(|r| seed_error(pred, f(r))).collect();
+            Sample::in_range(&errors)
         };
+        let counts: Vec<(f64, f64)> = runs
+            .iter()
+            .filter_map(|r| Some((r.good_requests?, r.requests.filter(|n| *n > 0.0)?)))
+            .collect();
         let (pt, pi) = (predicted.and_then(|p| p.ttft_ms), predicted.and_then(|p| p.itl_ms));
         levels.push(LevelComparison {
             level: level.to_string(),
@@ -536,18 +646,19 @@ fn build_method(m: MethodInput, common: &[(u32, ConcurrencySource); 4], best: Op
             concurrency_source,
             seeds: runs.len() as u32,
             predicted,
-            ttft_p50_ms: measured(|r| r.ttft_p50),
-            ttft_p99_ms: measured(|r| r.ttft_p99),
-            itl_p50_ms: measured(|r| r.itl_p50),
-            itl_p99_ms: measured(|r| r.itl_p99),
+            ttft_p50_ms: measured(|r| r.ttft_p50_ms),
+            ttft_p99_ms: measured(|r| r.ttft_p99_ms),
+            itl_p50_ms: measured(|r| r.itl_p50_ms),
+            itl_p99_ms: measured(|r| r.itl_p99_ms),
             goodput: measured(|r| r.goodput),
-            sla_hit_rate: measured(|r| r.hit_rate),
+            sla_hit_rate: Sample::proportion(&runs.iter().filter_map(hit_rate).collect::<Vec<_>>(), &counts),
             error_pct: LevelErrors {
-                ttft_p50: error(pt, |r| r.ttft_p50),
-                ttft_p99: error(pt, |r| r.ttft_p99),
-                itl_p50: error(pi, |r| r.itl_p50),
-                itl_p99: error(pi, |r| r.itl_p99),
+                ttft_p50: error(pt, |r| r.ttft_p50_ms),
+                ttft_p99: error(pt, |r| r.ttft_p99_ms),
+                itl_p50: error(pi, |r| r.itl_p50_ms),
+                itl_p99: error(pi, |r| r.itl_p99_ms),
             },
+            per_seed: runs.to_vec(),
         });
     }
     let abs_errors: Vec<f64> = levels
@@ -557,9 +668,7 @@ fn build_method(m: MethodInput, common: &[(u32, ConcurrencySource); 4], best: Op
         .map(|s| s.mean.abs())
         .collect();
     let mut optimization = m.optimization;
-    if let Some(best) = best.filter(|b| *b > 0.0) {
-        optimization.regret_pct = regret(&m.goodputs, best);
-    }
+    summarise(&mut optimization, best);
     MethodComparison {
         method: m.name,
         status: m.status,
@@ -569,45 +678,127 @@ fn build_method(m: MethodInput, common: &[(u32, ConcurrencySource); 4], best: Op
         decode_tp: m.decode_tp,
         cost: m.cost,
         levels,
-        mean_abs_error_pct: Sample::of(&abs_errors).map(|s| s.mean),
+        mean_abs_error_pct: crate::stats::mean(&abs_errors),
         optimization,
         notes: m.notes,
     }
 }
 
+/// Signed error % of a prediction against one seed's measurement (None when either is missing
+/// or the measurement is not positive).
+fn seed_error(predicted: Option<f64>, measured: Option<f64>) -> Option<f64> {
+    Some(signed_error(predicted?, measured.filter(|v| *v > 0.0)?))
+}
+
+/// (seed, value) pairs of a method's optimization seeds.
+fn optimization_by_seed(m: &MethodComparison, f: fn(&OptimizationSeed) -> Option<f64>) -> Vec<(u32, f64)> {
+    m.optimization
+        .per_seed
+        .iter()
+        .filter_map(|s| Some((s.seed, f(s)?)))
+        .collect()
+}
+
+/// Sets each method's paired difference to the method with the highest mean goodput and to the
+/// one with the highest mean goodput per GPU (failed methods are neither best nor compared).
+fn differences_to_best(methods: &mut [MethodComparison]) {
+    type Field = fn(&OptimizationSeed) -> Option<f64>;
+    type Measure = fn(&Optimization) -> Option<Sample>;
+    let measures: [(Measure, Measure, Field); 2] = [
+        (|o| o.goodput, |o| o.goodput_per_gpu, |s| Some(s.goodput)),
+        (|o| o.goodput_per_gpu, |o| o.goodput, |s| s.goodput_per_gpu),
+    ];
+    for (which, (measure, tie, field)) in measures.into_iter().enumerate() {
+        // The same rule as the oracle's best: highest mean, ties to the other measure.
+        let as_candidates: Vec<OracleCandidate> = methods
+            .iter()
+            .filter(|m| m.status != MethodStatus::Failed)
+            .map(|m| OracleCandidate {
+                name: m.method.clone(),
+                optimization: m.optimization.clone(),
+            })
+            .collect();
+        let Some((best_name, _)) = best_by(&as_candidates, measure, tie) else {
+            continue;
+        };
+        let Some(best) = methods.iter().position(|m| m.method == best_name) else {
+            continue;
+        };
+        let (best_name, best_seeds) = (
+            methods[best].method.clone(),
+            optimization_by_seed(&methods[best], field),
+        );
+        for (i, m) in methods.iter_mut().enumerate() {
+            if i == best || m.status == MethodStatus::Failed {
+                continue;
+            }
+            let difference = Paired::of(&optimization_by_seed(m, field), &best_seeds);
+            let vs = difference.map(|difference| VsBest {
+                best: best_name.clone(),
+                difference,
+            });
+            if which == 0 {
+                m.optimization.goodput_vs_best = vs;
+            } else {
+                m.optimization.goodput_per_gpu_vs_best = vs;
+            }
+        }
+    }
+}
+
+/// Pairwise paired tests (see [`Paired`]) of goodput, goodput per GPU and the p50 errors per
+/// level, for every pair of methods with two or more seeds in common.
 fn verdicts(methods: &[MethodComparison]) -> Vec<Verdict> {
-    let mut metrics: Vec<(String, Vec<Option<Sample>>)> = vec![(
-        "goodput".into(),
-        methods.iter().map(|m| m.optimization.goodput).collect(),
-    )];
-    for (i, level) in LEVELS.iter().enumerate() {
-        let at = |f: fn(&LevelErrors) -> Option<Sample>| {
+    let mut metrics: Vec<(String, Vec<Vec<(u32, f64)>>)> = vec![
+        (
+            "goodput".into(),
             methods
                 .iter()
-                .map(|m| m.levels.get(i).and_then(|l| f(&l.error_pct)))
+                .map(|m| optimization_by_seed(m, |s| Some(s.goodput)))
+                .collect(),
+        ),
+        (
+            "goodput_per_gpu".into(),
+            methods
+                .iter()
+                .map(|m| optimization_by_seed(m, |s| s.goodput_per_gpu))
+                .collect(),
+        ),
+    ];
+    for (i, level) in LEVELS.iter().enumerate() {
+        let at = |measured: fn(&LevelSeed) -> Option<f64>, ttft: bool| {
+            methods
+                .iter()
+                .map(|m| {
+                    let Some(l) = m.levels.get(i) else { return Vec::new() };
+                    let pred = l.predicted.and_then(|p| if ttft { p.ttft_ms } else { p.itl_ms });
+                    l.per_seed
+                        .iter()
+                        .filter_map(|r| Some((r.seed, seed_error(pred, measured(r))?)))
+                        .collect()
+                })
                 .collect()
         };
-        metrics.push((format!("ttft_p50_error_pct@{level}"), at(|e| e.ttft_p50)));
-        metrics.push((format!("itl_p50_error_pct@{level}"), at(|e| e.itl_p50)));
+        metrics.push((format!("ttft_p50_error_pct@{level}"), at(|r| r.ttft_p50_ms, true)));
+        metrics.push((format!("itl_p50_error_pct@{level}"), at(|r| r.itl_p50_ms, false)));
     }
     let mut out = Vec::new();
-    for (metric, samples) in metrics {
+    for (metric, values) in metrics {
         for a in 0..methods.len() {
             for b in a + 1..methods.len() {
-                let overlap = samples[a].zip(samples[b]).and_then(|(x, y)| x.overlaps(&y));
-                if let Some(overlap) = overlap {
-                    out.push(Verdict {
-                        metric: metric.clone(),
-                        a: methods[a].method.clone(),
-                        b: methods[b].method.clone(),
-                        verdict: if overlap {
-                            "not distinguishable"
-                        } else {
-                            "distinguishable"
-                        }
-                        .into(),
-                    });
-                }
+                let Some(difference) = Paired::of(&values[a], &values[b]) else {
+                    continue;
+                };
+                let Some(verdict) = difference.verdict.clone() else {
+                    continue;
+                };
+                out.push(Verdict {
+                    metric: metric.clone(),
+                    a: methods[a].method.clone(),
+                    b: methods[b].method.clone(),
+                    verdict,
+                    difference,
+                });
             }
         }
     }
@@ -626,14 +817,41 @@ fn recommend(methods: &[MethodComparison]) -> Recommendations {
     let cheapest = min_by(&|m| Some((m.cost.gpu_hours?, m.cost.duration_s.unwrap_or(f64::INFINITY))));
     let most_accurate = min_by(&|m| Some((m.mean_abs_error_pct?, 0.0)));
     let any_regret = usable.iter().any(|m| m.optimization.regret_pct.is_some());
+    // Ties go to the better value on the other measure.
+    let mean_or = |s: Option<Sample>, missing: f64| s.map_or(missing, |s| s.mean);
     let best_goodput = if any_regret {
-        min_by(&|m| Some((m.optimization.regret_pct?.mean, 0.0)))
+        min_by(&|m| {
+            let o = &m.optimization;
+            Some((o.regret_pct?.mean, mean_or(o.cost_regret_pct, f64::INFINITY)))
+        })
     } else {
-        min_by(&|m| Some((-m.optimization.goodput?.mean, 0.0)))
+        min_by(&|m| {
+            let o = &m.optimization;
+            Some((-o.goodput?.mean, -mean_or(o.goodput_per_gpu, f64::NEG_INFINITY)))
+        })
     };
+    let any_cost_regret = usable.iter().any(|m| m.optimization.cost_regret_pct.is_some());
+    let best_configuration = if any_cost_regret {
+        min_by(&|m| {
+            let o = &m.optimization;
+            Some((o.cost_regret_pct?.mean, mean_or(o.regret_pct, f64::INFINITY)))
+        })
+    } else {
+        min_by(&|m| {
+            let o = &m.optimization;
+            Some((-o.goodput_per_gpu?.mean, -mean_or(o.goodput, f64::NEG_INFINITY)))
+        })
+    };
+    let pareto_regret = if any_cost_regret { "cost_aware" } else { "goodput" };
     let points: Vec<(&str, f64, f64)> = usable
         .iter()
-        .filter_map(|m| Some((m.method.as_str(), m.cost.gpu_hours?, m.optimization.regret_pct?.mean)))
+        .filter_map(|m| {
+            Some((
+                m.method.as_str(),
+                m.cost.gpu_hours?,
+                pareto_regret_of(m, pareto_regret)?,
+            ))
+        })
         .collect();
     let mut front: Vec<(&str, f64, f64)> = points
         .iter()
@@ -659,10 +877,24 @@ fn recommend(methods: &[MethodComparison]) -> Recommendations {
         cheapest,
         most_accurate,
         best_goodput,
+        best_configuration,
+        pareto_regret: (!points.is_empty()).then(|| pareto_regret.to_string()),
         pareto_front: front.iter().map(|p| p.0.to_string()).collect(),
         best_tradeoff,
     }
 }
+
+/// A method's mean regret on the measure `Recommendations::pareto_regret` names (`cost_aware` or
+/// `goodput`): the Pareto front never mixes the two.
+pub fn pareto_regret_of(m: &MethodComparison, measure: &str) -> Option<f64> {
+    let sample = if measure == "cost_aware" {
+        m.optimization.cost_regret_pct
+    } else {
+        m.optimization.regret_pct
+    };
+    sample.map(|s| s.mean)
+}
+
 #[cfg(test)]
 #[path = "compare_tests.rs"]
 mod tests;

@@ -390,12 +390,18 @@ fn compares_a_synthetic_results_dir_by_hand() {
     ));
     let regret = alpha.optimization.regret_pct.unwrap();
     assert!(close(regret.mean, 19.0, 1e-9));
-    let half = 12.706 * (2.0f64.powi(2) / 2.0).sqrt() / 2.0f64.sqrt();
+    // Two seeds: the bootstrap interval is their [min, max] (regret never above 100 %).
     let ci = regret.ci95.unwrap();
-    assert!(
-        close(ci[0], 19.0 - half, 1e-6) && close(ci[1], 19.0 + half, 1e-6),
-        "{ci:?}"
+    assert!(close(ci[0], 18.0, 1e-9) && close(ci[1], 20.0, 1e-9), "{ci:?}");
+    // Cost-aware regret: the oracle's best per GPU is 1x1 (10 req/s on 4 GPUs = 2.5; 1x2 has no
+    // GPU count); alpha's 2.0 and 2.05 per GPU are 20 % and 18 % short of it.
+    assert_eq!(
+        (oracle.best_per_gpu.as_deref(), oracle.best_goodput_per_gpu),
+        (Some("1x1"), Some(2.5))
     );
+    assert!(close(alpha.optimization.cost_regret_pct.unwrap().mean, 19.0, 1e-9));
+    assert!(oracle.candidates[1].optimization.cost_regret_pct.is_none());
+    assert_eq!(oracle.candidates[0].optimization.cost_regret_pct.unwrap().mean, 0.0);
     assert!(close(alpha.optimization.goodput_per_gpu.unwrap().mean, 2.025, 1e-9));
 
     // beta: explicit idle prediction (100 ms, 20 ms) against 3 seeds of 90/100/110 ms.
@@ -412,6 +418,8 @@ fn compares_a_synthetic_results_dir_by_hand() {
     assert!(e.ci95.is_some());
     assert_eq!(beta.levels[1].concurrency_source, ConcurrencySource::AiperfInputConfig);
     assert!(close(beta.optimization.regret_pct.unwrap().mean, 35.0, 1e-9));
+    // beta serves 3 and 3.5 req/s per GPU, more than the oracle's best: negative cost-aware regret.
+    assert!(close(beta.optimization.cost_regret_pct.unwrap().mean, -30.0, 1e-9));
     assert_eq!(beta.cost.mismatch, Some(true));
     assert!(beta.cost.mismatches[0].contains("deployments: metered 0, reported 1"));
 
@@ -425,18 +433,35 @@ fn compares_a_synthetic_results_dir_by_hand() {
     assert_eq!(by_name("delta").status, MethodStatus::NoProfile);
     assert!(by_name("delta").levels.iter().all(|l| l.predicted.is_none()));
 
-    // Goodput intervals overlap ([6.8, 9.4] and [0.1, 12.9]): not distinguishable.
-    let v = c.verdicts.iter().find(|v| v.metric == "goodput").unwrap();
+    // alpha ran seeds 1 and 2, beta seeds 0 and 1: one seed in common, so no paired verdict,
+    // but beta's difference to the best goodput (alpha) on seed 1 is 7 - 8.
+    assert!(
+        c.verdicts.iter().all(|v| !v.metric.starts_with("goodput")),
+        "{:?}",
+        c.verdicts
+    );
+    let vs = beta.optimization.goodput_vs_best.as_ref().unwrap();
+    assert_eq!((vs.best.as_str(), vs.difference.seeds), ("alpha", 1));
     assert_eq!(
-        (v.a.as_str(), v.b.as_str(), v.verdict.as_str()),
-        ("alpha", "beta", "not distinguishable")
+        (vs.difference.mean_difference, vs.difference.verdict.as_deref()),
+        (-1.0, None)
+    );
+    assert!(alpha.optimization.goodput_vs_best.is_none());
+    let vs = alpha.optimization.goodput_per_gpu_vs_best.as_ref().unwrap();
+    assert_eq!((vs.best.as_str(), vs.difference.mean_difference), ("beta", 2.0 - 3.5));
+    assert_eq!(
+        alpha.optimization.per_seed.iter().map(|s| s.seed).collect::<Vec<_>>(),
+        [1, 2]
     );
 
     let r = &c.recommendations;
     assert_eq!(r.cheapest.as_deref(), Some("beta"));
     assert_eq!(r.most_accurate.as_deref(), Some("beta"));
     assert_eq!(r.best_goodput.as_deref(), Some("alpha"));
-    assert_eq!(r.pareto_front, ["beta", "alpha"]);
+    assert_eq!(r.best_configuration.as_deref(), Some("beta"));
+    // On cost-aware regret beta (0 GPU-h, -30 %) dominates alpha (2 GPU-h, 19 %).
+    assert_eq!(r.pareto_regret.as_deref(), Some("cost_aware"));
+    assert_eq!(r.pareto_front, ["beta"]);
     assert_eq!(r.best_tradeoff.as_deref(), Some("beta"));
 
     let text = summary::render(&c);
@@ -447,11 +472,12 @@ fn compares_a_synthetic_results_dir_by_hand() {
         "error: estimator crashed",
         "alpha   idle        1            204.8         256.0                -20.0",
         "delta: no predictions, not measured",
-        "oracle: best 1x1 at 10.000 req/s",
+        "oracle: best on goodput 1x1 at 10.000 req/s; best on goodput/GPU 1x1 at 2.500 req/s/GPU",
         "- cheapest to run: beta (0.000 GPU-hours, 30.0 s)",
-        "- best goodput / lowest regret: alpha (regret 19.0 [",
-        "- best trade-off of GPU-hours and regret: beta (Pareto front, cheapest first: beta, alpha)",
-        "goodput  alpha  beta  not distinguishable",
+        "- best configuration (lowest cost-aware regret: goodput per GPU against the oracle's best on that measure): beta (cost-aware regret -30.0 [",
+        "- highest goodput (lowest goodput regret): alpha (goodput regret 19.0 [",
+        "- best trade-off of GPU-hours and cost-aware regret: beta (Pareto front, cheapest first: beta)",
+        "beta    goodput      alpha  1      -1.000",
         "== Warnings (2) ==",
     ] {
         assert!(text.contains(line), "missing {line:?} in\n{text}");
@@ -462,7 +488,7 @@ fn compares_a_synthetic_results_dir_by_hand() {
     assert!(written.iter().any(|p| p.ends_with("comparison_results.json")));
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("comparison_results.json")).unwrap()).unwrap();
-    assert_eq!(json["schema_version"], 1);
+    assert_eq!(json["schema_version"], 2);
     assert!(json["methods"][0]["levels"][2]["ttft_p50_ms"].is_null());
     check_plots(&out);
     cleanup(&root);
@@ -482,5 +508,287 @@ fn restricts_to_the_requested_methods_and_survives_a_missing_dir() {
     let missing = compare(&ResultsDir::new(root.join("nowhere")), &options);
     assert!(missing.methods.is_empty());
     assert!(missing.warnings[0].contains("nowhere"), "{:?}", missing.warnings);
+    cleanup(&root);
+}
+
+/// One seed of a planner-in-the-loop run under `dir` (seed 0 in `dir` itself, k in `seed-<k>/`,
+/// as the run stage writes them): optimization.json and an AIPerf summary with request counts.
+fn optimization_seed(dir: &Path, seed: u32, goodput: f64, avg_gpus: f64, good: f64, requests: f64) {
+    let dir = if seed == 0 {
+        dir.to_path_buf()
+    } else {
+        dir.join(format!("seed-{seed}"))
+    };
+    std::fs::create_dir_all(&dir).unwrap();
+    optimization_json(&dir, goodput, avg_gpus, good / requests);
+    let summary = json!({
+        "goodput": {"unit": "requests/sec", "avg": goodput},
+        "good_request_count": {"unit": "requests", "avg": good},
+        "request_count": {"unit": "requests", "avg": requests},
+    });
+    std::fs::write(dir.join(SUMMARY_JSON), summary.to_string()).unwrap();
+}
+
+const SEED_GOODPUTS: [f64; 3] = [10.0, 10.5, 9.5];
+
+#[test]
+fn cost_aware_regret_counts_the_gpus_a_config_costs() {
+    let root = temp_dir("cost-aware");
+    let results = ResultsDir::new(&root);
+    // Oracle: 1x1 serves the trace on 4 GPUs, 2x2 serves it equally well on 8.
+    for (seed, g) in SEED_GOODPUTS.iter().enumerate() {
+        optimization_seed(&results.oracle(1, 1), seed as u32, *g, 4.0, 900.0, 1000.0);
+        optimization_seed(&results.oracle(2, 2), seed as u32, *g, 8.0, 900.0, 1000.0);
+        // "lean" picked the oracle's best; "double" gets the same goodput with twice the GPUs.
+        optimization_seed(&results.optimization("lean"), seed as u32, *g, 4.0, 900.0, 1000.0);
+        optimization_seed(&results.optimization("double"), seed as u32, *g, 8.0, 900.0, 1000.0);
+    }
+    let c = compare(&results, &CompareOptions::default());
+    let by_name = |n: &str| &c.methods.iter().find(|m| m.method == n).unwrap().optimization;
+    let (lean, double) = (by_name("lean"), by_name("double"));
+    for o in [lean, double] {
+        assert!(close(o.regret_pct.unwrap().mean, 0.0, 1e-9), "{o:?}");
+    }
+    assert!(close(lean.cost_regret_pct.unwrap().mean, 0.0, 1e-9));
+    assert!(close(double.cost_regret_pct.unwrap().mean, 50.0, 1e-9));
+    // Per seed, against the oracle's best on the same seed (the same trace): exactly 50 % and 0 %,
+    // although the seeds' goodputs differ by 10 %.
+    for seed in &double.per_seed {
+        assert!(close(seed.cost_regret_pct.unwrap(), 50.0, 1e-9) && close(seed.regret_pct.unwrap(), 0.0, 1e-9));
+    }
+    assert_eq!(double.cost_regret_pct.unwrap().ci95, Some([50.0, 50.0]));
+
+    // The oracle records both measures per candidate and names both bests.
+    let oracle = c.oracle.as_ref().unwrap();
+    assert_eq!(
+        (oracle.best_per_gpu.as_deref(), oracle.best_goodput_per_gpu),
+        (Some("1x1"), Some(2.5))
+    );
+    let big = &oracle.candidates.iter().find(|k| k.name == "2x2").unwrap().optimization;
+    assert!(close(big.goodput_per_gpu.unwrap().mean, 1.25, 1e-9));
+    assert!(close(big.regret_pct.unwrap().mean, 0.0, 1e-9) && close(big.cost_regret_pct.unwrap().mean, 50.0, 1e-9));
+
+    // Paired: same goodput on every seed (not distinguishable, p = 1), half the goodput per GPU
+    // on every seed (distinguishable).
+    let verdict = |metric: &str| c.verdicts.iter().find(|v| v.metric == metric).unwrap();
+    assert_eq!(verdict("goodput").verdict, "not distinguishable");
+    assert_eq!(verdict("goodput").difference.p_value, Some(1.0));
+    assert_eq!(verdict("goodput_per_gpu").verdict, "distinguishable");
+    assert_eq!(c.recommendations.best_configuration.as_deref(), Some("lean"));
+    let text = summary::render(&c);
+    assert!(
+        text.contains("- best configuration (lowest cost-aware regret: goodput per GPU against the oracle's best on that measure): lean (cost-aware regret 0.0 ["),
+        "{text}"
+    );
+
+    // Metamorphic: give "double" the lean GPU count and its cost-aware regret drops to ~0 while
+    // its goodput regret does not move.
+    for (seed, g) in SEED_GOODPUTS.iter().enumerate() {
+        optimization_seed(&results.optimization("double"), seed as u32, *g, 4.0, 900.0, 1000.0);
+    }
+    let again = compare(&results, &CompareOptions::default());
+    let double2 = &again
+        .methods
+        .iter()
+        .find(|m| m.method == "double")
+        .unwrap()
+        .optimization;
+    assert!(close(double2.cost_regret_pct.unwrap().mean, 0.0, 1e-9));
+    assert_eq!(double2.regret_pct, double.regret_pct);
+    let out = root.join("comparison");
+    write_reports(&c, &out).unwrap();
+    check_plots(&out);
+    cleanup(&root);
+}
+
+#[test]
+fn a_consistent_small_difference_is_distinguishable_paired_and_not_when_unpaired() {
+    let root = temp_dir("paired");
+    let results = ResultsDir::new(&root);
+    let base = [10.0, 14.0, 8.0, 12.0, 11.0];
+    let edge = [0.30, 0.35, 0.28, 0.33, 0.31];
+    let write = |name: &str, values: &[f64]| {
+        for (seed, g) in values.iter().enumerate() {
+            optimization_seed(&results.optimization(name), seed as u32, *g, 2.0, 500.0, 1000.0);
+        }
+    };
+    write("steady", &base);
+    let better: Vec<f64> = base.iter().zip(edge).map(|(g, d)| g + d).collect();
+    write("better", &better);
+    let c = compare(&results, &CompareOptions::default());
+    let goodput = |c: &Comparison, n: &str| {
+        c.methods
+            .iter()
+            .find(|m| m.method == n)
+            .unwrap()
+            .optimization
+            .goodput
+            .unwrap()
+    };
+    let (a, b) = (goodput(&c, "better"), goodput(&c, "steady"));
+    assert_eq!(a.overlaps(&b), Some(true), "{a:?} {b:?}");
+    let v = c.verdicts.iter().find(|v| v.metric == "goodput").unwrap();
+    assert_eq!(
+        (v.a.as_str(), v.b.as_str(), v.verdict.as_str()),
+        ("better", "steady", "distinguishable")
+    );
+    assert!(close(v.difference.mean_difference, 0.314, 1e-9) && v.difference.seeds == 5);
+    assert!(
+        summary::render(&c).contains("- highest goodput (lowest goodput regret): better (goodput 11.314 ["),
+        "{}",
+        summary::render(&c)
+    );
+    let steady = &c.methods.iter().find(|m| m.method == "steady").unwrap().optimization;
+    let vs = steady.goodput_vs_best.as_ref().unwrap();
+    assert_eq!(
+        (vs.best.as_str(), vs.difference.verdict.as_deref()),
+        ("better", Some("distinguishable"))
+    );
+
+    // Metamorphic: the same values on other seeds (rotated) leave each method's own summary as it
+    // was, but break the pairing: the verdict must turn to "not distinguishable".
+    let mut rotated = better.clone();
+    rotated.rotate_left(1);
+    write("better", &rotated);
+    let again = compare(&results, &CompareOptions::default());
+    assert_eq!(goodput(&again, "better"), a);
+    let v = again.verdicts.iter().find(|v| v.metric == "goodput").unwrap();
+    assert_eq!(v.verdict, "not distinguishable", "{v:?}");
+    let text = summary::render(&again);
+    assert!(
+        text.contains("req/s; no oracle; not distinguishable (paired t-test) from steady)"),
+        "{text}"
+    );
+    cleanup(&root);
+}
+
+#[test]
+fn three_seeds_never_report_negative_goodput_or_sla_hit_bounds() {
+    let root = temp_dir("k3");
+    let results = ResultsDir::new(&root);
+    // Issue 15's case: goodput 0, 0, 0.2 req/s and SLA hit 0 %, 0 %, 4 % over three seeds.
+    let goodputs = [0.0, 0.0, 0.2];
+    let good = [0.0, 0.0, 40.0];
+    assert!(
+        crate::stats::t_interval(&goodputs).unwrap()[0] < 0.0,
+        "a t-interval would go below 0"
+    );
+    for seed in 0..3 {
+        optimization_seed(
+            &results.optimization("m"),
+            seed as u32,
+            goodputs[seed],
+            2.0,
+            good[seed],
+            1000.0,
+        );
+        let idle = results.validation("m", "idle");
+        let dir = if seed == 0 {
+            idle
+        } else {
+            idle.join(format!("seed-{seed}"))
+        };
+        summary_json(
+            &dir,
+            (900.0, 2000.0),
+            (20.0, 30.0),
+            goodputs[seed],
+            good[seed] / 10.0,
+            1,
+        );
+        optimization_seed(&results.oracle(1, 1), seed as u32, 1.0, 2.0, 800.0, 1000.0);
+    }
+    let c = compare(&results, &CompareOptions::default());
+    let m = &c.methods[0];
+    let o = &m.optimization;
+    let idle = &m.levels[0];
+    let in_range = |s: Option<Sample>, hi: f64, what: &str| {
+        let s = s.unwrap_or_else(|| panic!("{what}: no sample"));
+        let [a, b] = s.ci95.unwrap_or_else(|| panic!("{what}: no interval"));
+        assert!(0.0 <= a && a <= s.mean && s.mean <= b && b <= hi, "{what}: {s:?}");
+    };
+    in_range(o.goodput, f64::INFINITY, "optimization goodput");
+    in_range(o.goodput_per_gpu, f64::INFINITY, "goodput per GPU");
+    in_range(o.avg_gpus, f64::INFINITY, "GPUs");
+    in_range(o.sla_hit_rate, 1.0, "optimization SLA hit");
+    in_range(idle.goodput, f64::INFINITY, "idle goodput");
+    in_range(idle.sla_hit_rate, 1.0, "idle SLA hit");
+    // Regret against an oracle at 1 req/s: 100, 100, 80 %; its interval must not pass 100 %.
+    let regret = o.regret_pct.unwrap();
+    assert!(
+        close(regret.mean, 280.0 / 3.0, 1e-9) && regret.ci95.unwrap()[1] <= 100.0,
+        "{regret:?}"
+    );
+    assert_eq!(
+        o.sla_hit_rate.unwrap().ci95_method,
+        Some(crate::report::IntervalMethod::Wilson)
+    );
+    assert!(
+        summary::render(&c).contains("0.067 [0.000, 0.200]"),
+        "{}",
+        summary::render(&c)
+    );
+    cleanup(&root);
+}
+
+#[test]
+fn the_planner_that_ran_and_the_cold_start_cost_are_reported() {
+    let root = temp_dir("cold-start");
+    let results = ResultsDir::new(&root);
+    for (seed, (hit, misses, settle)) in [(0.5, 50, Some(200.0)), (0.7, 30, None)].into_iter().enumerate() {
+        let dir = results.optimization("m");
+        let dir = if seed == 0 {
+            dir
+        } else {
+            dir.join(format!("seed-{seed}"))
+        };
+        std::fs::create_dir_all(&dir).unwrap();
+        let record = OptimizationRecord {
+            prefill_tp: 1,
+            decode_tp: 2,
+            avg_gpus: 4.0,
+            goodput: 2.0,
+            goodput_per_gpu: 0.5,
+            sla_hit_rate: 0.9,
+            replicas: vec![(0.0, 2, 1)],
+            seed: seed as u64,
+            input_hash: "h".into(),
+            planner: Some(crate::layout::PlannerRan {
+                dynamo_version: "1.6".into(),
+                adjustment_interval_s: 180.0,
+                predictor: "constant".into(),
+                window_size: 50,
+                gpu_budget: 8,
+                min_endpoint: 1,
+                sources: Default::default(),
+            }),
+            initial_replicas: Some((2, 1)),
+            cold_start: Some(crate::layout::ColdStart {
+                window_s: 540.0,
+                sla_hit_rate: hit,
+                sla_misses: misses,
+                settle_s: settle,
+                replicas: vec![(0.0, 1, 1), (190.0, 2, 1)],
+            }),
+        };
+        write_json(&dir.join("optimization.json"), &record).unwrap();
+    }
+    let c = compare(&results, &CompareOptions::default());
+    let o = &c.methods[0].optimization;
+    assert_eq!(o.planner.as_ref().map(|p| p.dynamo_version.as_str()), Some("1.6"));
+    assert!(close(o.cold_start_sla_hit_rate.unwrap().mean, 0.6, 1e-12));
+    assert_eq!(o.cold_start_sla_hit_rate.unwrap().ci95, Some([0.5, 0.7]));
+    // One seed settled (200 s), the other did not: the sample has one value and the count says so.
+    assert_eq!(
+        (o.cold_start_settle_s.unwrap().mean, o.cold_start_settle_s.unwrap().n),
+        (200.0, 1)
+    );
+    assert_eq!(o.cold_start_unsettled, 1);
+    assert_eq!(o.per_seed[1].cold_start_sla_misses, Some(30));
+    let text = summary::render(&c);
+    assert!(
+        text.contains("m       Dynamo 1.6, constant, 180 s, budget 8  2P + 1D     60.0 [50.0, 70.0]     40          200 (1 seeds not settled)"),
+        "{text}"
+    );
     cleanup(&root);
 }

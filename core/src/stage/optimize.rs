@@ -428,3 +428,74 @@ pub fn measured_profiles(
     write_json(&path, &profiles).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(profiles)
 }
+
+/// The GPUs a trace's busiest window needs, by the estimator at TP1.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ServableBudget {
+    /// The budget: prefill + decode GPUs, rounded up to whole 8-GPU nodes.
+    pub gpus: u32,
+    /// Prefill GPUs the busiest window needs.
+    pub prefill_gpus: f64,
+    /// Decode GPUs the busiest window needs.
+    pub decode_gpus: f64,
+    /// The busiest window's arrival rate, req/s.
+    pub peak_rate: f64,
+}
+
+/// Seconds of the windows a trace's peak is measured over (the default trace's rate period).
+pub const PEAK_WINDOW_S: f64 = 10.0;
+
+/// What the trace's busiest `PEAK_WINDOW_S` window needs at the estimator's TP1 throughput:
+/// prefill tokens/s over TP1's prefill tokens/s at the window's mean ISL, plus output tokens/s
+/// over TP1's best decode tokens/s whose step meets the ITL target at context ISL + OSL/2
+/// (within its KV capacity). This is profcmp's sizing of the default `--gpu-budget`, so the
+/// planner is not capped below what the trace's peaks ask for; it is not Dynamo's.
+pub fn servable_budget(
+    trace: &[TraceRequest],
+    estimators: &crate::estimator::EstimatorSet,
+    sla: &profcmp_plugin_api::Sla,
+) -> Result<ServableBudget, String> {
+    let estimator = estimators.get(1).map_err(|e| e.to_string())?;
+    let mut windows: std::collections::BTreeMap<u64, (f64, f64, f64)> = Default::default();
+    for r in trace {
+        let w = windows.entry((r.timestamp_ms / (PEAK_WINDOW_S * 1e3)) as u64).or_default();
+        w.0 += 1.0;
+        w.1 += f64::from(r.input_length);
+        w.2 += f64::from(r.output_length);
+    }
+    let mut best = ServableBudget {
+        gpus: 0,
+        prefill_gpus: 0.0,
+        decode_gpus: 0.0,
+        peak_rate: 0.0,
+    };
+    for (n, isl_sum, osl_sum) in windows.into_values() {
+        let (isl, osl) = (isl_sum / n, osl_sum / n);
+        let prefill_ms = estimator.prefill_ms(1, isl.round() as u32).map_err(|e| e.to_string())?;
+        let prefill_tokens_s = isl / (prefill_ms / 1e3);
+        let context = (isl + osl / 2.0).round() as u32;
+        let max_batch = estimator
+            .max_batch()
+            .min((estimator.kv_capacity_tokens() / u64::from(context.max(1))).max(1) as u32);
+        let mut decode_tokens_s: f64 = 0.0;
+        for batch in 1..=max_batch {
+            let step_ms = estimator.decode_step_ms(batch, context).map_err(|e| e.to_string())?;
+            if step_ms > sla.itl_ms && batch > 1 {
+                break;
+            }
+            decode_tokens_s = decode_tokens_s.max(f64::from(batch) / (step_ms / 1e3));
+        }
+        let rate = n / PEAK_WINDOW_S;
+        let (p, d) = (rate * isl / prefill_tokens_s, rate * osl / decode_tokens_s);
+        if p + d > best.prefill_gpus + best.decode_gpus {
+            best = ServableBudget {
+                gpus: 0,
+                prefill_gpus: p,
+                decode_gpus: d,
+                peak_rate: rate,
+            };
+        }
+    }
+    best.gpus = (((best.prefill_gpus + best.decode_gpus) / 8.0).ceil() as u32).max(1) * 8;
+    Ok(best)
+}
