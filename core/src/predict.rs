@@ -1,17 +1,38 @@
-//! Predicted TTFT and ITL at a load level, from a method's own profile data (domain.md §6).
+//! Predicted TTFT and ITL at a load level, from a method's own profile data (domain.md §6,
+//! docs/comparison-schema.md "Predictions").
 //!
-//! - TTFT: the prefill profile's TTFT, linearly interpolated at the ISL. Outside the measured
-//!   ISL range it is extrapolated linearly from the two end points (TTFT grows about linearly
-//!   with ISL), floored at 0. The prefill profile has no load axis, so TTFT is the same at
-//!   every level unless the method gives explicit per-load predictions.
-//! - ITL: at kv_usage = concurrency x context / max_kv_tokens with context = ISL + OSL/2. The
-//!   decode grid is a set of rows of equal `y_context_length`; within a row ITL is linear in
-//!   kv usage and held at the row's end values outside its kv range (no extrapolation: beyond
-//!   the measured load the profile says nothing). Between the two rows that bracket the context
-//!   the two row values are interpolated linearly in context; outside the context range the
-//!   nearest row is used alone.
-//! - Explicit `LoadPrediction`s win: exact concurrency, else linear between the two explicit
-//!   points that bracket it; outside their range the profile data is used.
+//! One closed-loop model, applied to every method alike, of the validated graph (one prefill
+//! and one decode worker) under `c` requests in flight, each of `isl` input and `osl` output
+//! tokens:
+//! - prefill: the profile's isolated TTFT `T_p` at the ISL (linear interpolation, linear
+//!   extrapolation from the end points, floored at 0); the worker's service time per prompt
+//!   `S_p = isl / (prefill_thpt_per_gpu(isl) x prefill TP)` (the profile's throughput; `T_p` when
+//!   the throughput or the TP is unknown), one prompt at a time;
+//! - decode: ITL at batch `n` is read in the decode profile at kv_usage = n x ctx / max_kv_tokens
+//!   and ctx = ISL + OSL/2 (the grid rule below); a request spends `osl` steps in decode, the
+//!   first of which makes its first token (as in a disaggregated graph, where tokens come out of
+//!   the decode worker);
+//! - the loop: throughput `X = min(c / (T_p + osl x ITL(n)), 1 / S_p)`, the decode batch by
+//!   Little's law `n = X x osl x ITL(n)` (solved as a fixed point), and the time a request waits
+//!   for the prefill worker `W = c / X - T_p - osl x ITL(n)`. Service times are taken as deterministic, so nothing waits below saturation and
+//!   the wait grows linearly with `c` past it (asymptotic bounds of a closed system; NVIDIA's
+//!   real run follows them: 1.55 s idle TTFT, 2.52 s at c=7, 3.58 s at c=8 where the bound gives
+//!   2.49 s and 3.61 s). The decode batch is not capped: a profile's `max_kv_tokens` scales its
+//!   kv-usage axis but is not always the engine's capacity (NVIDIA's real Online-ALL profile says
+//!   8224 tokens, 3 requests, on a graph that ran 8 at once without waiting).
+//! - predicted TTFT = W + T_p + ITL(n); predicted ITL = ITL(n). Without decode data, TTFT = T_p.
+//!
+//! Decode grid rule: the grid is a set of rows of equal `y_context_length`; within a row ITL is
+//! linear in kv usage and held at the row's end values outside its kv range (no extrapolation:
+//! beyond the measured load the profile says nothing). Between the two rows that bracket the
+//! context the two row values are interpolated linearly in context; outside the context range
+//! the nearest row is used alone.
+//!
+//! Explicit `LoadPrediction`s win: exact concurrency, else linear between the two explicit
+//! points that bracket it; outside their range the model above is used.
+//!
+//! Nothing in a profile sees the KV handoff between the workers or the frontend (except what a
+//! measured prefill probe includes): their time is part of every method's error.
 
 use profcmp_plugin_api::{DecodeProfile, LoadPrediction, PlannerProfile, PrefillProfile};
 use serde::{Deserialize, Serialize};
@@ -39,6 +60,15 @@ pub struct LevelPrediction {
     pub itl_ms: Option<f64>,
     /// KV usage the ITL was read at (profile data only).
     pub kv_usage: Option<f64>,
+    /// Decode batch by Little's law (profile data only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decode_batch: Option<f64>,
+    /// Time a request waits for the prefill worker, ms (profile data only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_ms: Option<f64>,
+    /// Predicted throughput, requests/s (profile data only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throughput_rps: Option<f64>,
     /// Where the numbers came from.
     pub source: PredictionSource,
 }
@@ -58,13 +88,15 @@ pub fn load_levels(capacity_b: u32) -> [(&'static str, u32); 4] {
     ]
 }
 
-/// Predictions at `concurrency` for requests of `isl`/`osl` tokens.
+/// Predictions at `concurrency` for requests of `isl`/`osl` tokens on one prefill worker at
+/// `prefill_tp` (None: unknown, the service time is the TTFT) and one decode worker.
 pub fn predict_at(
     profile: &PlannerProfile,
     explicit: &[LoadPrediction],
     concurrency: u32,
     isl: u32,
     osl: u32,
+    prefill_tp: Option<u32>,
 ) -> LevelPrediction {
     if let Some((ttft_ms, itl_ms)) = explicit_at(explicit, concurrency) {
         return LevelPrediction {
@@ -72,18 +104,70 @@ pub fn predict_at(
             ttft_ms: Some(ttft_ms),
             itl_ms: Some(itl_ms),
             kv_usage: None,
+            decode_batch: None,
+            queue_ms: None,
+            throughput_rps: None,
             source: PredictionSource::Explicit,
         };
     }
-    let context = f64::from(isl) + f64::from(osl) / 2.0;
-    let kv_usage = kv_usage(&profile.decode, concurrency, context);
-    LevelPrediction {
+    let mut prediction = LevelPrediction {
         concurrency,
-        ttft_ms: predict_ttft(&profile.prefill, f64::from(isl)),
-        itl_ms: kv_usage.and_then(|kv| predict_itl(&profile.decode, kv, context)),
-        kv_usage,
+        ttft_ms: None,
+        itl_ms: None,
+        kv_usage: None,
+        decode_batch: None,
+        queue_ms: None,
+        throughput_rps: None,
         source: PredictionSource::ProfileData,
+    };
+    let context = f64::from(isl) + f64::from(osl) / 2.0;
+    let prefill_ms = predict_ttft(&profile.prefill, f64::from(isl));
+    prediction.ttft_ms = prefill_ms;
+    let decode = &profile.decode;
+    let itl_at = |batch: f64| predict_itl(decode, kv_usage(decode, batch, context)?, context);
+    let (Some(prefill_ms), Some(_)) = (prefill_ms, itl_at(1.0)) else {
+        return prediction;
+    };
+    let service_ms = prefill_tp
+        .and_then(|tp| {
+            let per_gpu = interpolate(
+                &profile.prefill.prefill_isl,
+                &profile.prefill.prefill_thpt_per_gpu,
+                f64::from(isl),
+            )?;
+            (per_gpu > 0.0).then(|| f64::from(isl) * 1e3 / (per_gpu * f64::from(tp)))
+        })
+        .unwrap_or(prefill_ms)
+        .max(1e-9);
+    let (c, steps) = (f64::from(concurrency.max(1)), f64::from(osl.max(1)));
+    let mut batch = c;
+    let (mut itl, mut throughput) = (0.0, 0.0);
+    for _ in 0..200 {
+        itl = itl_at(batch).unwrap_or(f64::NAN).max(1e-9);
+        let decode_ms = steps * itl;
+        throughput = (c / (prefill_ms + decode_ms)).min(1.0 / service_ms);
+        let next = throughput * decode_ms;
+        if (next - batch).abs() < 1e-9 {
+            break;
+        }
+        batch = 0.5 * (batch + next);
     }
+    let queue = (c / throughput - prefill_ms - steps * itl).max(0.0);
+    prediction.ttft_ms = Some(queue + prefill_ms + itl);
+    prediction.itl_ms = Some(itl);
+    prediction.kv_usage = kv_usage(decode, batch, context);
+    prediction.decode_batch = Some(batch);
+    prediction.queue_ms = Some(queue);
+    prediction.throughput_rps = Some(throughput * 1e3);
+    prediction
+}
+
+/// Linear interpolation of `ys` over `xs` at `x`, held at the end values; None without points.
+fn interpolate(xs: &[f64], ys: &[f64], x: f64) -> Option<f64> {
+    let points: Vec<(f64, f64)> = (xs.iter().copied().zip(ys.iter().copied()))
+        .filter(|(a, b)| a.is_finite() && b.is_finite())
+        .collect();
+    (!points.is_empty()).then(|| held_interpolation(&points, x))
 }
 
 /// Prefill TTFT at `isl`, ms: linear interpolation, linear extrapolation at the ends, floored at 0.
@@ -108,9 +192,9 @@ pub fn predict_ttft(prefill: &PrefillProfile, isl: f64) -> Option<f64> {
     Some(value.max(0.0))
 }
 
-/// KV usage of `concurrency` requests of `context` tokens on one decode worker.
-pub fn kv_usage(decode: &DecodeProfile, concurrency: u32, context: f64) -> Option<f64> {
-    (decode.max_kv_tokens > 0).then(|| f64::from(concurrency) * context / decode.max_kv_tokens as f64)
+/// KV usage of `batch` sequences of `context` tokens on one decode worker.
+pub fn kv_usage(decode: &DecodeProfile, batch: f64, context: f64) -> Option<f64> {
+    (decode.max_kv_tokens > 0).then(|| batch * context / decode.max_kv_tokens as f64)
 }
 
 /// Decode ITL at `kv_usage` and `context`, ms (see the module doc for the grid rule).
@@ -240,19 +324,72 @@ mod tests {
         assert_eq!(predict_itl(&d, 0.3, 2000.0), Some(25.0));
         assert_eq!(predict_itl(&d, 0.9, 500.0), Some(20.0)); // held at the row end, nearest row
         assert_eq!(predict_itl(&d, 0.0, 9000.0), Some(30.0));
-        let p = predict_at(
-            &PlannerProfile {
-                prefill: prefill(),
-                decode: d,
+    }
+
+    /// A profile with a flat prefill (TTFT `ttft` ms, throughput per GPU `isl / ttft`) and ITL
+    /// `itl0 + slope x kv usage` at every context.
+    fn flat(ttft: f64, itl0: f64, slope: f64, max_kv_tokens: u64) -> PlannerProfile {
+        let per_gpu = 2048.0 * 1e3 / ttft;
+        PlannerProfile {
+            prefill: PrefillProfile {
+                prefill_isl: vec![1024.0, 4096.0],
+                prefill_ttft: vec![ttft, ttft],
+                prefill_thpt_per_gpu: vec![per_gpu, per_gpu],
             },
-            &[],
-            2,
-            1872,
-            256,
+            decode: DecodeProfile {
+                x_kv_usage: vec![0.0, 1.0],
+                y_context_length: vec![2176.0, 2176.0],
+                z_itl: vec![itl0, itl0 + slope],
+                z_thpt_per_gpu: vec![0.0; 2],
+                max_kv_tokens,
+            },
+        }
+    }
+
+    #[test]
+    fn closed_loop_waits_only_past_saturation_and_then_linearly() {
+        // Flat ITL 20 ms: a request spends 200 + 256 x 20 = 5320 ms in the loop, 200 ms of it
+        // on the prefill worker, so it saturates at N* = 26.6 requests in flight.
+        let profile = flat(200.0, 20.0, 0.0, 10_000_000);
+        let at = |c| predict_at(&profile, &[], c, 2048, 256, Some(1));
+        let idle = at(1);
+        assert!((idle.ttft_ms.unwrap() - 220.0).abs() < 1e-6, "{idle:?}");
+        assert_eq!(idle.queue_ms, Some(0.0));
+        assert!((at(26).ttft_ms.unwrap() - 220.0).abs() < 1e-6, "no wait below N*");
+        for c in [40, 80] {
+            let p = at(c);
+            let expected_wait = f64::from(c) * 200.0 - 5320.0;
+            assert!((p.queue_ms.unwrap() - expected_wait).abs() < 1e-3, "{p:?}");
+            assert!((p.throughput_rps.unwrap() - 5.0).abs() < 1e-9);
+            // Little's law: the decode batch is throughput x time in decode.
+            assert!((p.decode_batch.unwrap() - 5.0 * 5.12).abs() < 1e-6);
+        }
+        // Twice the prefill TP at the same throughput per GPU: saturation throughput doubles.
+        let wide = predict_at(&profile, &[], 80, 2048, 256, Some(2));
+        assert!((wide.throughput_rps.unwrap() - 10.0).abs() < 1e-9, "{wide:?}");
+        // Without the TP the service time is the TTFT.
+        assert_eq!(
+            predict_at(&profile, &[], 80, 2048, 256, None).throughput_rps,
+            at(80).throughput_rps
         );
-        assert_eq!(p.kv_usage, Some(0.4));
-        assert_eq!(p.itl_ms, Some(17.5 + 0.5 * (37.5 - 17.5)));
-        assert_eq!(p.source, PredictionSource::ProfileData);
+    }
+
+    #[test]
+    fn itl_is_read_at_the_littles_law_batch() {
+        // ITL 10 ms + 10 ms per unit of kv usage; 21_760 KV tokens = 10 sequences of 2176.
+        let profile = flat(100.0, 10.0, 10.0, 21_760);
+        let p = predict_at(&profile, &[], 8, 2048, 256, Some(1));
+        let (batch, itl) = (p.decode_batch.unwrap(), p.itl_ms.unwrap());
+        assert!((itl - (10.0 + batch / 10.0 * 10.0)).abs() < 1e-6, "{p:?}");
+        let cycle = 100.0 + 256.0 * itl;
+        assert!((batch - 8.0 * 256.0 * itl / cycle).abs() < 1e-6, "{p:?}");
+        assert!(batch < 8.0 && p.queue_ms == Some(0.0));
+        // A batch past the profile's kv range reads the row's end value.
+        let p = predict_at(&profile, &[], 400, 2048, 256, Some(1));
+        assert!(
+            p.decode_batch.unwrap() > 10.0 && (p.itl_ms.unwrap() - 20.0).abs() < 1e-9,
+            "{p:?}"
+        );
     }
 
     #[test]
@@ -273,12 +410,12 @@ mod tests {
             prefill: prefill(),
             decode: decode(),
         };
-        let p = predict_at(&profile, &explicit, 4, 2048, 256);
+        let p = predict_at(&profile, &explicit, 4, 2048, 256, None);
         assert_eq!(
             (p.ttft_ms, p.itl_ms, p.source),
             (Some(400.0), Some(25.0), PredictionSource::Explicit)
         );
-        let p = predict_at(&profile, &explicit, 9, 2048, 256);
+        let p = predict_at(&profile, &explicit, 9, 2048, 256, None);
         assert_eq!(p.source, PredictionSource::ProfileData);
     }
 }

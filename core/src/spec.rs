@@ -152,7 +152,7 @@ impl RunSpec {
                 gpu_budget: 8,
             },
             seed: 42,
-            reality: "nominal".into(),
+            reality: crate::sim::DEFAULT_REALITY.into(),
             requests_per_level: 100,
             max_batch: None,
             trace: TraceSpec::sin_synth_defaults(),

@@ -506,9 +506,7 @@ fn bench_methods(
         // The defaults' planner timing (180 s interval, 120 s worker startup on a 1800 s trace),
         // compressed with the trace, so the planner acts within it.
         spec.planner.adjustment_interval_s = Some(spec.trace.duration_s / 10.0);
-        let reality = scratch.0.join(format!("reality-{i}.toml"));
-        write_reality(&reality, spec.trace.duration_s / 15.0)?;
-        spec.reality = reality.display().to_string();
+        let worker_s = spec.trace.duration_s / 15.0;
         eprintln!(
             "bench methods: scenario {}: {} {} {}/{} {}/{} ms: {:.1}-{:.1} req/s over {:.0} s",
             i + 1,
@@ -524,6 +522,9 @@ fn bench_methods(
         );
         for k in 0..seeds {
             spec.seed = 42 + u64::from(k);
+            let reality = scratch.0.join(format!("reality-{i}-{k}.toml"));
+            write_reality(&reality, worker_s, spec.seed)?;
+            spec.reality = reality.display().to_string();
             todo.push((i, spec.clone()));
         }
     }
@@ -586,17 +587,18 @@ fn bench_methods(
     Ok(methods_report(&doc))
 }
 
-/// The `nominal` reality profile with a planner-added worker starting in `worker_s` seconds.
-fn write_reality(path: &Path, worker_s: f64) -> anyhow::Result<()> {
-    let nominal = include_str!("../../core/data/reality/nominal.toml");
-    let (name, startup) = ("name = \"nominal\"", "worker_s = 120");
-    if !nominal.contains(name) || !nominal.contains(startup) {
-        bail!("core/data/reality/nominal.toml changed: update bench::write_reality");
-    }
-    let text = nominal
-        .replace(name, "name = \"nominal, fast worker startup (bench)\"")
-        .replace(startup, &format!("worker_s = {worker_s:.1}"));
-    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+/// The default reality profile with a planner-added worker starting in `worker_s` seconds.
+/// One reality drawn from the embedded plausible ranges with `seed` (so each seed of a scenario
+/// runs on another cluster, as a reality ensemble does), its worker startup compressed with the
+/// trace.
+fn write_reality(path: &Path, worker_s: f64, seed: u64) -> anyhow::Result<()> {
+    let mut reality = profcmp_core::sim::RealityRanges::embedded()
+        .draw(1, seed)?
+        .pop()
+        .context("one reality drawn")?;
+    reality.name = format!("{}, fast worker startup (bench)", reality.name);
+    reality.worker_startup_s = worker_s;
+    std::fs::write(path, reality.to_toml()).with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Profile, optimize and compare one (scenario, seed) into `dir`.
@@ -692,13 +694,13 @@ fn methods_report(doc: &MethodsBench) -> String {
     out += &format!(
         "{} scenarios x {seeds} seeds = {} runs of profile -> optimize -> compare (no validate stage), {} at \
          a time. Each run: a sinusoidal trace of one period, max rate = {} x the estimator's capacity of the \
-         best one-prefill-worker, one-decode-worker graph within 8 GPUs under the SLA (not counting on the \
-         planner's added workers: with more load even the oracle's best config missed the SLA for most requests \
-         in trial runs), at most {} req/s, min rate = max rate / 9; the trace lasts {:.0} s, or less (60 s at \
+         best planner-scaled graph within 8 GPUs under the SLA (the budget split into prefill and decode \
+         workers as well as it can be), at most {} req/s, min rate = max rate / 9; the trace lasts {:.0} s, or less (60 s at \
          least) so it asks for about {:.0} output tokens, since the simulation's cost grows with the tokens it \
          generates. The SLA planner keeps the defaults' timing relative to the trace (180 s interval and 120 s \
-         worker startup on an 1800 s trace): interval = trace / 10, worker startup = trace / 15 (a copy of the \
-         `nominal` reality with only `worker_s` changed), so it scales within the trace as in a full run. \
+         worker startup on an 1800 s trace): interval = trace / 10, worker startup = trace / 15, so it scales within the trace as in a full run. \
+         Each seed runs on its own reality drawn from the embedded plausible ranges (`--realities`' ranges) with \
+         that seed, only `worker_s` changed. \
          Candidate TPs {} for prefill and decode (the defaults' TP 8 never fits a graph in 8 GPUs; it only added \
          measurements).\n\nTotal: {:.1} min wall, {:.1} min CPU.\n\n",
         scenarios.len(),

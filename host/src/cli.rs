@@ -186,7 +186,7 @@ pub struct RunArgs {
     #[arg(long, value_delimiter = ',', default_value = "1,2,4,8")]
     pub decode_tp: Vec<u32>,
     /// Most GPUs a graph may use, planner included: a number, or `auto` (default) = what the
-    /// trace's busiest 10 s need at the estimator's TP1 throughput, rounded up to whole 8-GPU
+    /// trace's busiest 2 s need at the estimator's TP1 throughput, rounded up to whole 8-GPU
     /// nodes (printed at the start), so the planner is not capped below the load it must serve.
     #[arg(long, default_value = "auto")]
     pub gpu_budget: String,
@@ -200,9 +200,20 @@ pub struct RunArgs {
     pub cluster: String,
     #[command(flatten)]
     pub k8s: crate::k8s::K8sArgs,
-    /// Reality profile of the simulated cluster: `nominal`, `dynamo-2026-01` or a TOML file.
-    #[arg(long, default_value = "nominal")]
+    /// Reality profile of the simulated cluster: `typical` (the default: the middle of
+    /// published deviations from the estimator), `nominal` (the estimator itself, for checks),
+    /// `dynamo-2026-01` or a TOML file.
+    #[arg(long, default_value = profcmp_core::sim::DEFAULT_REALITY)]
     pub reality: String,
+    /// Run every stage over K realities drawn from --reality-ranges with the run's seed (results
+    /// under `<results>/reality-<k>/`; compare reports each method's errors and regrets as
+    /// distributions over them). 0: one run on --reality.
+    #[arg(long, default_value_t = 0, value_name = "K")]
+    pub realities: u32,
+    /// Ranges the --realities draws come from (a reality TOML whose numbers may be
+    /// `[low, high]`); default: the shipped core/data/reality/ranges.toml.
+    #[arg(long, value_name = "FILE")]
+    pub reality_ranges: Option<PathBuf>,
     /// Requests measured at each validation load level.
     #[arg(long, default_value_t = 100)]
     pub requests: u32,
@@ -296,8 +307,10 @@ pub struct SimulateArgs {
     /// Replay this mooncake trace open-loop instead of a closed loop.
     #[arg(long, value_name = "FILE")]
     pub trace: Option<PathBuf>,
-    /// Reality profile: `nominal`, `dynamo-2026-01` or a TOML file.
-    #[arg(long, default_value = "nominal")]
+    /// Reality profile: `typical` (the default: the middle of
+    /// published deviations from the estimator), `nominal` (the estimator itself, for checks),
+    /// `dynamo-2026-01` or a TOML file.
+    #[arg(long, default_value = profcmp_core::sim::DEFAULT_REALITY)]
     pub reality: String,
     /// Seed of the jitter.
     #[arg(long, default_value_t = 1)]

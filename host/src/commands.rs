@@ -78,6 +78,10 @@ pub fn compare(results: &std::path::Path) -> anyhow::Result<()> {
             results.display()
         );
     }
+    let realities = reality_dirs(results);
+    if !realities.is_empty() {
+        return compare_ensemble(results, &realities);
+    }
     let comparison = profcmp_core::stage::compare::compare(&dir, &Default::default());
     for warning in &comparison.warnings {
         eprintln!("warning: {warning}");
@@ -86,6 +90,48 @@ pub fn compare(results: &std::path::Path) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write reports into {}", dir.comparison().display()))?;
     print!("{}", profcmp_core::report::summary::render(&comparison));
     eprintln!("wrote {} files in {}", written.len(), dir.comparison().display());
+    Ok(())
+}
+
+/// `reality-<k>/` subdirectories (a `--realities` run), in k order.
+fn reality_dirs(results: &std::path::Path) -> Vec<(u32, std::path::PathBuf)> {
+    let mut dirs: Vec<(u32, std::path::PathBuf)> = std::fs::read_dir(results)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let k = entry
+                .file_name()
+                .to_string_lossy()
+                .strip_prefix("reality-")?
+                .parse()
+                .ok()?;
+            entry.path().is_dir().then(|| (k, entry.path()))
+        })
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+/// Compares each reality's results, then the methods' errors and regrets over the realities.
+fn compare_ensemble(results: &std::path::Path, realities: &[(u32, std::path::PathBuf)]) -> anyhow::Result<()> {
+    let mut per_reality = Vec::new();
+    for (k, path) in realities {
+        let dir = ResultsDir::new(path);
+        let comparison = profcmp_core::stage::compare::compare(&dir, &Default::default());
+        for warning in &comparison.warnings {
+            eprintln!("warning: reality-{k}: {warning}");
+        }
+        profcmp_core::report::write_reports(&comparison, &dir.comparison())
+            .with_context(|| format!("cannot write reports into {}", dir.comparison().display()))?;
+        per_reality.push((format!("reality-{k}"), comparison));
+    }
+    let ensemble = profcmp_core::report::ensemble::ensemble(&results.display().to_string(), &per_reality);
+    let out = ResultsDir::new(results).comparison();
+    let written = profcmp_core::report::ensemble::write(&ensemble, &out)
+        .with_context(|| format!("cannot write reports into {}", out.display()))?;
+    print!("{}", profcmp_core::report::ensemble::render(&ensemble));
+    eprintln!("wrote {} files in {}", written.len(), out.display());
     Ok(())
 }
 

@@ -43,6 +43,9 @@ struct Context_ {
 
 /// Runs the chosen stages; returns how many methods failed.
 pub fn run(args: &RunArgs, stages: Stages) -> anyhow::Result<usize> {
+    if args.realities > 0 {
+        return run_ensemble(args, stages);
+    }
     let mut spec = run_spec(args)?;
     let endpoint = crate::endpoint::config(args)?;
     if let Some(config) = &endpoint {
@@ -59,6 +62,60 @@ pub fn run(args: &RunArgs, stages: Stages) -> anyhow::Result<usize> {
         stages,
         &console,
     )?;
+    console.finish();
+    if stages == Stages::All {
+        crate::commands::compare(&args.results)?;
+    }
+    Ok(failed)
+}
+
+/// Runs the chosen stages once per reality drawn from the ranges, into `<results>/reality-<k>/`.
+fn run_ensemble(args: &RunArgs, stages: Stages) -> anyhow::Result<usize> {
+    if args.cluster != "sim" || args.target.backend == "endpoint" {
+        bail!(
+            "--realities draws simulated clusters; it needs --cluster sim (got --cluster {})",
+            args.cluster
+        );
+    }
+    if args.reality != profcmp_core::sim::DEFAULT_REALITY {
+        bail!(
+            "--realities draws its realities from --reality-ranges; --reality {} would be ignored: give one or the other",
+            args.reality
+        );
+    }
+    let ranges = match &args.reality_ranges {
+        Some(path) => profcmp_core::sim::RealityRanges::from_file(path)?,
+        None => profcmp_core::sim::RealityRanges::embedded(),
+    };
+    let spec = run_spec(args)?;
+    let drawn = ranges.draw(args.realities, spec.seed)?;
+    let console = Console::new(!args.no_progress, args.verbose);
+    let mut failed = 0;
+    for (k, reality) in drawn.iter().enumerate() {
+        let dir = args.results.join(format!("reality-{}", k + 1));
+        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        // The file name carries a hash of the profile, so a changed draw never reuses results.
+        let text = reality.to_toml();
+        let path = dir.join(format!("reality-{}.toml", profcmp_core::spec::input_hash(&text)));
+        if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+            profcmp_core::fsio::write_atomic(&path, text.as_bytes())
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        console.line(&format!(
+            "reality {}/{}: {} (prefill x{:.2}, decode x{:.2}, KV {:.0} GB/s per link) -> {}",
+            k + 1,
+            drawn.len(),
+            reality.name,
+            reality.prefill_factor,
+            reality.decode_factor,
+            reality.kv_bandwidth_gb_s,
+            dir.display()
+        ));
+        let mut spec = spec.clone();
+        spec.reality = path.display().to_string();
+        let aic_root = args.target.aic_systems_root.clone();
+        failed += run_with(spec, &dir, &args.methods, aic_root, None, None, stages, &console)?;
+    }
     console.finish();
     if stages == Stages::All {
         crate::commands::compare(&args.results)?;
@@ -91,7 +148,7 @@ pub fn run_with(
         let sized = profcmp_core::stage::optimize::servable_budget(&trace, &estimators, &spec.sla)
             .map_err(anyhow::Error::msg)?;
         console.line(&format!(
-            "GPU budget: auto = {} (the trace's busiest 10 s: {:.1} req/s need {:.1} prefill + {:.1} decode GPUs at TP1 by the estimator; whole 8-GPU nodes)",
+            "GPU budget: auto = {} (the trace's busiest 2 s: {:.1} req/s need {:.1} prefill + {:.1} decode GPUs at TP1 by the estimator; whole 8-GPU nodes)",
             sized.gpus, sized.peak_rate, sized.prefill_gpus, sized.decode_gpus
         ));
         spec.search.gpu_budget = sized.gpus;
@@ -325,25 +382,48 @@ fn profiled(results: &ResultsDir) -> anyhow::Result<Vec<(String, ProfileResult)>
 fn validate(ctx: &Context_, console: &Console) -> anyhow::Result<usize> {
     let methods = profiled(&ctx.results)?;
     let factory = backend_factory(ctx);
-    let capacity = match &ctx.k8s {
-        Some(k8s) => k8s.capacity(&methods)?,
-        None => {
-            let mut backend = factory(ctx.spec.seed).map_err(anyhow::Error::msg)?;
-            validate::shared_capacity(&ctx.spec, &methods, backend.as_mut()).map_err(anyhow::Error::msg)?
-        }
+    // On Kubernetes one B for every graph (estimated from the deployments); on the simulated
+    // cluster and an endpoint each graph's own saturation concurrency, measured.
+    let shared = match &ctx.k8s {
+        Some(k8s) => Some(k8s.capacity(&methods)?),
+        None => None,
     };
-    let levels = profcmp_core::predict::load_levels(capacity);
-    console.line(&format!(
-        "validate: capacity B = {capacity}; levels {}",
-        levels
-            .iter()
-            .map(|(l, c)| format!("{l} {c}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    ));
     let mut failed = 0;
+    let mut measured = Vec::new();
+    for (method, result) in &methods {
+        let capacity = match shared {
+            Some(b) => Ok(b),
+            None => factory(ctx.spec.seed).and_then(|mut backend| {
+                validate::method_capacity(&ctx.spec, &ctx.results, method, result, backend.as_mut())
+                    .map(|record| record.capacity_b)
+            }),
+        };
+        match capacity {
+            Ok(b) => {
+                let levels = profcmp_core::predict::load_levels(b);
+                console.line(&format!(
+                    "validate {method}: capacity B = {b}{}; levels {}",
+                    if ctx.spec.max_batch.is_some() {
+                        " (--max-batch)"
+                    } else {
+                        ""
+                    },
+                    levels
+                        .iter()
+                        .map(|(l, c)| format!("{l} {c}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+                measured.push((method, result, levels));
+            }
+            Err(e) => {
+                failed += 1;
+                console.line(&format!("validate {method}: FAILED: capacity: {e}"));
+            }
+        }
+    }
     for repeat in 0..ctx.spec.repeat {
-        for (method, result) in &methods {
+        for (method, result, levels) in &measured {
             let mut backend = match &ctx.k8s {
                 // The method's config_with_planner.yaml as is: the real planner scales it.
                 Some(k8s) => {
@@ -360,7 +440,7 @@ fn validate(ctx: &Context_, console: &Console) -> anyhow::Result<usize> {
                 &ctx.results,
                 method,
                 result,
-                &levels,
+                levels,
                 repeat,
                 backend.as_mut(),
                 console,
@@ -385,7 +465,12 @@ fn trace_spec(args: &RunArgs) -> anyhow::Result<TraceSpec> {
             .split_once(':')
             .and_then(|(i, o)| Some((i.trim().parse::<u32>().ok()?, o.trim().parse::<u32>().ok()?)))
             .filter(|(i, o)| *i > 0 && *o > 0)
-            .ok_or_else(|| anyhow::anyhow!("--second-class must be ISL:OSL with both >= 1, e.g. 5000:100; got `{}`", args.second_class))?;
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "--second-class must be ISL:OSL with both >= 1, e.g. 5000:100; got `{}`",
+                    args.second_class
+                )
+            })?;
         Some((isl, osl))
     };
     if !(0.0..=1.0).contains(&args.ratio_min) || !(args.ratio_min..=1.0).contains(&args.ratio_max) {

@@ -23,8 +23,10 @@ pub struct ServeArgs {
     /// Decode pool, WORKERS:TP.
     #[arg(long, value_name = "D:TP")]
     pub decode: String,
-    /// Reality profile of the simulated cluster: `nominal`, `dynamo-2026-01` or a TOML file.
-    #[arg(long, default_value = "nominal")]
+    /// Reality profile of the simulated cluster: `typical` (the default: the middle of
+    /// published deviations from the estimator), `nominal` (the estimator itself, for checks),
+    /// `dynamo-2026-01` or a TOML file.
+    #[arg(long, default_value = profcmp_core::sim::DEFAULT_REALITY)]
     pub reality: String,
     /// Run X times faster than real time (virtual seconds per real second).
     #[arg(long, value_name = "X", default_value_t = 1.0)]

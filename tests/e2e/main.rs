@@ -1,5 +1,6 @@
 //! End-to-end tests: build fixture plugins, run the `profcmp` binary, check what it does.
 
+mod accuracy;
 mod endpoint;
 mod estimate;
 mod k8s;

@@ -367,8 +367,9 @@ fn record(
         options: config.clone(),
     };
     let (deployments, gpu_hours, note) = estimate_cost(request, duration_s, planner.prefill_tp, planner.decode_tp);
-    let at = crate::predict::predict_at(&planner.profile, &[], 1, sla.isl, sla.osl);
-    let ttft_ms = at.ttft_ms.unwrap_or(f64::NAN);
+    // The headline TTFT is the isolated prefill's, as Dynamo's profiler reports it.
+    let at = crate::predict::predict_at(&planner.profile, &[], 1, sla.isl, sla.osl, None);
+    let ttft_ms = crate::predict::predict_ttft(&planner.profile.prefill, f64::from(sla.isl)).unwrap_or(f64::NAN);
     let decode = &planner.profile.decode;
     let decode_thpt = decode
         .z_itl

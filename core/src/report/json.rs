@@ -77,6 +77,7 @@ mod tests {
             verdicts: Vec::new(),
             recommendations: Recommendations::default(),
             warnings: vec!["x: missing".into()],
+            trace: None,
         };
         let text = to_json(&c);
         let value: serde_json::Value = serde_json::from_str(&text).unwrap();

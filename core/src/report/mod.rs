@@ -7,6 +7,7 @@
 //! The per-seed values are kept beside the samples so that methods run on the same seeds can be
 //! compared paired ([`Paired`]).
 
+pub mod ensemble;
 pub mod json;
 pub mod plot;
 pub mod summary;
@@ -42,6 +43,20 @@ pub struct Comparison {
     pub recommendations: Recommendations,
     /// Every file that was missing where expected, unreadable or corrupt, naming the file.
     pub warnings: Vec<String>,
+    /// The optimize stage's trace (`sinusoidal.jsonl`): its sha256 and statistics.
+    #[serde(default)]
+    pub trace: Option<TraceSummary>,
+}
+
+/// The trace a comparison's optimize stage replayed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TraceSummary {
+    /// File name in the results directory.
+    pub file: String,
+    /// sha256 of its bytes.
+    pub sha256: String,
+    /// What it holds.
+    pub stats: crate::workload::TraceStats,
 }
 
 /// How far a method got.
@@ -73,6 +88,13 @@ pub struct MethodComparison {
     pub decode_tp: Option<u32>,
     /// What profiling cost.
     pub cost: Cost,
+    /// Capacity B of the validated graph (its saturation concurrency) and how it was found
+    /// (`measured` or `max_batch`), from `validation/capacity.json`.
+    #[serde(default)]
+    pub capacity_b: Option<u32>,
+    /// `measured` (closed-loop sweep) or `max_batch` (`--max-batch`).
+    #[serde(default)]
+    pub capacity_source: Option<String>,
     /// Predictive accuracy per validate level, in level order.
     pub levels: Vec<LevelComparison>,
     /// Mean |signed error| % over the p50 TTFT and ITL errors of every measured level.

@@ -37,8 +37,8 @@ pub fn write_plots(comparison: &Comparison, dir: &Path) -> io::Result<Vec<PathBu
     Ok(written)
 }
 
-const FONT: &str = "sans-serif";
-const COLORS: [RGBColor; 8] = [
+pub(crate) const FONT: &str = "sans-serif";
+pub(crate) const COLORS: [RGBColor; 8] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
@@ -51,7 +51,7 @@ const COLORS: [RGBColor; 8] = [
 
 type DrawResult = Result<(), String>;
 
-fn register_fonts() {
+pub(crate) fn register_fonts() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         // The embedded DejaVu fonts are valid TrueType; a failure would only leave text unrendered.

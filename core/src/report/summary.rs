@@ -16,6 +16,24 @@ pub fn render(c: &Comparison) -> String {
         "SLA: ISL {} / OSL {} tokens, TTFT <= {} ms, ITL <= {} ms\n",
         c.sla.isl, c.sla.osl, c.sla.ttft_ms, c.sla.itl_ms
     ));
+    if let Some(t) = &c.trace {
+        let classes: Vec<String> = t
+            .stats
+            .classes
+            .iter()
+            .map(|(i, o, share)| format!("{i}/{o} {:.0}%", share * 100.0))
+            .collect();
+        out.push_str(&format!(
+            "Trace: {} (sha256 {}), {} requests over {:.0} s, mean {:.1} req/s, busiest second {:.0}, ISL/OSL {}\n",
+            t.file,
+            &t.sha256[..12.min(t.sha256.len())],
+            t.stats.requests,
+            t.stats.span_s,
+            t.stats.mean_rate,
+            t.stats.peak_rate_1s,
+            classes.join(", ")
+        ));
+    }
     section(&mut out, "Methods", &methods_table(c));
     section(
         &mut out,
@@ -145,11 +163,14 @@ fn methods_table(c: &Comparison) -> String {
         .methods
         .iter()
         .map(|m| {
-            let detail = match (&m.error, &m.profile_source) {
+            let mut detail = match (&m.error, &m.profile_source) {
                 (Some(e), _) => format!("error: {e}"),
                 (None, Some(s)) => format!("profile data from {s}"),
                 (None, None) => "-".into(),
             };
+            if let (Some(b), Some(source)) = (m.capacity_b, &m.capacity_source) {
+                detail.push_str(&format!("; capacity B = {b} ({source})"));
+            }
             vec![m.method.clone(), status(m).into(), config(m), detail]
         })
         .collect();

@@ -36,9 +36,9 @@ impl SimCluster {
             max_in_flight: None,
         };
         let replayed = replay::run(self.engine_backend, &shape?, &load, None).map_err(BackendError::Measure)?;
-        let overhead = self.reality.frontend_overhead_ms;
         let mut records = replayed.records;
         for record in &mut records {
+            let overhead = self.reality.frontend_ms(record.input_tokens);
             record.ttft_ms = record.ttft_ms.map(|t| t + overhead);
             record.latency_ms = record.latency_ms.map(|t| t + overhead);
         }

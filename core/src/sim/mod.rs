@@ -36,7 +36,7 @@ use crate::estimator::{EstimatorSet, ModelInfo};
 
 pub use planner::{ReplicaLog, SlaPlanner, Window};
 pub use profile::{DecodeSurface, PrefillCurve};
-pub use reality::{Reality, RealityError, REALITY_NAMES};
+pub use reality::{Reality, RealityError, RealityRanges, DEFAULT_REALITY, REALITY_NAMES};
 pub use replay::MAX_BATCHED_TOKENS;
 pub use timing::{PassCosts, PassTiming, StepTable, StepTimes, WorkerTables};
 
@@ -175,13 +175,13 @@ impl SimCluster {
                 let tables = self.tables(tp, &what)?;
                 let reality = &self.reality;
                 let prefill_factor = if matches!(request, DeployRequest::PrefillOnly { .. }) {
-                    reality.prefill_factor
+                    reality.prefill_factor_at(tp)
                 } else {
                     0.0
                 };
                 let costs = PassCosts {
                     prefill_factor,
-                    decode_factor: reality.decode_factor,
+                    decode_factor: reality.decode_factor_at(tp),
                     send_ms_per_token: 0.0,
                     jitter_sigma: reality.jitter_sigma,
                     seed: mix(run_seed, 0),
@@ -205,15 +205,17 @@ impl SimCluster {
                 let prefill_tables = self.tables(prefill_tp, &what)?;
                 let decode_tables = self.tables(decode_tp, &what)?;
                 let reality = &self.reality;
-                let send = reality.kv_send_ms(1.0, self.kv_bytes_per_token);
+                let send = reality.kv_send_ms(1.0, self.kv_bytes_per_token, prefill_tp, decode_tp);
                 let prefill_costs = PassCosts {
-                    prefill_factor: reality.prefill_factor,
-                    decode_factor: reality.decode_factor,
+                    prefill_factor: reality.prefill_factor_at(prefill_tp),
+                    decode_factor: reality.decode_factor_at(prefill_tp),
                     send_ms_per_token: send,
                     jitter_sigma: reality.jitter_sigma,
                     seed: mix(run_seed, 1),
                 };
                 let decode_costs = PassCosts {
+                    prefill_factor: reality.prefill_factor_at(decode_tp),
+                    decode_factor: reality.decode_factor_at(decode_tp),
                     send_ms_per_token: 0.0,
                     seed: mix(run_seed, 2),
                     ..prefill_costs.clone()
@@ -254,8 +256,8 @@ impl SimCluster {
         scaling: Option<Box<dyn aisimulate_core::replay::ReplayScalingPolicy>>,
     ) -> Result<(Vec<RequestRecord>, f64, f64), BackendError> {
         let replayed = replay::run(self.engine_backend, shape, load, scaling).map_err(BackendError::Measure)?;
-        let overhead = self.reality.frontend_overhead_ms;
-        self.clock_s += replayed.duration_s + overhead / 1e3;
+        let reality = &self.reality;
+        self.clock_s += replayed.duration_s + reality.frontend_overhead_ms / 1e3;
         let mut records: Vec<RequestRecord> = replayed.records.into_iter().skip(skip).collect();
         let t0 = records
             .iter()
@@ -264,6 +266,7 @@ impl SimCluster {
             .fold(f64::INFINITY, f64::min);
         let t0 = if t0.is_finite() { t0 } else { 0.0 };
         for record in &mut records {
+            let overhead = reality.frontend_ms(record.input_tokens);
             record.start_ms -= t0;
             record.ttft_ms = record.ttft_ms.map(|t| t + overhead);
             record.latency_ms = record.latency_ms.map(|t| t + overhead);

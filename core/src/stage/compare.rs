@@ -22,8 +22,9 @@ use crate::predict::predict_at;
 use crate::report::{
     Comparison, ConcurrencySource, Cost, LevelComparison, LevelErrors, LevelSeed, MethodComparison, MethodStatus,
     Optimization, OptimizationSeed, Oracle, OracleCandidate, Paired, Recommendations, ReportedCost, Sample, Verdict,
-    VsBest, SCHEMA_VERSION,
+    TraceSummary, VsBest, SCHEMA_VERSION,
 };
+use crate::stage::validate::{CapacityRecord, CAPACITY_JSON};
 
 /// What to compare and the defaults for what the results do not say.
 #[derive(Clone, Debug, PartialEq)]
@@ -101,7 +102,20 @@ pub fn compare(results: &ResultsDir, options: &CompareOptions) -> Comparison {
         methods,
         oracle,
         warnings,
+        trace: trace_summary(results),
     }
+}
+
+/// The optimize stage's trace, if the results hold one.
+fn trace_summary(results: &ResultsDir) -> Option<TraceSummary> {
+    let path = results.trace();
+    let bytes = std::fs::read(&path).ok()?;
+    let trace = crate::workload::parse_mooncake(&String::from_utf8_lossy(&bytes), &path.display().to_string()).ok()?;
+    Some(TraceSummary {
+        file: path.file_name()?.to_string_lossy().into_owned(),
+        sha256: crate::fsio::sha256_hex(&bytes),
+        stats: crate::workload::TraceStats::of(&trace)?,
+    })
 }
 
 /// (predicted - measured) / measured x 100.
@@ -124,6 +138,7 @@ struct MethodInput {
     cost: Cost,
     levels: Vec<LevelInput>,
     optimization: Optimization,
+    capacity: Option<CapacityRecord>,
     notes: Vec<String>,
 }
 
@@ -211,6 +226,7 @@ fn read_method(results: &ResultsDir, name: &str, options: &CompareOptions, warni
         cost: Cost::default(),
         levels: Vec::new(),
         optimization: Optimization::default(),
+        capacity: None,
         notes: Vec::new(),
     };
     let profile_json = results.profile_json(name);
@@ -247,6 +263,12 @@ fn read_method(results: &ResultsDir, name: &str, options: &CompareOptions, warni
         read_yaml(results, &mut m, warnings);
     }
     read_validation(results, &mut m, warnings);
+    let capacity_path = results.method(name).join("validation").join(CAPACITY_JSON);
+    if capacity_path.exists() {
+        m.capacity = read_json::<CapacityRecord>(&capacity_path)
+            .map_err(|e| warnings.push(e))
+            .ok();
+    }
     let optimization = results.optimization(name);
     if optimization.is_dir() {
         m.optimization = read_optimization(&optimization, warnings);
@@ -597,14 +619,16 @@ fn common_concurrency(
 ) -> [(u32, ConcurrencySource); 4] {
     let mut common = [(0, ConcurrencySource::Default); 4];
     for (i, level) in LEVELS.iter().enumerate() {
-        let mut first: Option<(u32, &str)> = None;
+        let mut first: Option<(u32, &str, bool)> = None;
         for m in inputs {
             let Some((c, _)) = m.levels.get(i).and_then(|l| l.concurrency) else {
                 continue;
             };
             match first {
-                None => first = Some((c, &m.name)),
-                Some((c0, m0)) if c0 != c => warnings.push(format!(
+                None => first = Some((c, &m.name, m.capacity.is_some())),
+                // Levels made from each graph's own measured capacity B differ by design.
+                Some((_, _, true)) if m.capacity.is_some() => {}
+                Some((c0, m0, _)) if c0 != c => warnings.push(format!(
                     "{level}: {m0} was measured at concurrency {c0} and {} at {c}; the levels are not comparable",
                     m.name
                 )),
@@ -612,7 +636,7 @@ fn common_concurrency(
             }
         }
         common[i] = match first {
-            Some((c, _)) => (c, ConcurrencySource::OtherMethod),
+            Some((c, ..)) => (c, ConcurrencySource::OtherMethod),
             None => (options.default_concurrency[i], ConcurrencySource::Default),
         };
     }
@@ -628,7 +652,7 @@ fn build_method(m: MethodInput, common: &[(u32, ConcurrencySource); 4], best: &B
         let predicted = m
             .profile
             .as_ref()
-            .map(|p| predict_at(p, &m.explicit, concurrency, m.isl, m.osl));
+            .map(|p| predict_at(p, &m.explicit, concurrency, m.isl, m.osl, m.prefill_tp));
         let measured =
             |f: fn(&LevelSeed) -> Option<f64>| Sample::in_range(&runs.iter().filter_map(f).collect::<Vec<_>>());
         let error = |pred: Option<f64>, f: fn(&LevelSeed) -> Option<f64>| {
@@ -677,6 +701,8 @@ fn build_method(m: MethodInput, common: &[(u32, ConcurrencySource); 4], best: &B
         prefill_tp: m.prefill_tp,
         decode_tp: m.decode_tp,
         cost: m.cost,
+        capacity_b: m.capacity.as_ref().map(|c| c.capacity_b),
+        capacity_source: m.capacity.map(|c| c.source),
         levels,
         mean_abs_error_pct: crate::stats::mean(&abs_errors),
         optimization,

@@ -442,8 +442,9 @@ pub struct ServableBudget {
     pub peak_rate: f64,
 }
 
-/// Seconds of the windows a trace's peak is measured over (the default trace's rate period).
-pub const PEAK_WINDOW_S: f64 = 10.0;
+/// Seconds of the windows a trace's peak is measured over: short enough to see the crest of the
+/// default trace's 10 s wave, long enough to average a few dozen arrivals.
+pub const PEAK_WINDOW_S: f64 = 2.0;
 
 /// What the trace's busiest `PEAK_WINDOW_S` window needs at the estimator's TP1 throughput:
 /// prefill tokens/s over TP1's prefill tokens/s at the window's mean ISL, plus output tokens/s
@@ -498,4 +499,33 @@ pub fn servable_budget(
     }
     best.gpus = (((best.prefill_gpus + best.decode_gpus) / 8.0).ceil() as u32).max(1) * 8;
     Ok(best)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workload::{sinusoidal, SinusoidSpec};
+
+    #[test]
+    fn the_auto_budget_grows_with_the_traces_peak_in_whole_nodes() {
+        let model = crate::estimator::ModelInfo::resolve("Qwen/Qwen3-32B").unwrap();
+        let estimators = crate::estimator::EstimatorSet::new(model, "h200_sxm", "trtllm", None).unwrap();
+        let sla = RunSpec::defaults().sla;
+        let at = |rate: f64| {
+            let trace = sinusoidal(&SinusoidSpec::single(120, rate, rate, 10.0, 2048, 256, 3)).unwrap();
+            servable_budget(&trace, &estimators, &sla).unwrap()
+        };
+        let (low, high) = (at(10.0), at(40.0));
+        // The busiest 2 s of a steady Poisson load lie above its mean; the GPUs per req/s of one
+        // request shape do not change.
+        assert!(low.peak_rate >= 10.0 && high.peak_rate >= 40.0, "{low:?} {high:?}");
+        let per_rate = |b: &ServableBudget| (b.prefill_gpus / b.peak_rate, b.decode_gpus / b.peak_rate);
+        let (l, h) = (per_rate(&low), per_rate(&high));
+        assert!((l.0 / h.0 - 1.0).abs() < 1e-9 && (l.1 / h.1 - 1.0).abs() < 1e-9, "{low:?} {high:?}");
+        assert!(high.gpus > low.gpus && high.gpus % 8 == 0 && low.gpus % 8 == 0, "{low:?} {high:?}");
+        // The peak, not the mean: a wave of 5-45 req/s asks about what a steady 45 does.
+        let wave = sinusoidal(&SinusoidSpec::single(600, 5.0, 45.0, 10.0, 2048, 256, 3)).unwrap();
+        let peak = servable_budget(&wave, &estimators, &sla).unwrap();
+        assert!(peak.peak_rate > 38.0, "{peak:?}");
+    }
 }
