@@ -69,6 +69,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         predictor: LoadPredictor::Constant,
         window_size: 50,
         min_endpoint: 1,
+        headroom: 1.0,
         version: profcmp_core::spec::DynamoVersion::V1_6,
     };
     let slo = Slo {

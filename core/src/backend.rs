@@ -67,6 +67,10 @@ pub struct PlannerSpec {
     pub window_size: usize,
     /// Fewest workers of each role (`--min-endpoint`).
     pub min_endpoint: u32,
+    /// Demand multiplier before sizing: 1 is Dynamo (which provisions throughput for the predicted
+    /// demand, no more); above 1 is profcmp's `--planner-headroom`, not Dynamo's.
+    #[serde(default = "one")]
+    pub headroom: f64,
 }
 
 /// Errors of a backend, each saying what to do.
@@ -111,4 +115,8 @@ pub trait Backend {
     ) -> Result<Run, BackendError>;
     /// Tears a deployment down.
     fn teardown(&mut self, deployment: &Deployment) -> Result<(), BackendError>;
+}
+
+fn one() -> f64 {
+    1.0
 }

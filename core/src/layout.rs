@@ -193,6 +193,9 @@ pub struct PlannerRan {
     pub gpu_budget: u32,
     /// Fewest workers per role.
     pub min_endpoint: u32,
+    /// Demand multiplier (1 = Dynamo; above 1 = `--planner-headroom`, not Dynamo's).
+    #[serde(default = "one")]
+    pub headroom: f64,
     /// Where each setting came from: `method`, `flag` or `default` (Dynamo's).
     pub sources: std::collections::BTreeMap<String, String>,
 }
@@ -223,4 +226,8 @@ pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, String>
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
     let text = serde_json::to_string_pretty(value).expect("record serializes");
     crate::fsio::write_atomic(path, text.as_bytes())
+}
+
+fn one() -> f64 {
+    1.0
 }

@@ -99,6 +99,9 @@ pub struct PlannerOverrides {
     pub adjustment_interval_s: Option<f64>,
     /// Load predictor.
     pub predictor: Option<crate::backend::LoadPredictor>,
+    /// Demand multiplier (not Dynamo's; None = 1, as Dynamo).
+    #[serde(default)]
+    pub headroom: Option<f64>,
 }
 
 /// Every setting of a comparison, resolved from defaults, config and flags.

@@ -266,6 +266,11 @@ pub struct RunArgs {
     /// each method's config_with_planner.yaml, else arima).
     #[arg(long, value_name = "NAME")]
     pub load_predictor: Option<String>,
+    /// Multiply the demand the planner sizes for by F (default 1, as Dynamo). NOT Dynamo's
+    /// behaviour: Dynamo provisions throughput for the predicted demand and no more, so on a
+    /// bursty trace every graph queues at the crests; F > 1 shows what headroom would buy.
+    #[arg(long, value_name = "F")]
+    pub planner_headroom: Option<f64>,
     /// Reproduce NVIDIA's January 2026 reference run: `nvidia-2026-01` = Dynamo 0.7's planner,
     /// GPU budget 8 (overrides --dynamo-version and --gpu-budget).
     #[arg(long, value_parser = ["nvidia-2026-01"])]

@@ -228,6 +228,11 @@ fn run_spec(args: &RunArgs) -> anyhow::Result<RunSpec> {
     if args.repeat == 0 || args.requests == 0 {
         bail!("--repeat and --requests must be at least 1");
     }
+    if let Some(f) = args.planner_headroom {
+        if !(f.is_finite() && f >= 1.0) {
+            bail!("--planner-headroom must be a number >= 1, got {f}");
+        }
+    }
     if let Some(interval) = args.adjustment_interval {
         if !(interval.is_finite() && interval > 0.0) {
             bail!("--adjustment-interval must be a positive number of seconds, got {interval}");
@@ -275,6 +280,7 @@ fn run_spec(args: &RunArgs) -> anyhow::Result<RunSpec> {
                 .map(str::parse)
                 .transpose()
                 .map_err(|e: String| anyhow::anyhow!("--load-predictor: {e}"))?,
+            headroom: args.planner_headroom,
         },
         repeat: args.repeat,
     })

@@ -406,8 +406,13 @@ fn cold_start_table(c: &Comparison) -> String {
         .map(|m| {
             let o = &m.optimization;
             let planner = o.planner.as_ref().map_or("-".into(), |p| {
+                let headroom = if p.headroom != 1.0 {
+                    format!(", headroom x{} (not Dynamo's)", p.headroom)
+                } else {
+                    String::new()
+                };
                 format!(
-                    "Dynamo {}, {}, {} s, budget {}",
+                    "Dynamo {}, {}, {} s, budget {}{headroom}",
                     p.dynamo_version, p.predictor, p.adjustment_interval_s, p.gpu_budget
                 )
             });

@@ -117,6 +117,7 @@ impl SlaPlanner {
     /// interval, with 0.7's prefill correction and ITL target (1.0 and the SLA's ITL in 1.6).
     fn raw_replicas(&self, num_req: f64, isl: f64, osl: f64, p_corr: f64, itl_target: f64) -> (u32, u32) {
         let s = &self.spec;
+        let num_req = num_req * s.headroom;
         let interval = s.adjustment_interval_s;
         let (pg, dg) = (f64::from(s.prefill_tp), f64::from(s.decode_tp));
         let min = s.min_endpoint.max(1);

@@ -346,6 +346,7 @@ fn planner_spec(budget: u32) -> PlannerSpec {
         predictor: LoadPredictor::Constant,
         window_size: 50,
         min_endpoint: 1,
+        headroom: 1.0,
         version: crate::spec::DynamoVersion::V1_6,
     }
 }
@@ -626,4 +627,42 @@ fn copying_the_oracles_best_with_its_measured_profile_scores_zero_regret() {
     assert!(mean(method("copy_cost").cost_regret_pct).abs() < 1e-9);
     let worst = method("copy_worst").cost_regret_pct;
     assert!(mean(worst.clone()) > 5.0, "{worst:?}");
+}
+
+#[test]
+fn identical_planner_jobs_replay_once_and_share_the_result() {
+    use crate::stage::optimize::{run_jobs, MethodPlannerArgs, PlannedJob};
+    let mut spec = crate::spec::RunSpec::defaults();
+    spec.search.gpu_budget = 8;
+    spec.trace.second_class = None;
+    spec.planner.adjustment_interval_s = Some(60.0);
+    let trace = sinusoidal(&SinusoidSpec::single(120, 1.0, 3.0, 120.0, 2048, 256, 4)).unwrap();
+    let job = |name: &str, profile: PlannerProfile| PlannedJob {
+        subject: name.into(),
+        prefill_tp: 1,
+        decode_tp: 1,
+        profile,
+        args: MethodPlannerArgs::default(),
+        dir: temp_dir(&format!("dedup-{name}")),
+    };
+    let truth = planner_spec(8).profile;
+    let jobs = [
+        job("a", truth.clone()),
+        job("b", truth.clone()),
+        job("c", scaled(truth, 2.0)),
+    ];
+    let made = std::sync::atomic::AtomicUsize::new(0);
+    let factory = |_seed: u64| {
+        made.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(Box::new(fake_cluster("nominal")) as Box<dyn Backend>)
+    };
+    let out = run_jobs(&spec, &jobs, &trace, 1, 2, &factory, &crate::stage::Quiet);
+    // Two distinct inputs, two replays; b gets a's record and files.
+    assert_eq!(made.load(std::sync::atomic::Ordering::SeqCst), 2);
+    let (a, b) = (out[0].as_ref().unwrap(), out[1].as_ref().unwrap());
+    assert_eq!(a, b);
+    let read = |dir: &Path| std::fs::read(dir.join("optimization.json")).unwrap();
+    assert_eq!(read(&jobs[0].dir), read(&jobs[1].dir));
+    assert!(jobs[1].dir.join(crate::aiperf::SUMMARY_JSON).exists());
+    assert_ne!(out[2].as_ref().unwrap().input_hash, a.input_hash);
 }

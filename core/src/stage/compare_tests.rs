@@ -798,6 +798,7 @@ fn the_planner_that_ran_and_the_cold_start_cost_are_reported() {
                 window_size: 50,
                 gpu_budget: 8,
                 min_endpoint: 1,
+                headroom: 1.0,
                 sources: Default::default(),
             }),
             initial_replicas: Some((2, 1)),

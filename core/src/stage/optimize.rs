@@ -87,6 +87,20 @@ struct JobInputs<'a> {
     trace: &'a str,
 }
 
+/// What a job's result depends on: the run's settings, the graph, the profile and planner
+/// arguments, the trace and the seed (not who asked for it or where it goes).
+fn job_key(spec: &RunSpec, job: &PlannedJob, trace_digest: &str, seed: u64) -> String {
+    input_hash(&JobInputs {
+        spec,
+        prefill_tp: job.prefill_tp,
+        decode_tp: job.decode_tp,
+        profile: &job.profile,
+        args: &job.args,
+        seed,
+        trace: trace_digest,
+    })
+}
+
 /// The planner a job runs: each argument from the command line if given there, else from the
 /// method's `config_with_planner.yaml`, else Dynamo's default; the budget never above the run's.
 /// Returns the spec and what ran, with where each setting came from.
@@ -149,6 +163,7 @@ pub fn planner_spec(spec: &RunSpec, job: &PlannedJob) -> Result<(PlannerSpec, Pl
         predictor,
         window_size,
         min_endpoint,
+        headroom: o.headroom.unwrap_or(1.0),
     };
     let ran = PlannerRan {
         dynamo_version: spec.dynamo_version.as_str().into(),
@@ -157,6 +172,7 @@ pub fn planner_spec(spec: &RunSpec, job: &PlannedJob) -> Result<(PlannerSpec, Pl
         window_size,
         gpu_budget,
         min_endpoint,
+        headroom: o.headroom.unwrap_or(1.0),
         sources,
     };
     Ok((planner, ran))
@@ -201,16 +217,7 @@ pub fn run_job(
     backend: &mut dyn Backend,
     observer: &dyn Observer,
 ) -> Result<OptimizationRecord, String> {
-    let trace_digest = input_hash(&trace);
-    let hash = input_hash(&JobInputs {
-        spec,
-        prefill_tp: job.prefill_tp,
-        decode_tp: job.decode_tp,
-        profile: &job.profile,
-        args: &job.args,
-        seed,
-        trace: &trace_digest,
-    });
+    let hash = job_key(spec, job, &input_hash(&trace), seed);
     let record_path = job.dir.join("optimization.json");
     if let Ok(record) = read_json::<OptimizationRecord>(&record_path) {
         if record.input_hash == hash && job.dir.join(crate::aiperf::SUMMARY_JSON).exists() {
@@ -322,7 +329,9 @@ fn trace_span_s(trace: &[TraceRequest]) -> f64 {
     }
 }
 
-/// Runs jobs on up to `threads` threads, each with its own backend from `make_backend`.
+/// Runs jobs on up to `threads` threads, each with its own backend from `make_backend`. Jobs
+/// with identical inputs (two methods, or a method and an oracle candidate, that chose the same
+/// graph with the same profile) replay once; the others get a copy of its results.
 pub fn run_jobs(
     spec: &RunSpec,
     jobs: &[PlannedJob],
@@ -332,14 +341,19 @@ pub fn run_jobs(
     make_backend: &crate::stage::BackendFactory<'_>,
     observer: &dyn Observer,
 ) -> Vec<Result<OptimizationRecord, String>> {
+    let digest = input_hash(&trace);
+    let keys: Vec<String> = jobs.iter().map(|j| job_key(spec, j, &digest, seed)).collect();
+    let leader: Vec<usize> = keys.iter().map(|k| keys.iter().position(|o| o == k).unwrap_or(0)).collect();
+    let unique: Vec<usize> = (0..jobs.len()).filter(|&i| leader[i] == i).collect();
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results: Vec<std::sync::Mutex<Option<Result<OptimizationRecord, String>>>> =
         jobs.iter().map(|_| std::sync::Mutex::new(None)).collect();
     std::thread::scope(|scope| {
-        for _ in 0..threads.clamp(1, jobs.len().max(1)) {
+        for _ in 0..threads.clamp(1, unique.len().max(1)) {
             scope.spawn(|| loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let Some(job) = jobs.get(i) else { break };
+                let n = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let Some(&i) = unique.get(n) else { break };
+                let job = &jobs[i];
                 let outcome = if observer.cancelled() {
                     Err("cancelled".to_string())
                 } else {
@@ -350,10 +364,32 @@ pub fn run_jobs(
             });
         }
     });
-    results
+    let mut results: Vec<Result<OptimizationRecord, String>> = results
         .into_iter()
         .map(|r| r.into_inner().unwrap().unwrap_or_else(|| Err("not run".into())))
-        .collect()
+        .collect();
+    for i in 0..jobs.len() {
+        if leader[i] != i {
+            let (from, to) = (&jobs[leader[i]], &jobs[i]);
+            observer.stage_progress("optimize", &to.subject, &format!("same inputs as {}, results copied", from.subject));
+            results[i] = results[leader[i]]
+                .clone()
+                .and_then(|record| copy_results(&from.dir, &to.dir).map(|()| record));
+        }
+    }
+    results
+}
+
+/// Copies a job's result files (not its per-seed subdirectories) to another job's directory.
+fn copy_results(from: &std::path::Path, to: &std::path::Path) -> Result<(), String> {
+    let entries = std::fs::read_dir(from).map_err(|e| format!("{}: {e}", from.display()))?;
+    for entry in entries.flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_file()) {
+            let bytes = std::fs::read(entry.path()).map_err(|e| format!("{}: {e}", entry.path().display()))?;
+            crate::fsio::write_atomic(&to.join(entry.file_name()), &bytes).map_err(|e| format!("{}: {e}", to.display()))?;
+        }
+    }
+    Ok(())
 }
 
 /// The oracle's planner profiles, measured on the cluster itself per TP.

@@ -39,6 +39,7 @@ fn spec(version: DynamoVersion, profile: PlannerProfile, (pg, dg): (u32, u32), b
         predictor: LoadPredictor::Constant,
         window_size: 50,
         min_endpoint: 1,
+        headroom: 1.0,
     }
 }
 
@@ -190,4 +191,13 @@ fn rejects_a_budget_below_the_minimums_and_kalman_on_0_7() {
     let mut kalman = spec(DynamoVersion::V0_7, flat_profile(1.0, 1.0), (1, 1), 8, 60.0);
     kalman.predictor = LoadPredictor::Kalman;
     assert!(SlaPlanner::new(&kalman, ReplicaLog::default()).is_err());
+}
+
+#[test]
+fn headroom_scales_the_demand_it_sizes_for() {
+    let mut s = spec(DynamoVersion::V1_6, flat_profile(8000.0, 600.0), (1, 1), 64, 180.0);
+    assert_eq!(planner(&s).settled_replicas(20.0, 2048.0, 256.0), (6, 9));
+    s.headroom = 2.0;
+    // 40 req/s worth: 10.24 -> 11 prefill, 17.07 -> 18 decode.
+    assert_eq!(planner(&s).settled_replicas(20.0, 2048.0, 256.0), (11, 18));
 }
