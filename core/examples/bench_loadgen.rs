@@ -36,6 +36,7 @@ fn serve(model: String, speedup: f64) {
         model: "m".into(),
         speedup,
         addr: "127.0.0.1:0".parse().unwrap(),
+        max_context_tokens: 40_960,
     };
     let server = spawn(move || Ok(cluster(&model)), config).expect("the server starts");
     println!("{}", server.url());

@@ -9,6 +9,7 @@
 //! results/<method>/optimization/              AIPerf artifacts + optimization.json (OptimizationRecord)
 //! results/oracle/<ptp>x<dtp>/optimization/    the oracle's candidates, same files
 //! results/sinusoidal.jsonl                    the optimize stage's trace (mooncake)
+//! results/run.json                            RunRecord: the run's settings and its warnings
 //! results/comparison/                         comparison_results.json, summary.txt, *.png, *.svg
 //! ```
 
@@ -71,6 +72,10 @@ impl ResultsDir {
     pub fn trace(&self) -> PathBuf {
         self.root.join("sinusoidal.jsonl")
     }
+    /// `results/run.json`: the settings of the last run into this directory (`RunRecord`).
+    pub fn run_json(&self) -> PathBuf {
+        self.root.join("run.json")
+    }
     /// `results/comparison/`.
     pub fn comparison(&self) -> PathBuf {
         self.root.join("comparison")
@@ -106,6 +111,17 @@ pub struct Ledger {
     /// Deployments the method left up (torn down by the host).
     #[serde(default)]
     pub leaked_deployments: u32,
+    /// Deployments whose teardown the backend never confirmed: charged to the end of the run.
+    #[serde(default)]
+    pub teardown_failures: u32,
+    /// Measurement time the method was answered with, s (what the SDK's session reports as its
+    /// duration).
+    #[serde(default)]
+    pub measured_s: f64,
+    /// Measurement time x GPUs of every deployment live during it, hours (what the SDK's session
+    /// reports as its GPU-hours).
+    #[serde(default)]
+    pub measured_gpu_hours: f64,
 }
 
 /// `profile.json`: what the profile stage recorded for one method.
@@ -127,6 +143,23 @@ pub struct ProfileRecord {
     pub ledger: Ledger,
     /// The method's own cost report.
     pub method_cost: Option<CostReport>,
+}
+
+/// `run.json`: the settings the stages last ran with (so a report states what ran) and every
+/// warning they raised (a dropped method, a partial oracle, a failed write), per stage.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// Format version of this record.
+    pub schema_version: u32,
+    /// The profcmp version that ran.
+    pub profcmp_version: String,
+    /// Where it ran: `sim`, `k8s` or `endpoint`.
+    pub cluster: String,
+    /// The settings: SLA, workload, GPU budget, reality, planner interval, seeds.
+    pub spec: crate::spec::RunSpec,
+    /// Warnings by stage (`profile`, `validate`, `optimize`); a stage's rerun replaces its own.
+    #[serde(default)]
+    pub warnings: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// `validation.json`: one load level of the validate stage.

@@ -133,6 +133,67 @@ pub struct RunSpec {
     pub planner: PlannerOverrides,
     /// Seeds of the measured stages.
     pub repeat: u32,
+    /// Limits of one method's profile run.
+    #[serde(default)]
+    pub limits: MethodLimits,
+    /// What the results depend on beyond these fields (contents behind names, versions).
+    #[serde(default)]
+    pub fingerprint: Fingerprint,
+}
+
+/// The contents behind a run's names and the code versions, so a cache key changes when they do:
+/// editing a reality file or swapping the perf database reruns what they affect.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Fingerprint {
+    /// SHA-256 of the resolved reality profile's values (not its name or the file's comments).
+    pub reality: String,
+    /// SHA-256 of the perf-database files in use (`estimator::perf_db_digest`).
+    pub perf_db: String,
+    /// The simulator's version (aisimulate-core).
+    pub simulator: String,
+    /// profcmp's version.
+    pub profcmp: String,
+}
+
+/// aisimulate-core's version; equal to the exact pin in the workspace Cargo.toml (a test checks).
+pub const SIMULATOR_VERSION: &str = "0.13.0";
+
+impl Fingerprint {
+    /// The fingerprint of a resolved reality (any `Debug` text that lists its values) and perf
+    /// database digest, with this build's versions.
+    pub fn new(reality: &str, perf_db: String) -> Fingerprint {
+        Fingerprint {
+            reality: Sha256::digest(reality.as_bytes())
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
+            perf_db,
+            simulator: SIMULATOR_VERSION.to_string(),
+            profcmp: env!("CARGO_PKG_VERSION").to_string(),
+        }
+    }
+}
+
+/// How long one method may run in the profile stage.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MethodLimits {
+    /// Wall-clock seconds before the method's process is killed (`--method-timeout`): a method
+    /// that spins without calling the host never advances the backend's clock.
+    pub timeout_s: f64,
+    /// Backend-clock seconds (virtual on the simulated cluster) after which the method's deploy
+    /// and measure calls are refused and it is reported as timed out (`--method-budget`).
+    pub budget_s: f64,
+}
+
+impl Default for MethodLimits {
+    /// One hour of wall clock, one week of backend time: far above the shipped methods (seconds of
+    /// CPU, at most a few virtual hours) and Dynamo's profiler (hours on real GPUs).
+    fn default() -> Self {
+        MethodLimits {
+            timeout_s: 3600.0,
+            budget_s: 7.0 * 24.0 * 3600.0,
+        }
+    }
 }
 
 impl RunSpec {
@@ -162,7 +223,53 @@ impl RunSpec {
             dynamo_version: DynamoVersion::default(),
             planner: PlannerOverrides::default(),
             repeat: 1,
+            limits: MethodLimits::default(),
+            fingerprint: Fingerprint::default(),
         }
+    }
+
+    /// The model on its system and framework, the SLA and the fingerprint: what every stage that
+    /// deploys reads.
+    fn target_key(&self) -> serde_json::Value {
+        serde_json::json!({
+            "model": self.model,
+            "system": self.system,
+            "backend": self.backend,
+            "sla": self.sla,
+            "fingerprint": self.fingerprint,
+        })
+    }
+
+    /// The fields the profile stage reads beyond the request a method gets.
+    pub fn profile_key(&self) -> serde_json::Value {
+        serde_json::json!({ "fingerprint": self.fingerprint })
+    }
+
+    /// The fields the validate stage reads for one level (its concurrency and seed are keyed
+    /// apart): not the trace, the GPU budget or `--repeat`.
+    pub fn validate_key(&self) -> serde_json::Value {
+        serde_json::json!({ "target": self.target_key(), "requests_per_level": self.requests_per_level })
+    }
+
+    /// The fields one optimize job reads (its graph, profile and seed are keyed apart).
+    pub fn optimize_key(&self) -> serde_json::Value {
+        serde_json::json!({
+            "target": self.target_key(),
+            "gpu_budget": self.search.gpu_budget,
+            "dynamo_version": self.dynamo_version,
+            "planner": self.planner,
+            "trace": self.trace,
+        })
+    }
+
+    /// The fields the oracle's measured profiles read.
+    pub fn oracle_key(&self) -> serde_json::Value {
+        serde_json::json!({
+            "target": self.target_key(),
+            "prefill_tp": self.search.prefill_tp,
+            "decode_tp": self.search.decode_tp,
+            "seed": self.seed,
+        })
     }
 
     /// The request a method gets.
@@ -188,4 +295,40 @@ pub fn input_hash(inputs: &impl Serialize) -> String {
         .take(12)
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_simulator_version_is_the_workspace_pin() {
+        let manifest = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.toml")).unwrap();
+        let pin = format!("aisimulate-core = \"={SIMULATOR_VERSION}\"");
+        assert!(
+            manifest.contains(&pin),
+            "update SIMULATOR_VERSION to the pin in Cargo.toml"
+        );
+    }
+
+    #[test]
+    fn stage_keys_change_only_with_what_the_stage_reads() {
+        let base = RunSpec::defaults();
+        let mut repeat = base.clone();
+        repeat.repeat = 5;
+        repeat.limits.timeout_s = 1.0;
+        let mut trace = base.clone();
+        trace.trace.max_rate = 10.0;
+        let mut requests = base.clone();
+        requests.requests_per_level = 7;
+        let mut reality = base.clone();
+        reality.fingerprint.reality = "other".into();
+        let keys = |s: &RunSpec| [s.profile_key(), s.validate_key(), s.optimize_key(), s.oracle_key()];
+        assert_eq!(keys(&base), keys(&repeat), "--repeat and the limits change no result");
+        let changed =
+            |other: &RunSpec| -> Vec<bool> { keys(&base).iter().zip(keys(other)).map(|(a, b)| *a != b).collect() };
+        assert_eq!(changed(&trace), [false, false, true, false]);
+        assert_eq!(changed(&requests), [false, true, false, false]);
+        assert_eq!(changed(&reality), [true, true, true, true]);
+    }
 }

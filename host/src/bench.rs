@@ -192,7 +192,7 @@ fn bench_plugins(
         "Times are wall-clock ms, with the thread's CPU time in parentheses (the machine is shared, so a wall \
          p95 includes time the thread waited for a core). Each plugin is copied to fresh paths first, so every \
          timed first read or load opens a file this process has not opened yet.\n\n\
-         - manifest, fresh file: `load::read_manifest` (dlopen + the C manifest symbol + dlclose) on {copies} \
+         - manifest, fresh file: `load::read_manifest` (a child `profcmp __plugin-manifest`: spawn, dlopen, the C manifest symbol) on {copies} \
          fresh copies; the first of them is also shown alone;\n\
          - manifest, again: {iterations} more reads of one file already read;\n\
          - full load: `load::load` (dlopen, abi_stable layout checks, root module) on {copies} other fresh \
@@ -1134,7 +1134,7 @@ fn timed_run(
     ] {
         let (wall, cpu, peak, result) =
             measured(|| run_with(spec.clone(), dir, methods, None, None, None, stage, console));
-        failed += result?;
+        failed += result?.failed;
         stages.push((name, wall, cpu, peak));
     }
     let (wall, cpu, peak, result) = measured(|| {

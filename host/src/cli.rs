@@ -45,6 +45,12 @@ pub enum Command {
         /// The plugin `.so`.
         path: PathBuf,
     },
+    /// Internal: prints one plugin's manifest, read in this (child) process (see load.rs).
+    #[command(name = "__plugin-manifest", hide = true)]
+    PluginManifest {
+        /// The plugin `.so`.
+        path: PathBuf,
+    },
     /// Deploy one graph on the simulated cluster, load it, write AIPerf-format artifacts.
     Simulate(SimulateArgs),
     /// Generate workload traces.
@@ -278,6 +284,15 @@ pub struct RunArgs {
     /// Run the measured stages with K seeds and report means with 95% intervals.
     #[arg(long, default_value_t = 1)]
     pub repeat: u32,
+    /// Wall-clock seconds one method may take in the profile stage; then its process is killed,
+    /// what it deployed is torn down and charged, and it is reported as timed out.
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600.0)]
+    pub method_timeout: f64,
+    /// Seconds of the cluster's clock (virtual on the simulated cluster) one method may spend in
+    /// the profile stage; then its deploy and measure calls are refused and it is reported as
+    /// timed out. Default: one week.
+    #[arg(long, value_name = "SECONDS", default_value_t = 604800.0)]
+    pub method_budget: f64,
     /// No progress spinner (plain lines; also when stderr is not a terminal).
     #[arg(long)]
     pub no_progress: bool,

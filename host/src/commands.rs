@@ -9,7 +9,7 @@ use profcmp_core::estimator::{EstimatorSet, ModelInfo};
 use crate::cli::{Cli, Command, PluginsCommand, TargetArgs, TraceCommand};
 use crate::run::{self, Stages};
 use crate::{load, lock, methods};
-use profcmp_core::layout::ResultsDir;
+use profcmp_core::layout::{read_json, ResultsDir, RunRecord};
 
 /// Everything went fine.
 pub const EXIT_OK: u8 = 0;
@@ -27,14 +27,15 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Validate(args) => stages(&args, Stages::Validate),
         Command::Optimize(args) => stages(&args, Stages::Optimize),
         Command::PluginWorker { path } => Ok(crate::isolate::worker(&path)),
+        Command::PluginManifest { path } => Ok(load::manifest_worker(&path)),
         Command::Simulate(args) => crate::simulate::simulate(&args),
         Command::Trace {
             command: TraceCommand::Sin(args),
         } => crate::simulate::trace_sin(&args),
-        Command::Compare { results } => {
-            compare(&results)?;
-            Ok(ExitCode::from(EXIT_OK))
-        }
+        Command::Compare { results } => match compare(&results)? {
+            0 => Ok(ExitCode::from(EXIT_OK)),
+            _ => Ok(ExitCode::from(EXIT_PARTIAL)),
+        },
         Command::K8s { command } => {
             crate::k8s::command(command)?;
             Ok(ExitCode::from(EXIT_OK))
@@ -61,16 +62,26 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 fn stages(args: &crate::cli::RunArgs, stages: Stages) -> anyhow::Result<ExitCode> {
-    let failed = run::run(args, stages)?;
-    if failed > 0 {
-        eprintln!("{failed} method run(s) failed; the others' results are kept");
+    let outcome = run::run(args, stages)?;
+    if outcome.failed > 0 {
+        eprintln!("{} method run(s) failed; the others' results are kept", outcome.failed);
+    }
+    if !outcome.warnings.is_empty() {
+        eprintln!(
+            "{} warning(s), kept in {}",
+            outcome.warnings.len(),
+            ResultsDir::new(&args.results).run_json().display()
+        );
+    }
+    if outcome.failed > 0 || !outcome.warnings.is_empty() {
         return Ok(ExitCode::from(EXIT_PARTIAL));
     }
     Ok(ExitCode::from(EXIT_OK))
 }
 
-/// Compares a results directory and writes its reports; prints the summary.
-pub fn compare(results: &std::path::Path) -> anyhow::Result<()> {
+/// Compares a results directory and writes its reports; prints the summary. Returns how many
+/// warnings the stages recorded in run.json (dropped methods, partial oracle, failed writes).
+pub fn compare(results: &std::path::Path) -> anyhow::Result<usize> {
     let dir = ResultsDir::new(results);
     if !results.is_dir() {
         anyhow::bail!(
@@ -82,7 +93,7 @@ pub fn compare(results: &std::path::Path) -> anyhow::Result<()> {
     if !realities.is_empty() {
         return compare_ensemble(results, &realities);
     }
-    let comparison = profcmp_core::stage::compare::compare(&dir, &Default::default());
+    let (comparison, stage_warnings) = compare_dir(&dir);
     for warning in &comparison.warnings {
         eprintln!("warning: {warning}");
     }
@@ -90,7 +101,48 @@ pub fn compare(results: &std::path::Path) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write reports into {}", dir.comparison().display()))?;
     print!("{}", profcmp_core::report::summary::render(&comparison));
     eprintln!("wrote {} files in {}", written.len(), dir.comparison().display());
-    Ok(())
+    Ok(stage_warnings)
+}
+
+/// One results directory compared with the SLA its run.json records, the stages' warnings added
+/// to the report's; returns it and how many warnings the stages recorded.
+fn compare_dir(dir: &ResultsDir) -> (profcmp_core::report::Comparison, usize) {
+    let (options, run, unreadable) = run_settings(dir);
+    let mut comparison = profcmp_core::stage::compare::compare(dir, &options);
+    comparison.warnings.extend(unreadable);
+    let mut stage_warnings = 0;
+    if let Some(run) = &run {
+        // What the stages warned about travels with the report.
+        let lines = (run.warnings.iter()).flat_map(|(stage, w)| w.iter().map(move |w| format!("{stage}: {w}")));
+        let before = comparison.warnings.len();
+        comparison.warnings.extend(lines);
+        stage_warnings = comparison.warnings.len() - before;
+    }
+    comparison.run = run.map(|r| profcmp_core::report::RunSettings::of(&r));
+    (comparison, stage_warnings)
+}
+
+/// The compare options from `results/run.json` when the stages wrote one (the run's own SLA),
+/// else the defaults (results made elsewhere, e.g. NVIDIA's run); and a warning if it is unreadable.
+fn run_settings(
+    dir: &ResultsDir,
+) -> (
+    profcmp_core::stage::compare::CompareOptions,
+    Option<RunRecord>,
+    Option<String>,
+) {
+    let mut options = profcmp_core::stage::compare::CompareOptions::default();
+    let path = dir.run_json();
+    if !path.exists() {
+        return (options, None, None);
+    }
+    match read_json::<RunRecord>(&path) {
+        Ok(run) => {
+            options.sla = run.spec.sla;
+            (options, Some(run), None)
+        }
+        Err(e) => (options, None, Some(format!("{e}; compared with the default SLA"))),
+    }
 }
 
 /// `reality-<k>/` subdirectories (a `--realities` run), in k order.
@@ -114,11 +166,13 @@ fn reality_dirs(results: &std::path::Path) -> Vec<(u32, std::path::PathBuf)> {
 }
 
 /// Compares each reality's results, then the methods' errors and regrets over the realities.
-fn compare_ensemble(results: &std::path::Path, realities: &[(u32, std::path::PathBuf)]) -> anyhow::Result<()> {
+fn compare_ensemble(results: &std::path::Path, realities: &[(u32, std::path::PathBuf)]) -> anyhow::Result<usize> {
     let mut per_reality = Vec::new();
+    let mut stage_warnings = 0;
     for (k, path) in realities {
         let dir = ResultsDir::new(path);
-        let comparison = profcmp_core::stage::compare::compare(&dir, &Default::default());
+        let (comparison, warned) = compare_dir(&dir);
+        stage_warnings += warned;
         for warning in &comparison.warnings {
             eprintln!("warning: reality-{k}: {warning}");
         }
@@ -132,7 +186,7 @@ fn compare_ensemble(results: &std::path::Path, realities: &[(u32, std::path::Pat
         .with_context(|| format!("cannot write reports into {}", out.display()))?;
     print!("{}", profcmp_core::report::ensemble::render(&ensemble));
     eprintln!("wrote {} files in {}", written.len(), out.display());
-    Ok(())
+    Ok(stage_warnings)
 }
 
 fn estimator_set(target: &TargetArgs) -> anyhow::Result<EstimatorSet> {
@@ -253,9 +307,11 @@ fn plugins(command: PluginsCommand) -> anyhow::Result<ExitCode> {
 
 /// Reads the manifest, checks the API version, then does the full ABI load.
 fn check(path: &std::path::Path) -> anyhow::Result<profcmp_plugin_api::Manifest> {
+    // `plugins check` runs the plugin's code in this process on purpose: it is the full load a
+    // plugin author wants to see fail here rather than in a run.
     let candidate = load::Candidate {
         path: path.to_path_buf(),
-        manifest: load::read_manifest(path),
+        manifest: load::read_manifest_in_process(path),
     };
     let manifest = match candidate.status() {
         Ok(m) => m.clone(),

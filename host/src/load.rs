@@ -29,6 +29,7 @@ impl Candidate {
     /// Loadable by this host: a readable manifest with a compatible plugin-api and a semver version.
     pub fn status(&self) -> Result<&Manifest, String> {
         let manifest = self.manifest.as_ref().map_err(Clone::clone)?;
+        check_name(&manifest.name).map_err(|e| format!("{}: {e}", self.path.display()))?;
         if !api_compatible(API_VERSION, &manifest.api_version) {
             return Err(incompatible_api(manifest, &self.path));
         }
@@ -106,10 +107,87 @@ pub fn discover(dirs: &[PathBuf]) -> Vec<Candidate> {
     found
 }
 
-/// Reads a plugin's manifest without the full abi_stable load.
+/// The hidden subcommand that reads one manifest in a child process.
+pub const MANIFEST_COMMAND: &str = "__plugin-manifest";
+
+/// How long a plugin's manifest may take to read (its initialisers run in the child).
+const MANIFEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Reads a plugin's manifest in a child `profcmp __plugin-manifest` process, so no plugin code
+/// (initialisers included) runs in this one: a plugin that crashes, hangs or prints while being
+/// opened fails alone, with one line.
 pub fn read_manifest(path: &Path) -> Result<Manifest, String> {
+    use std::io::Read;
     std::fs::metadata(path).map_err(|e| format!("{}: cannot read the file: {e}", path.display()))?;
-    // Safety: loading a library runs its initialisers; plugin files are trusted code the user chose.
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find the profcmp executable: {e}"))?;
+    let mut child = std::process::Command::new(exe)
+        .arg(MANIFEST_COMMAND)
+        .arg(path)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| format!("{}: cannot start a process to read the manifest: {e}", path.display()))?;
+    // Read on a thread so a child that hangs cannot block this one.
+    let mut stdout = child.stdout.take().expect("piped stdout");
+    let reader = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        let _ = (&mut stdout).take(1 << 20).read_to_end(&mut out);
+        out
+    });
+    let deadline = std::time::Instant::now() + MANIFEST_TIMEOUT;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if std::time::Instant::now() < deadline => std::thread::sleep(std::time::Duration::from_millis(2)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "{}: reading its manifest took over {} s (the library's initialisers hang?)",
+                    path.display(),
+                    MANIFEST_TIMEOUT.as_secs()
+                ));
+            }
+        }
+    };
+    let out = reader.join().unwrap_or_default();
+    let text = String::from_utf8_lossy(&out);
+    // The child prints one line: `ok <manifest JSON>` or `err <message>`.
+    let last = text
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("ok ") || l.starts_with("err "));
+    match last {
+        Some(line) if line.starts_with("ok ") => {
+            serde_json::from_str(&line[3..]).map_err(|e| format!("{}: unreadable manifest ({e})", path.display()))
+        }
+        Some(line) => Err(line[4..].to_string()),
+        None => Err(format!(
+            "{}: the library crashed while its manifest was read ({status})",
+            path.display()
+        )),
+    }
+}
+
+/// The child's side of [`read_manifest`]: prints `ok <JSON>` or `err <message>`.
+pub fn manifest_worker(path: &Path) -> std::process::ExitCode {
+    use std::io::Write;
+    let line = match read_manifest_in_process(path) {
+        Ok(manifest) => format!("ok {}", serde_json::to_string(&manifest).expect("manifest serializes")),
+        Err(e) => format!("err {}", e.replace('\n', " ")),
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "\n{line}");
+    let _ = out.flush();
+    std::process::ExitCode::SUCCESS
+}
+
+/// Reads a plugin's manifest in this process, without the full abi_stable load: opening the
+/// library runs its initialisers. Only the manifest child and `plugins check` (on purpose) call it.
+pub fn read_manifest_in_process(path: &Path) -> Result<Manifest, String> {
+    std::fs::metadata(path).map_err(|e| format!("{}: cannot read the file: {e}", path.display()))?;
+    // Safety: loading a library runs its initialisers; callers accept running the plugin's code.
     let library = unsafe { libloading::Library::new(path) }
         .map_err(|e| format!("{}: not a loadable shared library: {e}", path.display()))?;
     let json = unsafe {
@@ -128,6 +206,29 @@ pub fn read_manifest(path: &Path) -> Result<Manifest, String> {
         CStr::from_ptr(ptr).to_string_lossy().into_owned()
     };
     serde_json::from_str(&json).map_err(|e| format!("{}: unreadable manifest ({e})", path.display()))
+}
+
+/// Names that would collide with the results layout's own directories.
+pub const RESERVED_NAMES: [&str; 2] = ["comparison", "oracle"];
+
+/// A method name becomes a directory name: `[a-z0-9_]+`, not a reserved name.
+pub fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
+        return Err(format!(
+            "method name `{}` is invalid: use lowercase letters, digits and `_` only (it names the results directory)",
+            name.escape_debug()
+        ));
+    }
+    if RESERVED_NAMES.contains(&name) {
+        return Err(format!(
+            "method name `{name}` is reserved (results/{name}/ is profcmp's own): rename the method"
+        ));
+    }
+    Ok(())
 }
 
 /// A method the user asked for: a name and a version requirement, with options.
@@ -236,8 +337,8 @@ fn resolve_one(candidates: &[Candidate], pin: &MethodPin) -> Result<Resolved, St
             options: pin.options.clone(),
         }),
         None if !matching.is_empty() => {
-            let (candidate, manifest, _) = matching.iter().max_by(|a, b| a.2.cmp(&b.2)).expect("not empty");
-            Err(incompatible_api(manifest, &candidate.path))
+            let (candidate, _, _) = matching.iter().max_by(|a, b| a.2.cmp(&b.2)).expect("not empty");
+            Err(candidate.status().expect_err("no loadable match"))
         }
         None if named.is_empty() => Err(format!(
             "no installed plugin is named `{}` (installed: {}); build or install it, or check the name",

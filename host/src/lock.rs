@@ -48,8 +48,8 @@ pub fn diff(locked: &[Resolved], resolved: &[Resolved]) -> Vec<String> {
                 want.name,
                 want.version,
                 have.path.display(),
-                &have.sha256[..12],
-                &want.sha256[..12.min(want.sha256.len())]
+                short(&have.sha256),
+                short(&want.sha256)
             )),
             Some(_) => {}
         }
@@ -61,6 +61,11 @@ pub fn diff(locked: &[Resolved], resolved: &[Resolved]) -> Vec<String> {
         ));
     }
     lines
+}
+
+/// The first 12 characters of a digest (a lock file may hold anything).
+fn short(digest: &str) -> String {
+    digest.chars().take(12).collect()
 }
 
 #[cfg(test)]
@@ -99,5 +104,50 @@ mod tests {
         assert!(lines[0].contains("locked 1.0.0, resolved 1.1.0"));
         assert!(lines[1].contains("differs from the locked one"));
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        const LOCK: &str = "# profcmp methods.lock\n[[method]]\nname = \"aic_all\"\nversion = \"0.1.0\"\npath = \"/p/libaic_all.so\"\nsha256 = \"0123456789abcdef0123\"\napi_version = \"0.1.0\"\n";
+        const METHODS: &str =
+            "[methods]\naic_all = \"^0.1\"\nbayesian = { version = \"^0.1\", options = { max_deployments = 4 } }\n";
+
+        fn mutated(base: &'static str) -> impl Strategy<Value = String> {
+            proptest::collection::vec((any::<usize>(), any::<u8>(), any::<bool>()), 1..8).prop_map(move |edits| {
+                let mut bytes = base.as_bytes().to_vec();
+                for (at, byte, insert) in edits {
+                    let at = at % (bytes.len() + 1);
+                    match insert || at == bytes.len() {
+                        true => bytes.insert(at, byte),
+                        false => bytes[at] = byte,
+                    }
+                }
+                String::from_utf8_lossy(&bytes).into_owned()
+            })
+        }
+
+        fn file(name: &str, text: &str) -> std::path::PathBuf {
+            let path = std::env::temp_dir().join(format!("profcmp-proptest-{name}-{}", std::process::id()));
+            std::fs::write(&path, text).unwrap();
+            path
+        }
+
+        proptest! {
+            /// methods.lock and methods.toml as a user may hand them in: read and compared, or
+            /// refused with an error, never a panic.
+            #[test]
+            fn lock_and_methods_files_never_panic(
+                lock in prop_oneof![any::<String>(), mutated(LOCK)],
+                other in mutated(LOCK),
+                methods in prop_oneof![any::<String>(), mutated(METHODS)],
+            ) {
+                if let (Ok(a), Ok(b)) = (super::read(&file("lock-a", &lock)), super::read(&file("lock-b", &other))) {
+                    let _ = super::diff(&a, &b);
+                    let _ = super::render(&a);
+                }
+                let _ = crate::methods::read_methods_file(&file("methods", &methods));
+            }
+        }
     }
 }

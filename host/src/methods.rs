@@ -52,8 +52,17 @@ pub fn read_methods_file(path: &Path) -> anyhow::Result<Vec<MethodPin>> {
     Ok(pins)
 }
 
-/// Resolves the method set the user asked for, checking it against `--locked`.
+/// Resolves the method set the user asked for, checking it against `--locked`; any method that
+/// cannot run is an error.
 pub fn resolve(args: &MethodArgs) -> anyhow::Result<Vec<Resolved>> {
+    resolve_reporting(args, false).map(|(resolved, _)| resolved)
+}
+
+/// [`resolve`] for a run: a plugin that is present but cannot run (a bad name, another
+/// plugin-api) is left out with one line saying why, whether named or (with no method named) just
+/// installed, so the others still run and nothing is dropped in silence. With `tolerant` false,
+/// a named one is an error. A name that is not installed at all is always an error (a typo).
+pub fn resolve_reporting(args: &MethodArgs, tolerant: bool) -> anyhow::Result<(Vec<Resolved>, Vec<String>)> {
     let mut pins = match &args.methods_file {
         Some(path) => read_methods_file(path)?,
         None => Vec::new(),
@@ -65,7 +74,35 @@ pub fn resolve(args: &MethodArgs) -> anyhow::Result<Vec<Resolved>> {
     }
     let dirs = load::search_path(&args.path.plugin_dirs);
     let candidates = load::discover(&dirs);
-    let resolved = load::resolve(&candidates, &pins).map_err(|errors| anyhow!("{}", errors.join("\n")))?;
+    let unusable = |name: &str| {
+        (candidates.iter()).any(|c| c.manifest.as_ref().is_ok_and(|m| m.name == name) && c.status().is_err())
+    };
+    let mut resolved = Vec::new();
+    let mut left_out = Vec::new();
+    let mut errors = Vec::new();
+    if pins.is_empty() {
+        resolved = load::resolve(&candidates, &pins).map_err(|errors| anyhow!("{}", errors.join("\n")))?;
+        // Methods no version of which can run (another version that runs is not a loss).
+        left_out = (candidates.iter())
+            .filter(|c| (c.manifest.as_ref()).is_ok_and(|m| !resolved.iter().any(|r| r.name == m.name)))
+            .filter_map(|c| c.status().err())
+            .collect();
+    } else {
+        for pin in &pins {
+            match load::resolve(&candidates, std::slice::from_ref(pin)) {
+                Ok(one) => resolved.extend(one),
+                Err(e) if tolerant && unusable(&pin.name) => left_out.extend(e),
+                Err(e) => errors.extend(e),
+            }
+        }
+    }
+    if !errors.is_empty() {
+        bail!("{}", errors.join("\n"));
+    }
+    let left_out: Vec<String> = left_out.into_iter().map(|e| format!("left out: {e}")).collect();
+    if resolved.is_empty() && !left_out.is_empty() {
+        bail!("no method can run:\n  {}", left_out.join("\n  "));
+    }
     if resolved.is_empty() {
         bail!(
             "no plugins found in {}: run `cargo build --workspace` (cargo test does not build cdylibs) or pass --plugin-dir",
@@ -83,5 +120,5 @@ pub fn resolve(args: &MethodArgs) -> anyhow::Result<Vec<Resolved>> {
             );
         }
     }
-    Ok(resolved)
+    Ok((resolved, left_out))
 }

@@ -24,10 +24,11 @@ impl Console {
         // A second Ctrl-C kills the process; files already written are complete (atomic writes).
         let _ = ctrlc::set_handler(move || {
             if flag.swap(true, Ordering::SeqCst) {
+                crate::isolate::kill_workers();
                 crate::k8s::on_kill();
                 std::process::exit(130);
             }
-            eprintln!("\ncancelling: finishing the current step and tearing down (Ctrl-C again to kill)");
+            eprintln!("\ncancelling: asking the running method to stop, then tearing down (Ctrl-C again to kill)");
         });
         let bar = (progress && std::io::stderr().is_terminal()).then(|| {
             let bar = ProgressBar::new_spinner();

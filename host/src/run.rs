@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use profcmp_core::backend::Backend;
 use profcmp_core::estimator::{EstimatorSet, ModelInfo};
-use profcmp_core::layout::{read_json, ProfileRecord, ResultsDir};
+use profcmp_core::layout::{read_json, write_json, ProfileRecord, ResultsDir, RunRecord};
 use profcmp_core::sim::{Reality, SimCluster};
 use profcmp_core::spec::{DynamoVersion, PlannerOverrides, RunSpec, TraceFile, TraceSpec};
 use profcmp_core::stage::optimize::{oracle_candidates, run_jobs, PlannedJob};
@@ -41,8 +41,25 @@ struct Context_ {
     endpoint: Option<profcmp_core::endpoint::EndpointConfig>,
 }
 
-/// Runs the chosen stages; returns how many methods failed.
-pub fn run(args: &RunArgs, stages: Stages) -> anyhow::Result<usize> {
+/// How a run ended: methods that failed, and warnings (also kept in `results/run.json` and so in
+/// the comparison report).
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Method runs that failed.
+    pub failed: usize,
+    /// Things dropped or not written.
+    pub warnings: Vec<String>,
+}
+
+impl Outcome {
+    fn add(&mut self, other: Outcome) {
+        self.failed += other.failed;
+        self.warnings.extend(other.warnings);
+    }
+}
+
+/// Runs the chosen stages.
+pub fn run(args: &RunArgs, stages: Stages) -> anyhow::Result<Outcome> {
     if args.realities > 0 {
         return run_ensemble(args, stages);
     }
@@ -52,7 +69,7 @@ pub fn run(args: &RunArgs, stages: Stages) -> anyhow::Result<usize> {
         spec.reality = crate::endpoint::describe(config);
     }
     let console = Console::new(!args.no_progress, args.verbose);
-    let failed = run_with(
+    let outcome = run_with(
         spec,
         &args.results,
         &args.methods,
@@ -66,11 +83,11 @@ pub fn run(args: &RunArgs, stages: Stages) -> anyhow::Result<usize> {
     if stages == Stages::All {
         crate::commands::compare(&args.results)?;
     }
-    Ok(failed)
+    Ok(outcome)
 }
 
 /// Runs the chosen stages once per reality drawn from the ranges, into `<results>/reality-<k>/`.
-fn run_ensemble(args: &RunArgs, stages: Stages) -> anyhow::Result<usize> {
+fn run_ensemble(args: &RunArgs, stages: Stages) -> anyhow::Result<Outcome> {
     if args.cluster != "sim" || args.target.backend == "endpoint" {
         bail!(
             "--realities draws simulated clusters; it needs --cluster sim (got --cluster {})",
@@ -90,7 +107,7 @@ fn run_ensemble(args: &RunArgs, stages: Stages) -> anyhow::Result<usize> {
     let spec = run_spec(args)?;
     let drawn = ranges.draw(args.realities, spec.seed)?;
     let console = Console::new(!args.no_progress, args.verbose);
-    let mut failed = 0;
+    let mut outcome = Outcome::default();
     for (k, reality) in drawn.iter().enumerate() {
         let dir = args.results.join(format!("reality-{}", k + 1));
         std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -114,17 +131,17 @@ fn run_ensemble(args: &RunArgs, stages: Stages) -> anyhow::Result<usize> {
         let mut spec = spec.clone();
         spec.reality = path.display().to_string();
         let aic_root = args.target.aic_systems_root.clone();
-        failed += run_with(spec, &dir, &args.methods, aic_root, None, None, stages, &console)?;
+        outcome.add(run_with(spec, &dir, &args.methods, aic_root, None, None, stages, &console)?);
     }
     console.finish();
     if stages == Stages::All {
         crate::commands::compare(&args.results)?;
     }
-    Ok(failed)
+    Ok(outcome)
 }
 
 /// Runs the chosen stages of `spec` into `results` (without the compare stage), on Kubernetes when
-/// `k8s` is given; returns how many methods failed.
+/// `k8s` is given. Records the settings and each stage's warnings in `results/run.json`.
 pub fn run_with(
     spec: RunSpec,
     results: &Path,
@@ -134,8 +151,9 @@ pub fn run_with(
     endpoint: Option<profcmp_core::endpoint::EndpointConfig>,
     stages: Stages,
     console: &Console,
-) -> anyhow::Result<usize> {
+) -> anyhow::Result<Outcome> {
     let model = ModelInfo::resolve(&spec.model)?;
+    let perf_db = profcmp_core::estimator::perf_db_digest(&spec.system, aic_systems_root.as_deref())?;
     let estimators = Arc::new(EstimatorSet::new(
         model,
         &spec.system,
@@ -158,6 +176,17 @@ pub fn run_with(
         Some(_) => Reality::named("nominal")?,
         None => reality(&spec.reality)?,
     };
+    // What the cache keys need beyond the flags: the contents behind the names.
+    let reality_text = match endpoint {
+        Some(_) => spec.reality.clone(),
+        None => format!("{reality:?}"),
+    };
+    spec.fingerprint = profcmp_core::spec::Fingerprint::new(&reality_text, perf_db);
+    let cluster = match (&k8s, &endpoint) {
+        (Some(_), _) => "k8s",
+        (None, Some(_)) => "endpoint",
+        (None, None) => "sim",
+    };
     let k8s = k8s
         .map(|args| crate::k8s::K8sRun::start(args, &spec, estimators.clone(), console.cancel_flag()))
         .transpose()?;
@@ -169,7 +198,8 @@ pub fn run_with(
         k8s,
         endpoint,
     };
-    let mut failed = 0;
+    let mut record = start_record(&ctx, cluster)?;
+    let mut outcome = Outcome::default();
     let cancelled = |console: &Console| -> anyhow::Result<()> {
         if console.cancelled() {
             console.finish();
@@ -177,19 +207,50 @@ pub fn run_with(
         }
         Ok(())
     };
+    let mut stage = |name: &str, result: anyhow::Result<Outcome>| -> anyhow::Result<()> {
+        let stage_outcome = result?;
+        for warning in &stage_outcome.warnings {
+            console.line(&format!("warning: {warning}"));
+        }
+        record.warnings.insert(name.to_string(), stage_outcome.warnings.clone());
+        write_json(&ctx.results.run_json(), &record)
+            .with_context(|| format!("cannot write {}", ctx.results.run_json().display()))?;
+        outcome.add(stage_outcome);
+        Ok(())
+    };
     if matches!(stages, Stages::All | Stages::Profile) {
-        failed += profile(&ctx, methods, console)?;
+        stage("profile", profile(&ctx, methods, console))?;
         cancelled(console)?;
     }
     if matches!(stages, Stages::All | Stages::Validate) {
-        failed += validate(&ctx, console)?;
+        stage("validate", validate(&ctx, console))?;
         cancelled(console)?;
     }
     if matches!(stages, Stages::All | Stages::Optimize) {
-        failed += optimize(&ctx, console)?;
+        stage("optimize", optimize(&ctx, console))?;
         cancelled(console)?;
     }
-    Ok(failed)
+    Ok(outcome)
+}
+
+/// The run record with this run's settings; a stage that does not run now keeps the warnings it
+/// raised before (they still describe its results on disk), a stage that runs replaces its own.
+fn start_record(ctx: &Context_, cluster: &str) -> anyhow::Result<RunRecord> {
+    std::fs::create_dir_all(&ctx.results.root)
+        .with_context(|| format!("cannot create {}", ctx.results.root.display()))?;
+    let mut record = RunRecord {
+        schema_version: 1,
+        profcmp_version: env!("CARGO_PKG_VERSION").to_string(),
+        cluster: cluster.to_string(),
+        spec: ctx.spec.clone(),
+        warnings: Default::default(),
+    };
+    if let Ok(old) = read_json::<RunRecord>(&ctx.results.run_json()) {
+        record.warnings = old.warnings;
+    }
+    write_json(&ctx.results.run_json(), &record)
+        .with_context(|| format!("cannot write {}", ctx.results.run_json().display()))?;
+    Ok(record)
 }
 
 /// The serving framework named on the command line.
@@ -211,6 +272,8 @@ fn run_spec(args: &RunArgs) -> anyhow::Result<RunSpec> {
     for (name, value) in [
         ("--ttft", args.ttft),
         ("--itl", args.itl),
+        ("--method-timeout", args.method_timeout),
+        ("--method-budget", args.method_budget),
         ("--trace-duration", args.trace_duration),
         ("--period", args.period),
     ] {
@@ -283,6 +346,11 @@ fn run_spec(args: &RunArgs) -> anyhow::Result<RunSpec> {
             headroom: args.planner_headroom,
         },
         repeat: args.repeat,
+        fingerprint: Default::default(),
+        limits: profcmp_core::spec::MethodLimits {
+            timeout_s: args.method_timeout,
+            budget_s: args.method_budget,
+        },
     })
 }
 
@@ -303,17 +371,22 @@ pub fn reality(name_or_path: &str) -> anyhow::Result<Reality> {
     Ok(Reality::resolve(name_or_path)?)
 }
 
-fn profile(ctx: &Context_, methods: &MethodArgs, console: &Console) -> anyhow::Result<usize> {
-    let resolved = methods::resolve(methods)?;
+fn profile(ctx: &Context_, methods: &MethodArgs, console: &Console) -> anyhow::Result<Outcome> {
+    let (resolved, left_out) = methods::resolve_reporting(methods, true)?;
+    let mut outcome = Outcome {
+        failed: 0,
+        warnings: left_out,
+    };
     let lock_text = lock::render(&resolved);
     let mut loaded = Vec::new();
-    let mut failed = 0;
+    let timeout = std::time::Duration::try_from_secs_f64(ctx.spec.limits.timeout_s).unwrap_or(std::time::Duration::MAX);
     for r in &resolved {
-        match crate::isolate::IsolatedPlugin::new(r) {
+        match crate::isolate::IsolatedPlugin::new(r, timeout) {
             Ok(plugin) => loaded.push((plugin, r)),
             Err(e) => {
                 console.line(&format!("error: {e}"));
-                failed += 1;
+                outcome.failed += 1;
+                outcome.warnings.push(format!("{} not run: {e}", r.name));
             }
         }
     }
@@ -327,15 +400,19 @@ fn profile(ctx: &Context_, methods: &MethodArgs, console: &Console) -> anyhow::R
         .collect();
     let estimates = |q: &_| answer_estimate(&ctx.estimators, q);
     let factory = backend_factory(ctx);
-    let records = match &ctx.k8s {
+    let (records, write_warnings): (Vec<ProfileRecord>, Vec<String>) = match &ctx.k8s {
         // One backend per method, so its objects carry the method's label.
-        Some(k8s) => (entries.iter())
-            .flat_map(|entry| {
+        Some(k8s) => {
+            let (mut records, mut warnings) = (Vec::new(), Vec::new());
+            for entry in &entries {
                 let factory = k8s.factory(&entry.runner.manifest().name);
                 let one = std::slice::from_ref(entry);
-                profile_stage(&ctx.spec, &ctx.results, one, &lock_text, &factory, &estimates, console)
-            })
-            .collect(),
+                let (r, w) = profile_stage(&ctx.spec, &ctx.results, one, &lock_text, &factory, &estimates, console);
+                records.extend(r);
+                warnings.extend(w);
+            }
+            (records, warnings)
+        }
         None => profile_stage(
             &ctx.spec,
             &ctx.results,
@@ -346,6 +423,7 @@ fn profile(ctx: &Context_, methods: &MethodArgs, console: &Console) -> anyhow::R
             console,
         ),
     };
+    outcome.warnings.extend(write_warnings);
     for record in &records {
         let l = &record.ledger;
         match &record.error {
@@ -354,26 +432,40 @@ fn profile(ctx: &Context_, methods: &MethodArgs, console: &Console) -> anyhow::R
                 record.manifest.name, l.deployments, l.gpu_hours, l.duration_s, l.cpu_s
             )),
             Some(e) => {
-                failed += 1;
+                outcome.failed += 1;
                 console.line(&format!("profile {}: FAILED: {e}", record.manifest.name));
             }
         }
+        if l.teardown_failures > 0 {
+            outcome.warnings.push(format!(
+                "{}: {} deployment(s) whose teardown was never confirmed (leaked; charged to the end of its run)",
+                record.manifest.name, l.teardown_failures
+            ));
+        }
     }
-    Ok(failed)
+    Ok(outcome)
 }
 
-/// Successful profile results in the results directory, by method.
-fn profiled(results: &ResultsDir) -> anyhow::Result<Vec<(String, ProfileResult)>> {
+/// Successful profile results in the results directory, by method, and a warning for each
+/// method directory whose profile.json cannot be read (that method is left out).
+fn profiled(results: &ResultsDir) -> anyhow::Result<(Vec<(String, ProfileResult)>, Vec<String>)> {
     let methods = results
         .methods()
         .with_context(|| format!("cannot read {}: run `profcmp profile` first", results.root.display()))?;
     let mut out = Vec::new();
+    let mut warnings = Vec::new();
     for method in methods {
-        if let Ok(ProfileRecord {
-            result: Some(result), ..
-        }) = read_json(&results.profile_json(&method))
-        {
-            out.push((method, result));
+        let path = results.profile_json(&method);
+        if !path.exists() {
+            continue;
+        }
+        match read_json::<ProfileRecord>(&path) {
+            Ok(ProfileRecord {
+                result: Some(result), ..
+            }) => out.push((method, result)),
+            // A failed method is reported as failed by the profile stage and the comparison.
+            Ok(_) => {}
+            Err(e) => warnings.push(format!("{method} left out: unreadable profile.json: {e}")),
         }
     }
     if out.is_empty() {
@@ -382,11 +474,12 @@ fn profiled(results: &ResultsDir) -> anyhow::Result<Vec<(String, ProfileResult)>
             results.root.display()
         );
     }
-    Ok(out)
+    Ok((out, warnings))
 }
 
-fn validate(ctx: &Context_, console: &Console) -> anyhow::Result<usize> {
-    let methods = profiled(&ctx.results)?;
+fn validate(ctx: &Context_, console: &Console) -> anyhow::Result<Outcome> {
+    let (methods, warnings) = profiled(&ctx.results)?;
+    let mut outcome = Outcome { failed: 0, warnings };
     let factory = backend_factory(ctx);
     // On Kubernetes one B for every graph (estimated from the deployments); on the simulated
     // cluster and an endpoint each graph's own saturation concurrency, measured.
@@ -394,7 +487,6 @@ fn validate(ctx: &Context_, console: &Console) -> anyhow::Result<usize> {
         Some(k8s) => Some(k8s.capacity(&methods)?),
         None => None,
     };
-    let mut failed = 0;
     let mut measured = Vec::new();
     for (method, result) in &methods {
         let capacity = match shared {
@@ -423,8 +515,9 @@ fn validate(ctx: &Context_, console: &Console) -> anyhow::Result<usize> {
                 measured.push((method, result, levels));
             }
             Err(e) => {
-                failed += 1;
+                outcome.failed += 1;
                 console.line(&format!("validate {method}: FAILED: capacity: {e}"));
+                outcome.warnings.push(format!("validate {method} failed: capacity: {e}"));
             }
         }
     }
@@ -441,7 +534,7 @@ fn validate(ctx: &Context_, console: &Console) -> anyhow::Result<usize> {
                 None => factory(ctx.spec.seed + u64::from(repeat)),
             }
             .map_err(anyhow::Error::msg)?;
-            let outcome = validate::validate_method(
+            let measured = validate::validate_method(
                 &ctx.spec,
                 &ctx.results,
                 method,
@@ -451,13 +544,16 @@ fn validate(ctx: &Context_, console: &Console) -> anyhow::Result<usize> {
                 backend.as_mut(),
                 console,
             );
-            if let Err(e) = outcome {
-                failed += 1;
+            if let Err(e) = measured {
+                outcome.failed += 1;
                 console.line(&format!("validate {method}: FAILED: {e}"));
+                outcome
+                    .warnings
+                    .push(format!("validate {method} (seed {repeat}) failed: {e}"));
             }
         }
     }
-    Ok(failed)
+    Ok(outcome)
 }
 
 /// The optimize stage's trace from the flags: a `--trace` file (identified by its sha256) or
@@ -528,15 +624,15 @@ fn method_planner_args(results: &ResultsDir, method: &str) -> profcmp_core::stag
         .unwrap_or_default()
 }
 
-fn optimize(ctx: &Context_, console: &Console) -> anyhow::Result<usize> {
-    let methods = profiled(&ctx.results)?;
+fn optimize(ctx: &Context_, console: &Console) -> anyhow::Result<Outcome> {
+    let (methods, warnings) = profiled(&ctx.results)?;
+    let mut outcome = Outcome { failed: 0, warnings };
     let factory = backend_factory(ctx);
     // One server cannot take two loads at once without each skewing the other.
     let threads = match ctx.endpoint {
         Some(_) => 1,
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
-    let mut failed = 0;
     for repeat in 0..ctx.spec.repeat {
         let seed = ctx.spec.seed + u64::from(repeat);
         let seed_dir = |dir: std::path::PathBuf| {
@@ -576,9 +672,18 @@ fn optimize(ctx: &Context_, console: &Console) -> anyhow::Result<usize> {
             console,
         )
         .map_err(anyhow::Error::msg)?;
+        let mut left_out = Vec::new();
+        let methods_jobs = jobs.len();
         for (p, d) in oracle_candidates(&ctx.spec) {
             let (Some(prefill), Some(decode)) = (oracle_profiles.prefill.get(&p), oracle_profiles.decode.get(&d))
             else {
+                let missing = match oracle_profiles.prefill.contains_key(&p) {
+                    false => format!("prefill TP{p}"),
+                    true => format!("decode TP{d}"),
+                };
+                left_out.push(format!(
+                    "oracle candidate {p}x{d} left out (seed {repeat}): {missing} could not be deployed and measured; regret is against a partial oracle"
+                ));
                 continue;
             };
             jobs.push(PlannedJob {
@@ -593,12 +698,17 @@ fn optimize(ctx: &Context_, console: &Console) -> anyhow::Result<usize> {
                 dir: seed_dir(ctx.results.oracle(p, d)),
             });
         }
+        // Regret against a partial oracle is said; with no candidate at all (an endpoint serves one
+        // graph) there is no regret to mislead, and the comparison says regret is missing.
+        if jobs.len() > methods_jobs {
+            outcome.warnings.extend(left_out);
+        }
         let outcomes = match &ctx.k8s {
             Some(k8s) => k8s.run_jobs(&ctx.results, &jobs, &trace, seed, console),
             None => run_jobs(&ctx.spec, &jobs, &trace, seed, threads, &factory, console),
         };
-        for (job, outcome) in jobs.iter().zip(outcomes) {
-            match outcome {
+        for (job, result) in jobs.iter().zip(outcomes) {
+            match result {
                 Ok(r) => console.line(&format!(
                     "optimize {}: goodput {:.2} req/s, {:.3} per GPU, SLA hit {:.0}%",
                     job.subject,
@@ -607,11 +717,18 @@ fn optimize(ctx: &Context_, console: &Console) -> anyhow::Result<usize> {
                     r.sla_hit_rate * 100.0
                 )),
                 Err(e) => {
-                    failed += 1;
+                    outcome.failed += 1;
                     console.line(&format!("optimize {}: FAILED: {e}", job.subject));
+                    let partial = match job.subject.starts_with("oracle ") {
+                        true => "; regret is against a partial oracle",
+                        false => "",
+                    };
+                    outcome
+                        .warnings
+                        .push(format!("optimize {} (seed {repeat}) failed: {e}{partial}", job.subject));
                 }
             }
         }
     }
-    Ok(failed)
+    Ok(outcome)
 }

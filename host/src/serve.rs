@@ -40,6 +40,10 @@ pub struct ServeArgs {
     /// Seed of the simulated cluster's jitter.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Context window, tokens: longer prompt + max_tokens is refused with 400 (vLLM's flag;
+    /// default: the model config's max_position_embeddings).
+    #[arg(long, value_name = "TOKENS")]
+    pub max_model_len: Option<u32>,
 }
 
 /// Serves until the process is stopped.
@@ -59,7 +63,19 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         args.target.aic_systems_root.clone(),
         args.seed,
     );
+    let max_context_tokens = match args.max_model_len {
+        Some(tokens) => tokens,
+        None => profcmp_core::estimator::ModelInfo::resolve(&args.target.model)?
+            .max_context_tokens
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "the config of {} has no max_position_embeddings: pass --max-model-len",
+                    args.target.model
+                )
+            })?,
+    };
     let config = ServeConfig {
+        max_context_tokens,
         graph,
         model: args.served_model.clone().unwrap_or_else(|| args.target.model.clone()),
         speedup: args.speedup,

@@ -31,6 +31,7 @@
 
 pub mod abi;
 mod error;
+pub mod limits;
 pub mod sdk;
 pub mod testing;
 pub mod toolkit;

@@ -201,8 +201,14 @@ impl<'a> HostServer<'a> {
         HostCall_TO::from_ptr(self, TD_Opaque)
     }
 
-    /// Runs one call given as method name and JSON payload.
+    /// Runs one call given as method name and JSON payload; a panic in the host becomes a
+    /// `panic` error of this call.
     pub fn dispatch(&self, method: &str, payload: &str) -> Result<String, PluginError> {
+        catch_unwind(AssertUnwindSafe(|| self.dispatch_unguarded(method, payload)))
+            .unwrap_or_else(|panic| Err(panic_error(panic)))
+    }
+
+    fn dispatch_unguarded(&self, method: &str, payload: &str) -> Result<String, PluginError> {
         fn arg<T: DeserializeOwned>(method: &str, payload: &str) -> Result<T, PluginError> {
             serde_json::from_str(payload)
                 .map_err(|e| PluginError::new("invalid_call", format!("bad payload for {method}: {e}")))
@@ -235,10 +241,9 @@ impl<'a> HostServer<'a> {
 
 impl HostCall for HostServer<'_> {
     fn call(&self, method: RStr<'_>, payload: RStr<'_>) -> RResult<RString, RString> {
-        match catch_unwind(AssertUnwindSafe(|| self.dispatch(method.as_str(), payload.as_str()))) {
-            Ok(Ok(answer)) => ROk(answer.into()),
-            Ok(Err(err)) => RErr(err.to_wire().into()),
-            Err(panic) => RErr(panic_error(panic).to_wire().into()),
+        match self.dispatch(method.as_str(), payload.as_str()) {
+            Ok(answer) => ROk(answer.into()),
+            Err(err) => RErr(err.to_wire().into()),
         }
     }
 }
@@ -259,8 +264,9 @@ macro_rules! export_method {
             static MANIFEST: ::std::sync::OnceLock<::std::ffi::CString> = ::std::sync::OnceLock::new();
             MANIFEST
                 .get_or_init(|| {
-                    let json = $crate::sdk::run_manifest::<$ty>($api);
-                    ::std::ffi::CString::new(json.as_str()).expect("manifest has no NUL")
+                    // No panic in an extern "C" fn: a NUL (impossible in JSON text) is dropped.
+                    let json = $crate::sdk::run_manifest::<$ty>($api).as_str().replace('\0', "");
+                    ::std::ffi::CString::new(json).unwrap_or_default()
                 })
                 .as_ptr()
         }

@@ -270,7 +270,8 @@ pub enum DeployRequest {
 }
 
 impl DeployRequest {
-    /// GPUs the deployment holds while it exists.
+    /// GPUs the deployment holds while it exists (saturating at `u32::MAX`: a request that
+    /// large is refused by the host's limits, see [`crate::limits`]).
     pub fn gpus(&self) -> u32 {
         match *self {
             DeployRequest::PrefillOnly { tp } | DeployRequest::DecodeOnly { tp } => tp,
@@ -279,7 +280,9 @@ impl DeployRequest {
                 prefill_tp,
                 decode_workers,
                 decode_tp,
-            } => prefill_workers * prefill_tp + decode_workers * decode_tp,
+            } => prefill_workers
+                .saturating_mul(prefill_tp)
+                .saturating_add(decode_workers.saturating_mul(decode_tp)),
         }
     }
 }

@@ -7,5 +7,6 @@ mod k8s;
 mod methods;
 mod optimize;
 mod plugins;
+mod reliability;
 mod run;
 mod util;

@@ -52,6 +52,7 @@ fn serve(speedup: f64) -> serve::ServerHandle {
         model: "test-model".into(),
         speedup,
         addr: "127.0.0.1:0".parse().unwrap(),
+        max_context_tokens: 40_960,
     };
     serve::spawn(|| Ok(cluster()), config).unwrap()
 }
@@ -387,4 +388,75 @@ fn each_failure_is_a_record_with_its_reason_and_the_run_goes_on() {
     let summary = Summary::from_records(&outcome.records, None, outcome.duration_s);
     assert_eq!(summary.value("request_count"), Some(2.0));
     assert_eq!(summary.value("error_request_count"), Some(6.0));
+}
+
+/// POSTs `body` to `path` of a loopback server; returns the status code and the response text.
+fn post(server: &serve::ServerHandle, path: &str, body: &[u8]) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut socket = std::net::TcpStream::connect(server.addr).unwrap();
+    socket.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    socket.write_all(head.as_bytes()).unwrap();
+    // A server may answer (and close) before reading all of an oversize body.
+    let _ = socket.write_all(body);
+    let mut response = Vec::new();
+    let _ = socket.read_to_end(&mut response);
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let code = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (code, text)
+}
+
+#[test]
+fn serve_refuses_what_vllm_refuses_with_400_and_a_message() {
+    let server = serve(1000.0);
+    let request = |max_tokens: serde_json::Value, words: usize| {
+        let prompt = vec!["word"; words].join(" ");
+        serde_json::json!({"model": "test-model", "prompt": prompt, "max_tokens": max_tokens}).to_string()
+    };
+    // A valid request, then the same with one field changed.
+    let (ok, text) = post(&server, "/v1/completions", request(4.into(), 10).as_bytes());
+    assert_eq!(ok, 200, "{text}");
+    for (max_tokens, words, expected) in [
+        (
+            serde_json::json!(0),
+            10,
+            "max_tokens must be an integer of at least 1, got 0",
+        ),
+        (
+            serde_json::json!(-5),
+            10,
+            "max_tokens must be an integer of at least 1, got -5",
+        ),
+        (serde_json::json!(2.5), 10, "got 2.5"),
+        (serde_json::json!("4"), 10, "got \\\"4\\\""),
+        (
+            serde_json::json!(100_000_000),
+            10,
+            "context window is 40960 tokens, but the request needs 100000010",
+        ),
+        (
+            serde_json::json!(4),
+            40_957,
+            "needs 40961 (40957 in the prompt, 4 to generate)",
+        ),
+    ] {
+        let (code, text) = post(
+            &server,
+            "/v1/completions",
+            request(max_tokens.clone(), words).as_bytes(),
+        );
+        assert_eq!(code, 400, "max_tokens {max_tokens}, {words} words: {text}");
+        assert!(text.contains(expected), "expected `{expected}` in {text}");
+    }
+    // Exactly the window fits.
+    let (code, text) = post(&server, "/v1/completions", request(4.into(), 40_956).as_bytes());
+    assert_eq!(code, 200, "{}", &text[..200.min(text.len())]);
+    // A body over the limit.
+    let big = vec![b' '; serve::MAX_BODY_BYTES + 1];
+    let (code, text) = post(&server, "/v1/completions", &big);
+    assert_eq!(code, 400, "{text}");
+    assert!(text.contains("at most 8388608 bytes"), "{text}");
 }

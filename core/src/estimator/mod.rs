@@ -258,6 +258,38 @@ impl Target {
     }
 }
 
+/// SHA-256 of the perf-database files an estimator for `system` reads: the system's YAML,
+/// `query_versions.yaml` and every file under its data directory, so results measured with another
+/// database are not reused. Reads the whole directory (a few MB for the shipped subset).
+pub fn perf_db_digest(system: &str, systems_root: Option<&Path>) -> Result<String, EstimatorError> {
+    use sha2::{Digest, Sha256};
+    let root = system::resolve_systems_root(systems_root)?;
+    let facts = system::SystemFacts::load(&root, system)?;
+    let mut files = vec![root.join(format!("{system}.yaml")), root.join("query_versions.yaml")];
+    let mut dirs = vec![facts.data_root.clone()];
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    let mut hash = Sha256::new();
+    for file in files {
+        let bytes = std::fs::read(&file).unwrap_or_default();
+        let relative = file.strip_prefix(&root).unwrap_or(&file);
+        hash.update(relative.to_string_lossy().as_bytes());
+        hash.update((bytes.len() as u64).to_le_bytes());
+        hash.update(&bytes);
+    }
+    Ok(hash.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
 fn check_backend(backend: &str) -> Result<(), EstimatorError> {
     if BACKENDS.contains(&backend) {
         Ok(())

@@ -22,6 +22,8 @@ pub struct ModelInfo {
     pub params: f64,
     /// Per-head RMSNorm on Q and K (Qwen3); adds a small cost to attention.
     pub qk_norm: bool,
+    /// Context window, tokens (`max_position_embeddings`), when the config says.
+    pub max_context_tokens: Option<u32>,
 }
 
 impl ModelInfo {
@@ -116,6 +118,7 @@ impl ModelInfo {
             vocab_size,
             params,
             qk_norm,
+            max_context_tokens: field("max_position_embeddings")?,
         })
     }
 

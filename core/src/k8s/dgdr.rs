@@ -420,6 +420,7 @@ fn record(
             deployments,
             estimate_calls: 0,
             leaked_deployments: 0,
+            ..Ledger::default()
         },
         method_cost: None,
     }

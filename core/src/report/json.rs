@@ -40,7 +40,9 @@
 //!                  difference: paired}
 //! recommendations  {cheapest, most_accurate, best_goodput, best_configuration, pareto_regret
 //!                  ("cost_aware" | "goodput" | null), pareto_front [string], best_tradeoff}
-//! warnings         [string], each naming a file and what is wrong with it
+//! warnings         [string], each naming a file and what is wrong with it, then the stages'
+//!                  own warnings from run.json, prefixed with the stage
+//! run              {profcmp_version, cluster, spec} (results/run.json) | null
 //! ```
 
 use super::Comparison;
@@ -77,6 +79,7 @@ mod tests {
             verdicts: Vec::new(),
             recommendations: Recommendations::default(),
             warnings: vec!["x: missing".into()],
+            run: None,
             trace: None,
         };
         let text = to_json(&c);

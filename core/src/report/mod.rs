@@ -43,9 +43,34 @@ pub struct Comparison {
     pub recommendations: Recommendations,
     /// Every file that was missing where expected, unreadable or corrupt, naming the file.
     pub warnings: Vec<String>,
+    /// The settings the stages ran with (`results/run.json`), when recorded.
+    #[serde(default)]
+    pub run: Option<RunSettings>,
     /// The optimize stage's trace (`sinusoidal.jsonl`): its sha256 and statistics.
     #[serde(default)]
     pub trace: Option<TraceSummary>,
+}
+
+/// What ran, from `results/run.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunSettings {
+    /// The profcmp version that ran the stages.
+    pub profcmp_version: String,
+    /// `sim`, `k8s` or `endpoint`.
+    pub cluster: String,
+    /// Every setting of the run (SLA, workload, GPU budget, reality, planner interval, seeds).
+    pub spec: crate::spec::RunSpec,
+}
+
+impl RunSettings {
+    /// The settings of a run record.
+    pub fn of(record: &crate::layout::RunRecord) -> RunSettings {
+        RunSettings {
+            profcmp_version: record.profcmp_version.clone(),
+            cluster: record.cluster.clone(),
+            spec: record.spec.clone(),
+        }
+    }
 }
 
 /// The trace a comparison's optimize stage replayed.

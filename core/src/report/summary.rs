@@ -16,6 +16,9 @@ pub fn render(c: &Comparison) -> String {
         "SLA: ISL {} / OSL {} tokens, TTFT <= {} ms, ITL <= {} ms\n",
         c.sla.isl, c.sla.osl, c.sla.ttft_ms, c.sla.itl_ms
     ));
+    if let Some(run) = &c.run {
+        out.push_str(&run_line(run));
+    }
     if let Some(t) = &c.trace {
         let classes: Vec<String> = t
             .stats
@@ -75,6 +78,33 @@ pub fn render(c: &Comparison) -> String {
         section(&mut out, &format!("Warnings ({})", c.warnings.len()), &lines.concat());
     }
     out
+}
+
+/// The run's settings in two lines (from results/run.json).
+fn run_line(run: &super::RunSettings) -> String {
+    let s = &run.spec;
+    let t = &s.trace;
+    format!(
+        "Run: {} on {} ({}), cluster {}, reality {}, GPU budget {}, TPs prefill {:?} decode {:?}, profcmp {}\n\
+         Workload: {} requests per level; trace {} s of {}-{} req/s (period {} s); planner as Dynamo {}; seeds {} from {}\n",
+        s.model,
+        s.system,
+        s.backend.as_str(),
+        run.cluster,
+        s.reality,
+        s.search.gpu_budget,
+        s.search.prefill_tp,
+        s.search.decode_tp,
+        run.profcmp_version,
+        s.requests_per_level,
+        t.duration_s,
+        t.min_rate,
+        t.max_rate,
+        t.period_s,
+        s.dynamo_version.as_str(),
+        s.repeat,
+        s.seed
+    )
 }
 
 fn section(out: &mut String, title: &str, body: &str) {

@@ -24,13 +24,16 @@ pub type Body = BoxBody<Bytes, Infallible>;
 
 /// Output tokens when a request asks for none (OpenAI's completions default).
 const DEFAULT_MAX_TOKENS: u32 = 16;
-/// Largest request body accepted.
-const MAX_BODY_BYTES: usize = 64 << 20;
+/// Largest request body accepted (our choice: 8 MiB holds a prompt far beyond any context
+/// window at a few bytes per token).
+pub const MAX_BODY_BYTES: usize = 8 << 20;
 
 /// What every connection shares.
 pub struct State {
     /// The served model name.
     pub model: String,
+    /// The context window, tokens.
+    pub max_context_tokens: u32,
     /// The graph, as advertised.
     pub graph: ServedGraph,
     /// Server start: virtual time 0.
@@ -99,7 +102,10 @@ struct Ask {
 async fn completion(state: Arc<State>, request: Request<Incoming>, api: Api) -> Response<Body> {
     let body = match Limited::new(request.into_body(), MAX_BODY_BYTES).collect().await {
         Ok(body) => body.to_bytes(),
-        Err(e) => return error(StatusCode::BAD_REQUEST, &format!("cannot read the request body: {e}")),
+        Err(e) => {
+            let message = format!("cannot read the request body (at most {MAX_BODY_BYTES} bytes): {e}");
+            return error(StatusCode::BAD_REQUEST, &message);
+        }
     };
     let ask = match parse(&state, &body, api) {
         Ok(ask) => ask,
@@ -192,14 +198,25 @@ fn parse(state: &State, body: &[u8], api: Api) -> Result<Ask, (StatusCode, Strin
     if isl == 0 {
         return Err(bad("the prompt is empty".into()));
     }
-    let osl = request["max_completion_tokens"]
-        .as_u64()
-        .or_else(|| request["max_tokens"].as_u64())
-        .unwrap_or(u64::from(DEFAULT_MAX_TOKENS));
-    let osl = u32::try_from(osl)
-        .ok()
-        .filter(|&n| n >= 1)
-        .ok_or_else(|| bad(format!("max_tokens must be >= 1, got {osl}")))?;
+    // As vLLM (SamplingParams' check and OpenAIServing's context check): a given max_tokens must
+    // be an integer >= 1, and the prompt plus it must fit the context window.
+    let osl = match ["max_completion_tokens", "max_tokens"]
+        .into_iter()
+        .find(|k| !request[k].is_null())
+    {
+        None => DEFAULT_MAX_TOKENS,
+        Some(key) => (request[key].as_u64())
+            .and_then(|n| u32::try_from(n).ok())
+            .filter(|&n| n >= 1)
+            .ok_or_else(|| bad(format!("{key} must be an integer of at least 1, got {}", request[key])))?,
+    };
+    let needed = u64::from(isl) + u64::from(osl);
+    if needed > u64::from(state.max_context_tokens) {
+        return Err(bad(format!(
+            "this model's context window is {} tokens, but the request needs {needed} ({isl} in the prompt, {osl} to generate); shorten the prompt or lower max_tokens",
+            state.max_context_tokens
+        )));
+    }
     Ok(Ask {
         isl,
         osl,

@@ -5,6 +5,8 @@
 //! ```text
 //! POST /v1/chat/completions, /v1/completions   prompt tokens = whitespace-separated words,
 //!      output tokens = max_completion_tokens | max_tokens (exactly; EOS is ignored)
+//!   400 (as vLLM): max_tokens not an integer >= 1, prompt + max_tokens over the context
+//!      window, a body over 8 MiB, not JSON, an empty prompt; 404: another model
 //!   -> schedule: replay every arrival so far on the SimCluster graph (open loop, on arrival
 //!      times) -> first and last token time of each open request
 //!   -> http: stream one word per token as it falls due; usage; data: [DONE]
@@ -26,6 +28,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::sync::{oneshot, watch};
 
+pub use http::MAX_BODY_BYTES;
 pub use schedule::{Timing, MAX_HISTORY};
 
 use crate::backend::{Backend, BackendError};
@@ -43,6 +46,9 @@ pub struct ServeConfig {
     pub speedup: f64,
     /// Address to listen on (port 0: any free port).
     pub addr: SocketAddr,
+    /// The model's context window, tokens: a request whose prompt plus `max_tokens` exceeds it
+    /// is refused with 400, as vLLM does (`--max-model-len`).
+    pub max_context_tokens: u32,
 }
 
 /// Why the server could not start.
@@ -168,6 +174,7 @@ where
     })?;
     let state = Arc::new(http::State {
         model: config.model,
+        max_context_tokens: config.max_context_tokens,
         graph,
         origin: runtime.block_on(async { tokio::time::Instant::now() }),
         speedup: config.speedup,

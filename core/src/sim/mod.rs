@@ -377,8 +377,11 @@ impl SimCluster {
                     input_length: *isl,
                     output_length: *osl,
                 };
+                // In u64: `requests + warmup` near u32::MAX must not wrap.
+                let total = usize::try_from(u64::from(*requests) + u64::from(*warmup))
+                    .map_err(|_| BackendError::Measure(format!("{requests} + {warmup} requests do not fit in memory")))?;
                 (
-                    vec![one; (*requests + *warmup) as usize],
+                    vec![one; total],
                     Some(*concurrency as usize),
                     *warmup as usize,
                 )

@@ -102,6 +102,7 @@ pub fn compare(results: &ResultsDir, options: &CompareOptions) -> Comparison {
         methods,
         oracle,
         warnings,
+        run: None,
         trace: trace_summary(results),
     }
 }
@@ -302,7 +303,7 @@ fn read_yaml(results: &ResultsDir, m: &mut MethodInput, warnings: &mut Vec<Strin
     }
 }
 
-fn cost(record: &ProfileRecord) -> Cost {
+pub(crate) fn cost(record: &ProfileRecord) -> Cost {
     let ledger = &record.ledger;
     let reported = record.method_cost.as_ref().map(|c| ReportedCost {
         duration_s: c.duration_s,
@@ -313,16 +314,22 @@ fn cost(record: &ProfileRecord) -> Cost {
     let mut mismatches = Vec::new();
     if let Some(r) = &reported {
         let differ = |a: f64, b: f64, floor: f64| (a - b).abs() > floor.max(0.05 * a.abs().max(b.abs()));
-        if differ(ledger.duration_s, r.duration_s, 1.0) {
+        // Like with like: a method may account for everything (as the host meters) or for
+        // measurement time only (as the SDK's session does, the host keeps that account too);
+        // only a report matching neither is a discrepancy.
+        let metered_only = ledger.measured_s > 0.0 || ledger.measured_gpu_hours > 0.0;
+        if differ(ledger.duration_s, r.duration_s, 1.0) && !(metered_only && !differ(ledger.measured_s, r.duration_s, 1.0)) {
             mismatches.push(format!(
-                "duration: metered {:.1} s, reported {:.1} s",
-                ledger.duration_s, r.duration_s
+                "duration: metered {:.1} s ({:.1} s measuring), reported {:.1} s",
+                ledger.duration_s, ledger.measured_s, r.duration_s
             ));
         }
-        if differ(ledger.gpu_hours, r.gpu_hours, 0.001) {
+        if differ(ledger.gpu_hours, r.gpu_hours, 0.001)
+            && !(metered_only && !differ(ledger.measured_gpu_hours, r.gpu_hours, 0.001))
+        {
             mismatches.push(format!(
-                "GPU-hours: metered {:.3}, reported {:.3}",
-                ledger.gpu_hours, r.gpu_hours
+                "GPU-hours: metered {:.3} ({:.3} measuring), reported {:.3}",
+                ledger.gpu_hours, ledger.measured_gpu_hours, r.gpu_hours
             ));
         }
         if ledger.deployments != r.deployments {

@@ -258,6 +258,7 @@ fn synthetic(root: &Path) -> ResultsDir {
         deployments,
         estimate_calls,
         leaked_deployments: 0,
+        ..Ledger::default()
     };
     let own = |duration_s, gpu_hours, deployments, estimate_calls| CostReport {
         duration_s,

@@ -78,7 +78,7 @@ pub fn oracle_candidates(spec: &RunSpec) -> Vec<(u32, u32)> {
 
 #[derive(Serialize)]
 struct JobInputs<'a> {
-    spec: &'a RunSpec,
+    spec: serde_json::Value,
     prefill_tp: u32,
     decode_tp: u32,
     profile: &'a PlannerProfile,
@@ -91,7 +91,7 @@ struct JobInputs<'a> {
 /// arguments, the trace and the seed (not who asked for it or where it goes).
 fn job_key(spec: &RunSpec, job: &PlannedJob, trace_digest: &str, seed: u64) -> String {
     input_hash(&JobInputs {
-        spec,
+        spec: spec.optimize_key(),
         prefill_tp: job.prefill_tp,
         decode_tp: job.decode_tp,
         profile: &job.profile,
@@ -417,7 +417,7 @@ pub fn measured_profiles(
     use profcmp_plugin_api::HostContext;
 
     let path = results.root.join("oracle").join("profiles.json");
-    let hash = input_hash(&(spec, "oracle-profiles-1"));
+    let hash = input_hash(&(spec.oracle_key(), "oracle-profiles-1"));
     if let Ok(cached) = read_json::<OracleProfiles>(&path) {
         if cached.input_hash == hash {
             return Ok(cached);

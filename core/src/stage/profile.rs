@@ -1,12 +1,12 @@
 //! The profile stage: runs each method through a metered host context and records what it chose.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::time::Instant;
 
 use profcmp_plugin_api::{
-    CostReport, DeployRequest, Deployment, Estimate, EstimateQuery, HostContext, LogLevel, Manifest, Measurement,
-    PluginError, Probe, ProfileRequest, ProfileResult,
+    limits, CostReport, DeployRequest, Deployment, Estimate, EstimateQuery, HostContext, LogLevel, Manifest,
+    Measurement, PluginError, Probe, ProfileRequest, ProfileResult,
 };
 
 use crate::backend::Backend;
@@ -66,7 +66,9 @@ impl<M: profcmp_plugin_api::Method> MethodRunner for InProcess<M> {
 /// Answers estimator queries (the AI Configurator model); free for methods.
 pub type EstimateFn<'a> = &'a dyn Fn(&EstimateQuery) -> Result<Estimate, PluginError>;
 
-/// The host context a method runs against: every deployment is metered on the backend's clock.
+/// The host context a method runs against: every deployment is metered on the backend's clock,
+/// every call is checked against `profcmp_plugin_api::limits`, and an optional budget of backend
+/// time (virtual on the simulated cluster) ends the method's access to the cluster.
 pub struct MeteredHost<'a> {
     method: String,
     backend: RefCell<&'a mut dyn Backend>,
@@ -75,6 +77,9 @@ pub struct MeteredHost<'a> {
     live: RefCell<BTreeMap<String, (Deployment, f64)>>,
     ledger: RefCell<Ledger>,
     log: RefCell<Vec<String>>,
+    log_bytes: Cell<usize>,
+    budget_s: Option<f64>,
+    over_budget: Cell<Option<String>>,
     started_at: f64,
     started: Instant,
 }
@@ -96,30 +101,190 @@ impl<'a> MeteredHost<'a> {
             live: RefCell::new(BTreeMap::new()),
             ledger: RefCell::new(Ledger::default()),
             log: RefCell::new(Vec::new()),
+            log_bytes: Cell::new(0),
+            budget_s: None,
+            over_budget: Cell::new(None),
             started_at,
             started: Instant::now(),
         }
     }
 
+    /// Refuses deploy and measure calls once the backend's clock has advanced `budget_s` since
+    /// the start (virtual time on the simulated cluster, where wall-clock limits say nothing).
+    pub fn with_budget(mut self, budget_s: f64) -> Self {
+        self.budget_s = Some(budget_s);
+        self
+    }
+
+    /// Why the method ran out of budget, if it did.
+    pub fn timed_out(&self) -> Option<String> {
+        let reason = self.over_budget.take();
+        self.over_budget.set(reason.clone());
+        reason
+    }
+
     /// Tears down whatever the method left up and returns the final ledger and the log lines.
+    /// A deployment whose teardown is not confirmed stays charged until now (the end of the
+    /// method's run) and is counted in `teardown_failures`.
     pub fn finish(self) -> (Ledger, Vec<String>) {
         let leftovers: Vec<Deployment> = self.live.borrow().values().map(|(d, _)| d.clone()).collect();
         for deployment in &leftovers {
             self.ledger.borrow_mut().leaked_deployments += 1;
-            let _ = self.teardown(deployment);
+            if let Err(e) = self.teardown(deployment) {
+                self.record(
+                    LogLevel::Error,
+                    &format!(
+                        "teardown of {} failed: {}; charged to the end of the run",
+                        deployment.id, e.message
+                    ),
+                );
+            }
+        }
+        let now = self.backend.borrow().now_s();
+        for (deployment, since) in self.live.borrow().values() {
+            let mut ledger = self.ledger.borrow_mut();
+            ledger.teardown_failures += 1;
+            ledger.gpu_hours += (now - since) * f64::from(deployment.request.gpus()) / 3600.0;
         }
         let mut ledger = self.ledger.into_inner();
-        ledger.duration_s = self.backend.borrow().now_s() - self.started_at;
+        ledger.duration_s = now - self.started_at;
         ledger.cpu_s = self.started.elapsed().as_secs_f64();
         (ledger, self.log.into_inner())
     }
 
-    fn record(&self, level: LogLevel, message: &str) {
+    /// Keeps a log line for profile.log, within `limits::MAX_LOG_BYTES` (one line says when the
+    /// rest is dropped); returns whether it was kept.
+    fn record(&self, level: LogLevel, message: &str) -> bool {
+        let used = self.log_bytes.get();
+        if used >= limits::MAX_LOG_BYTES {
+            return false;
+        }
         let now = self.backend.borrow().now_s() - self.started_at;
-        self.log
-            .borrow_mut()
-            .push(format!("[{now:>9.1}s] {level:?}: {message}"));
+        let mut line = format!("[{now:>9.1}s] {level:?}: {}", cut(message, limits::MAX_LOG_LINE_BYTES));
+        if used + line.len() >= limits::MAX_LOG_BYTES {
+            line = format!(
+                "[{now:>9.1}s] Warn: log limit of {} bytes reached; the rest of this method's log is dropped",
+                limits::MAX_LOG_BYTES
+            );
+            self.log_bytes.set(limits::MAX_LOG_BYTES);
+        } else {
+            self.log_bytes.set(used + line.len() + 1);
+        }
+        self.log.borrow_mut().push(line);
+        self.log_bytes.get() < limits::MAX_LOG_BYTES
     }
+
+    /// An error once the budget of backend time is spent (and remembers why).
+    fn check_budget(&self) -> Result<(), PluginError> {
+        let Some(budget) = self.budget_s else { return Ok(()) };
+        let used = self.backend.borrow().now_s() - self.started_at;
+        if used <= budget {
+            return Ok(());
+        }
+        let reason = format!(
+            "timed out: used {used:.0} s of {} time, over its budget of {budget:.0} s (--method-budget)",
+            self.backend.borrow().name()
+        );
+        self.over_budget.set(Some(reason.clone()));
+        Err(PluginError::new("timeout", reason))
+    }
+}
+
+/// `text` cut to at most `max` bytes on a character boundary.
+fn cut(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if text.len() <= max {
+        return text.into();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}... ({} bytes cut)", &text[..end], text.len() - end).into()
+}
+
+fn limit_error(message: String) -> PluginError {
+    PluginError::new("limit", message).with_help("see profcmp_plugin_api::limits for what the host accepts")
+}
+
+/// Refuses deployments beyond `limits`.
+pub fn check_deploy(request: &DeployRequest) -> Result<(), PluginError> {
+    let (tps, workers) = match *request {
+        DeployRequest::PrefillOnly { tp } | DeployRequest::DecodeOnly { tp } => ([tp, tp], [1, 1]),
+        DeployRequest::Graph {
+            prefill_workers,
+            prefill_tp,
+            decode_workers,
+            decode_tp,
+        } => ([prefill_tp, decode_tp], [prefill_workers, decode_workers]),
+    };
+    if let Some(tp) = tps.iter().find(|&&tp| tp > limits::MAX_TP) {
+        return Err(limit_error(format!("tp {tp} is over the limit of {}", limits::MAX_TP)));
+    }
+    if let Some(n) = workers.iter().find(|&&n| n > limits::MAX_WORKERS) {
+        return Err(limit_error(format!(
+            "{n} workers of one role is over the limit of {}",
+            limits::MAX_WORKERS
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses probes beyond `limits`.
+pub fn check_probe(probe: &Probe) -> Result<(), PluginError> {
+    let tokens_ok = |isl: u32, osl: u32| isl <= limits::MAX_INPUT_TOKENS && osl <= limits::MAX_OUTPUT_TOKENS;
+    match probe {
+        Probe::Concurrency {
+            concurrency,
+            requests,
+            isl,
+            osl,
+            warmup,
+        } => {
+            let total = u64::from(*requests) + u64::from(*warmup);
+            if total > limits::MAX_PROBE_REQUESTS {
+                return Err(limit_error(format!(
+                    "a probe of {requests} requests + {warmup} warm-up is over the limit of {}",
+                    limits::MAX_PROBE_REQUESTS
+                )));
+            }
+            if *concurrency > limits::MAX_PROBE_CONCURRENCY {
+                return Err(limit_error(format!(
+                    "concurrency {concurrency} is over the limit of {}",
+                    limits::MAX_PROBE_CONCURRENCY
+                )));
+            }
+            if !tokens_ok(*isl, *osl) {
+                return Err(limit_error(format!(
+                    "isl {isl} / osl {osl} is over the limit of {} / {} tokens",
+                    limits::MAX_INPUT_TOKENS,
+                    limits::MAX_OUTPUT_TOKENS
+                )));
+            }
+        }
+        Probe::Trace { requests } => {
+            if requests.len() > limits::MAX_TRACE_REQUESTS {
+                return Err(limit_error(format!(
+                    "a trace of {} requests is over the limit of {}",
+                    requests.len(),
+                    limits::MAX_TRACE_REQUESTS
+                )));
+            }
+            if let Some((i, r)) = requests
+                .iter()
+                .enumerate()
+                .find(|(_, r)| !tokens_ok(r.input_length, r.output_length))
+            {
+                return Err(limit_error(format!(
+                    "trace request {i}: {} / {} tokens is over the limit of {} / {}",
+                    r.input_length,
+                    r.output_length,
+                    limits::MAX_INPUT_TOKENS,
+                    limits::MAX_OUTPUT_TOKENS
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn host_error(error: impl std::fmt::Display) -> PluginError {
@@ -135,6 +300,14 @@ impl HostContext for MeteredHost<'_> {
     fn deploy(&self, request: &DeployRequest) -> Result<Deployment, PluginError> {
         if self.observer.cancelled() {
             return Err(PluginError::new("cancelled", "the run was cancelled"));
+        }
+        self.check_budget()?;
+        check_deploy(request)?;
+        if self.live.borrow().len() >= limits::MAX_LIVE_DEPLOYMENTS {
+            return Err(limit_error(format!(
+                "{} deployments are live, the limit; tear one down first",
+                limits::MAX_LIVE_DEPLOYMENTS
+            )));
         }
         // Metering starts at the request, so startup time is paid like on real GPUs.
         let requested_at = self.backend.borrow().now_s();
@@ -154,22 +327,43 @@ impl HostContext for MeteredHost<'_> {
                 format!("deployment {} is not live", deployment.id),
             ));
         }
+        self.check_budget()?;
+        check_probe(probe)?;
         let run = self
             .backend
             .borrow_mut()
             .measure(deployment, probe, None)
             .map_err(host_error)?;
-        Ok(run.summary.measurement())
+        let measurement = run.summary.measurement();
+        // The same account the SDK's session keeps (measurement time, charged to every live
+        // deployment), so a method's own report can be compared like with like.
+        let seconds = if measurement.duration_s.is_finite() {
+            measurement.duration_s.max(0.0)
+        } else {
+            0.0
+        };
+        let gpus: f64 = self
+            .live
+            .borrow()
+            .values()
+            .map(|(d, _)| f64::from(d.request.gpus()))
+            .sum();
+        let mut ledger = self.ledger.borrow_mut();
+        ledger.measured_s += seconds;
+        ledger.measured_gpu_hours += seconds * gpus / 3600.0;
+        Ok(measurement)
     }
 
     fn teardown(&self, deployment: &Deployment) -> Result<(), PluginError> {
-        let Some((deployment, since)) = self.live.borrow_mut().remove(&deployment.id) else {
+        let Some((deployment, since)) = self.live.borrow().get(&deployment.id).cloned() else {
             return Err(PluginError::new(
                 "host",
                 format!("deployment {} is not live", deployment.id),
             ));
         };
+        // Charged until the backend confirms: a failed teardown stays live (and metered).
         self.backend.borrow_mut().teardown(&deployment).map_err(host_error)?;
+        self.live.borrow_mut().remove(&deployment.id);
         let now = self.backend.borrow().now_s();
         self.ledger.borrow_mut().gpu_hours += (now - since) * f64::from(deployment.request.gpus()) / 3600.0;
         self.record(LogLevel::Info, &format!("tore down {}", deployment.id));
@@ -177,12 +371,14 @@ impl HostContext for MeteredHost<'_> {
     }
 
     fn log(&self, level: LogLevel, message: &str) {
-        self.record(level, message);
-        self.observer.log(&self.method, level, message);
+        if self.record(level, message) {
+            self.observer
+                .log(&self.method, level, &cut(message, limits::MAX_LOG_LINE_BYTES));
+        }
     }
 
     fn progress(&self, done: u64, total: u64, message: &str) {
-        self.observer.progress(&self.method, done, total, message);
+        self.observer.progress(&self.method, done, total, &cut(message, 200));
     }
 
     fn cancelled(&self) -> bool {
@@ -191,18 +387,32 @@ impl HostContext for MeteredHost<'_> {
 }
 
 /// Runs one method against a fresh metered context; a failure is recorded, never propagated.
+/// With `budget_s`, the method may spend that much backend time (see `MeteredHost::with_budget`);
+/// past it, the method is reported as timed out whatever it returns.
 pub fn run_method(
     runner: &dyn MethodRunner,
     request: &ProfileRequest,
     backend: &mut dyn Backend,
     estimates: EstimateFn<'_>,
     observer: &dyn Observer,
+    budget_s: Option<f64>,
 ) -> (Result<ProfileResult, String>, Ledger, Option<CostReport>, Vec<String>) {
-    let host = MeteredHost::new(&runner.manifest().name, backend, estimates, observer);
+    let name = runner.manifest().name.clone();
+    let mut host = MeteredHost::new(&name, backend, estimates, observer);
+    if let Some(budget) = budget_s {
+        host = host.with_budget(budget);
+    }
     let result = runner
         .profile(request, &host)
-        .map_err(|e| format!("{} failed: {e}", runner.manifest().name))
+        .map_err(|e| match e.code.as_str() {
+            "timeout" => format!("{name} {e}"),
+            _ => format!("{name} failed: {e}"),
+        })
         .and_then(|result| check_result(request, &result).map(|()| result));
+    let result = match host.timed_out() {
+        Some(reason) => Err(format!("{name} {reason}")),
+        None => result,
+    };
     let (ledger, log) = host.finish();
     (result, ledger, runner.report_cost(), log)
 }
@@ -226,6 +436,24 @@ pub fn check_result(request: &ProfileRequest, result: &ProfileResult) -> Result<
     }
     if result.prefill.gpus == 0 || result.decode.gpus == 0 {
         return Err(format!("{name}: a worker with 0 GPUs"));
+    }
+    // A worker holds exactly its TP's GPUs (Dynamo sets the GPU limit to the TP).
+    for (field, worker) in [("prefill", &result.prefill), ("decode", &result.decode)] {
+        if worker.gpus != worker.tp {
+            return Err(format!(
+                "{name}: {field}.gpus is {} but {field}.tp is {}; a worker holds exactly tp GPUs",
+                worker.gpus, worker.tp
+            ));
+        }
+    }
+    // The recommended graph (one prefill and one decode worker) must fit the budget, or the
+    // validate and optimize stages could not deploy it.
+    let graph = u64::from(result.prefill.gpus) + u64::from(result.decode.gpus);
+    if graph > u64::from(search.gpu_budget) {
+        return Err(format!(
+            "{name}: prefill.gpus + decode.gpus = {} + {} = {graph} GPUs is over the GPU budget of {} (search.gpu_budget)",
+            result.prefill.gpus, result.decode.gpus, search.gpu_budget
+        ));
     }
     let p = &result.predicted;
     for (field, value) in [
@@ -319,11 +547,12 @@ pub struct MethodEntry<'a> {
 struct ProfileInputs<'a> {
     request: &'a ProfileRequest,
     code_hash: &'a str,
-    reality: &'a str,
+    spec: serde_json::Value,
 }
 
 /// Profiles every method (skipping those whose inputs are unchanged) and writes profile.json,
-/// profile.log, config_with_planner.yaml and methods.lock in each method's directory.
+/// profile.log, config_with_planner.yaml and methods.lock in each method's directory. Returns the
+/// records and a warning per failed write.
 pub fn profile_stage(
     spec: &crate::spec::RunSpec,
     results: &crate::layout::ResultsDir,
@@ -332,9 +561,10 @@ pub fn profile_stage(
     make_backend: &crate::stage::BackendFactory<'_>,
     estimates: EstimateFn<'_>,
     observer: &dyn Observer,
-) -> Vec<crate::layout::ProfileRecord> {
+) -> (Vec<crate::layout::ProfileRecord>, Vec<String>) {
     use crate::layout::{read_json, write_json, ProfileRecord};
     let mut records = Vec::new();
+    let mut warnings = Vec::new();
     for entry in methods {
         if observer.cancelled() {
             break;
@@ -345,7 +575,7 @@ pub fn profile_stage(
         let input_hash = crate::spec::input_hash(&ProfileInputs {
             request: &request,
             code_hash: &entry.code_hash,
-            reality: &spec.reality,
+            spec: spec.profile_key(),
         });
         let path = results.profile_json(&name);
         if let Ok(old) = read_json::<ProfileRecord>(&path) {
@@ -357,7 +587,14 @@ pub fn profile_stage(
         }
         observer.stage_progress("profile", &name, "running");
         let (result, ledger, method_cost, log) = match make_backend(spec.seed) {
-            Ok(mut backend) => run_method(entry.runner, &request, backend.as_mut(), estimates, observer),
+            Ok(mut backend) => run_method(
+                entry.runner,
+                &request,
+                backend.as_mut(),
+                estimates,
+                observer,
+                Some(spec.limits.budget_s),
+            ),
             Err(e) => (Err(e), Ledger::default(), None, Vec::new()),
         };
         let record = ProfileRecord {
@@ -390,11 +627,16 @@ pub fn profile_stage(
             write_json(&path, &record)
         };
         if let Err(e) = write() {
-            observer.log(&name, LogLevel::Error, &format!("cannot write results: {e}"));
+            let warning = format!(
+                "{name}: cannot write its results into {}: {e}",
+                results.method(&name).display()
+            );
+            observer.log(&name, LogLevel::Error, &warning);
+            warnings.push(warning);
         }
         records.push(record);
     }
-    records
+    (records, warnings)
 }
 
 #[cfg(test)]
@@ -444,6 +686,13 @@ mod tests {
                 "prefill TP 3 is outside the search space",
             ),
             (Box::new(|r| r.decode.gpus = 0), "0 GPUs"),
+            (Box::new(|r| r.decode.gpus = 4), "decode.gpus is 4 but decode.tp is 2"),
+            (
+                Box::new(|r| {
+                    r.prefill = WorkerConfig { tp: 8, gpus: 8 };
+                }),
+                "prefill.gpus + decode.gpus = 8 + 2 = 10 GPUs is over the GPU budget of 8 (search.gpu_budget)",
+            ),
             (
                 Box::new(|r| r.profile_data.prefill = PrefillProfile::default()),
                 "prefill profile data is empty",
@@ -463,6 +712,263 @@ mod tests {
             spoil(&mut result);
             let error = check_result(&request, &result).unwrap_err();
             assert!(error.contains(expected), "expected `{expected}` in `{error}`");
+        }
+    }
+
+    mod metered {
+        use profcmp_plugin_api::toolkit::session::run_session;
+        use profcmp_plugin_api::*;
+
+        use crate::aiperf::Slo;
+        use crate::backend::{Backend, BackendError, PlannerSpec, Run};
+        use crate::layout::{Ledger, ProfileRecord};
+        use crate::sim::{Reality, SimCluster};
+        use crate::spec::RunSpec;
+        use crate::stage::profile::{run_method, InProcess, MeteredHost};
+        use crate::stage::Quiet;
+
+        fn cluster() -> SimCluster {
+            SimCluster::aic(
+                "Qwen/Qwen3-32B",
+                "h200_sxm",
+                ServingBackend::Trtllm,
+                Reality::named("nominal").unwrap(),
+                1,
+                None,
+            )
+            .unwrap()
+        }
+
+        fn no_estimates(_: &EstimateQuery) -> Result<Estimate, PluginError> {
+            Err(PluginError::new("estimate", "not in this test"))
+        }
+
+        fn probe(requests: u32, warmup: u32) -> Probe {
+            Probe::Concurrency {
+                concurrency: 1,
+                requests,
+                isl: 256,
+                osl: 4,
+                warmup,
+            }
+        }
+
+        /// Deploys a prefill engine, measures twice, tears down, through the SDK's session.
+        #[derive(Default)]
+        struct Measuring;
+        impl Method for Measuring {
+            const NAME: &'static str = "measuring";
+            const VERSION: &'static str = "0.1.0";
+            const DESCRIPTION: &'static str = "test";
+            const ROLE: Role = Role::Experimental;
+            fn profile(&mut self, _: &ProfileRequest, host: &dyn HostContext) -> Result<ProfileResult, PluginError> {
+                let (result, cost) = run_session(host, |s| {
+                    let d = s.deploy(&DeployRequest::PrefillOnly { tp: 2 })?;
+                    s.measure(&d, &probe(20, 0))?;
+                    s.measure(&d, &probe(10, 2))?;
+                    Ok(())
+                });
+                COST.with(|c| *c.borrow_mut() = cost);
+                result?;
+                Err(PluginError::new("done", "measured"))
+            }
+            fn cost(&self) -> CostReport {
+                COST.with(|c| c.borrow().clone())
+            }
+        }
+        thread_local!(static COST: std::cell::RefCell<CostReport> = Default::default());
+
+        fn record(ledger: Ledger, reported: CostReport) -> ProfileRecord {
+            ProfileRecord {
+                schema_version: 1,
+                manifest: profcmp_plugin_api::sdk::manifest_of::<Measuring>(),
+                request: RunSpec::defaults().profile_request(serde_json::Value::Null),
+                input_hash: String::new(),
+                result: None,
+                error: None,
+                ledger,
+                method_cost: Some(reported),
+            }
+        }
+
+        #[test]
+        fn a_session_reporting_measurement_time_matches_the_host_and_an_inflated_report_does_not() {
+            let mut backend = cluster();
+            let request = RunSpec::defaults().profile_request(serde_json::Value::Null);
+            let runner = InProcess::<Measuring>::default();
+            let (_, ledger, reported, _) = run_method(&runner, &request, &mut backend, &no_estimates, &Quiet, None);
+            let reported = reported.unwrap();
+            // The host's whole-clock account includes the deployment's startup; the session's does not.
+            assert!(
+                ledger.duration_s > reported.duration_s + 1.0,
+                "{ledger:?} vs {reported:?}"
+            );
+            assert!((ledger.measured_s - reported.duration_s).abs() < 1e-6);
+            let cost = crate::stage::compare::cost(&record(ledger.clone(), reported.clone()));
+            assert_eq!(cost.mismatch, Some(false), "{:?}", cost.mismatches);
+            let mut lying = reported;
+            lying.duration_s += 60.0;
+            lying.gpu_hours += 0.05;
+            let cost = crate::stage::compare::cost(&record(ledger.clone(), lying.clone()));
+            assert_eq!(cost.mismatch, Some(true), "{ledger:?} {lying:?}");
+            assert_eq!(cost.mismatches.len(), 2, "{:?}", cost.mismatches);
+        }
+
+        /// A backend whose teardowns fail.
+        struct Sticky(SimCluster);
+        impl Backend for Sticky {
+            fn name(&self) -> &'static str {
+                "sticky"
+            }
+            fn now_s(&self) -> f64 {
+                self.0.now_s()
+            }
+            fn deploy(&mut self, r: &DeployRequest) -> Result<Deployment, BackendError> {
+                self.0.deploy(r)
+            }
+            fn measure(&mut self, d: &Deployment, p: &Probe, slo: Option<Slo>) -> Result<Run, BackendError> {
+                self.0.measure(d, p, slo)
+            }
+            fn measure_planned(
+                &mut self,
+                d: &Deployment,
+                t: &[TraceRequest],
+                p: &PlannerSpec,
+                slo: Option<Slo>,
+            ) -> Result<Run, BackendError> {
+                self.0.measure_planned(d, t, p, slo)
+            }
+            fn teardown(&mut self, _: &Deployment) -> Result<(), BackendError> {
+                Err(BackendError::Other("the API server is gone".into()))
+            }
+        }
+
+        #[test]
+        fn a_failed_teardown_stays_charged_until_the_end_and_is_reported() {
+            let mut sticky = Sticky(cluster());
+            let host = MeteredHost::new("m", &mut sticky, &no_estimates, &Quiet);
+            let d = host.deploy(&DeployRequest::PrefillOnly { tp: 4 }).unwrap();
+            assert!(host.teardown(&d).is_err());
+            host.measure(&d, &probe(50, 0))
+                .expect("still live, so still measurable");
+            let (ledger, log) = host.finish();
+            assert_eq!(ledger.teardown_failures, 1);
+            // Charged from the request to the end of the run: the whole clock at 4 GPUs.
+            assert!(
+                (ledger.gpu_hours - ledger.duration_s * 4.0 / 3600.0).abs() < 1e-9,
+                "{ledger:?}"
+            );
+            assert!(
+                log.iter().any(|l| l.contains("charged to the end of the run")),
+                "{log:?}"
+            );
+
+            let mut sim = cluster();
+            let host = MeteredHost::new("m", &mut sim, &no_estimates, &Quiet);
+            let d = host.deploy(&DeployRequest::PrefillOnly { tp: 4 }).unwrap();
+            host.teardown(&d).unwrap();
+            let left_up = host.deploy(&DeployRequest::PrefillOnly { tp: 4 }).unwrap();
+            host.measure(&left_up, &probe(50, 0)).unwrap();
+            let (ledger, _) = host.finish();
+            assert_eq!(ledger.teardown_failures, 0);
+            assert_eq!(ledger.leaked_deployments, 1);
+        }
+
+        #[test]
+        fn probes_and_deployments_beyond_the_limits_are_refused_without_a_panic() {
+            let mut sim = cluster();
+            let host = MeteredHost::new("m", &mut sim, &no_estimates, &Quiet);
+            let d = host.deploy(&DeployRequest::PrefillOnly { tp: 1 }).unwrap();
+            for (probe, expected) in [
+                (probe(1_000_000_000, 0), "over the limit of 100000"),
+                (probe(u32::MAX, u32::MAX), "over the limit of 100000"),
+                (probe(limits::MAX_PROBE_REQUESTS as u32, 1), "over the limit"),
+            ] {
+                let err = host.measure(&d, &probe).unwrap_err();
+                assert_eq!(err.code, "limit", "{err}");
+                assert!(err.message.contains(expected), "{err}");
+            }
+            // One under the limit passes the check (the cluster then runs it).
+            assert!(super::super::check_probe(&probe(limits::MAX_PROBE_REQUESTS as u32, 0)).is_ok());
+            let huge = DeployRequest::Graph {
+                prefill_workers: u32::MAX,
+                prefill_tp: u32::MAX,
+                decode_workers: 1,
+                decode_tp: 1,
+            };
+            assert_eq!(huge.gpus(), u32::MAX);
+            assert_eq!(host.deploy(&huge).unwrap_err().code, "limit");
+            for _ in 1..limits::MAX_LIVE_DEPLOYMENTS {
+                host.deploy(&DeployRequest::PrefillOnly { tp: 1 }).unwrap();
+            }
+            let err = host.deploy(&DeployRequest::PrefillOnly { tp: 1 }).unwrap_err();
+            assert!(err.message.contains("deployments are live"), "{err}");
+            let (ledger, _) = host.finish();
+            assert_eq!(ledger.leaked_deployments as usize, limits::MAX_LIVE_DEPLOYMENTS);
+        }
+
+        #[test]
+        fn the_log_stops_at_its_limit_with_one_line_saying_so() {
+            let mut sim = cluster();
+            let host = MeteredHost::new("m", &mut sim, &no_estimates, &Quiet);
+            let line = "x".repeat(100_000);
+            for _ in 0..1000 {
+                host.log(LogLevel::Info, &line);
+            }
+            let (_, log) = host.finish();
+            let bytes: usize = log.iter().map(|l| l.len() + 1).sum();
+            assert!(bytes <= limits::MAX_LOG_BYTES + 200, "{bytes}");
+            assert!(log.iter().all(|l| l.len() < limits::MAX_LOG_LINE_BYTES + 100));
+            let last = log.last().unwrap();
+            assert!(
+                last.contains("log limit of 4194304 bytes reached"),
+                "{} lines, last: {}",
+                log.len(),
+                &last[..100.min(last.len())]
+            );
+            assert_eq!(log.iter().filter(|l| l.contains("log limit")).count(), 1);
+        }
+
+        #[test]
+        fn a_method_over_its_budget_of_cluster_time_is_timed_out_and_its_deployment_torn_down() {
+            /// Deploys, then measures until refused; leaves the deployment up.
+            #[derive(Default)]
+            struct Greedy;
+            impl Method for Greedy {
+                const NAME: &'static str = "greedy";
+                const VERSION: &'static str = "0.1.0";
+                const DESCRIPTION: &'static str = "test";
+                const ROLE: Role = Role::Experimental;
+                fn profile(
+                    &mut self,
+                    _: &ProfileRequest,
+                    host: &dyn HostContext,
+                ) -> Result<ProfileResult, PluginError> {
+                    let d = host.deploy(&DeployRequest::PrefillOnly { tp: 1 })?;
+                    loop {
+                        if host.measure(&d, &probe(200, 0)).is_err() {
+                            return Err(PluginError::new("gave_up", "the host refused"));
+                        }
+                    }
+                }
+                fn cost(&self) -> CostReport {
+                    CostReport::default()
+                }
+            }
+            let request = RunSpec::defaults().profile_request(serde_json::Value::Null);
+            let runner = InProcess::<Greedy>::default();
+            let mut sim = cluster();
+            let (result, ledger, _, _) = run_method(&runner, &request, &mut sim, &no_estimates, &Quiet, Some(600.0));
+            let error = result.unwrap_err();
+            assert!(error.starts_with("greedy timed out"), "{error}");
+            assert!(error.contains("budget of 600 s"), "{error}");
+            assert!(ledger.duration_s > 600.0 && ledger.duration_s < 1200.0, "{ledger:?}");
+            assert_eq!(ledger.leaked_deployments, 1);
+            assert!(ledger.gpu_hours > 600.0 / 3600.0);
+            // A larger budget lets it run longer: the clock moves with the budget.
+            let mut sim = cluster();
+            let (_, longer, _, _) = run_method(&runner, &request, &mut sim, &no_estimates, &Quiet, Some(1800.0));
+            assert!(longer.duration_s > 1800.0 && longer.duration_s > ledger.duration_s);
         }
     }
 }

@@ -183,7 +183,8 @@ pub fn method_capacity(
 
 /// What a graph's capacity depends on.
 fn capacity_hash(spec: &RunSpec, graph: &DeployRequest) -> String {
-    let target = (&spec.model, &spec.system, &spec.backend, &spec.sla, &spec.reality);
+    // The reality by its values (the fingerprint), so editing its file remeasures.
+    let target = (&spec.model, &spec.system, &spec.backend, &spec.sla, &spec.fingerprint);
     input_hash(&(graph, target, spec.seed, spec.max_batch))
 }
 
@@ -196,7 +197,7 @@ pub fn level_requests(spec: &RunSpec, concurrency: u32) -> u32 {
 #[derive(Serialize)]
 struct LevelInputs<'a> {
     result: &'a ProfileResult,
-    spec: &'a RunSpec,
+    spec: serde_json::Value,
     concurrency: u32,
     seed: u64,
 }
@@ -226,7 +227,7 @@ pub fn validate_method(
         }
         let hash = input_hash(&LevelInputs {
             result,
-            spec,
+            spec: spec.validate_key(),
             concurrency,
             seed,
         });

@@ -1,22 +1,22 @@
-//! The smallest useful method: the estimator's fastest prefill TP and the smallest decode TP.
+//! The smallest useful method: the smallest decode TP and the fastest estimated prefill TP within the GPU budget.
 use profcmp_plugin_api::*;
-
 #[derive(Default)]
 pub struct Minimal;
 impl Method for Minimal {
     const NAME: &'static str = "minimal";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
-    const DESCRIPTION: &'static str = "fastest estimated prefill TP, smallest decode TP";
+    const DESCRIPTION: &'static str = "smallest decode TP, fastest estimated prefill TP within the GPU budget";
     const ROLE: Role = Role::Experimental;
 
     fn profile(&mut self, req: &ProfileRequest, host: &dyn HostContext) -> Result<ProfileResult, PluginError> {
         let (isl, ctx) = (req.sla.isl, req.sla.isl + req.sla.osl / 2);
+        let dtp = *req.search.decode_tp.iter().min().ok_or_else(|| PluginError::new("no_candidate", "no decode TP"))?;
         let ttft = |tp| host.estimate(&EstimateQuery::Prefill { tp, batch: 1, isl }).ok()?.latency_ms;
         let (ptp, ttft) = (req.search.prefill_tp.iter())
+            .filter(|&&tp| tp.saturating_add(dtp) <= req.search.gpu_budget)
             .filter_map(|&tp| Some((tp, ttft(tp)?)))
             .min_by(|a, b| a.1.total_cmp(&b.1))
-            .ok_or_else(|| PluginError::new("no_candidate", "no prefill TP fits"))?;
-        let dtp = *req.search.decode_tp.iter().min().ok_or_else(|| PluginError::new("no_candidate", "no decode TP"))?;
+            .ok_or_else(|| PluginError::new("no_candidate", "no prefill TP fits the GPU budget"))?;
         let step = host.estimate(&EstimateQuery::Decode { tp: dtp, batch: 1, context: ctx })?;
         let (itl, kv) = (step.latency_ms.unwrap_or(f64::NAN), step.kv_capacity_tokens);
         let (p_thpt, d_thpt) = (f64::from(isl) * 1000.0 / ttft / f64::from(ptp), 1000.0 / itl / f64::from(dtp));
