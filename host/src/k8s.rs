@@ -39,7 +39,9 @@ pub struct K8sArgs {
     #[command(flatten)]
     pub cluster: ClusterArgs,
     /// Directory of base graphs replacing the shipped ones (`trtllm.yaml`, `vllm.yaml`,
-    /// `sglang.yaml`; see core/data/k8s/).
+    /// `sglang.yaml`: a disaggregated DynamoGraphDeployment in nvidia.com/v1alpha1 form; see
+    /// core/data/k8s/<dynamo version>/). Sweep graphs are converted from them as the
+    /// --dynamo-version's profiler converts them.
     #[arg(long, value_name = "DIR")]
     pub k8s_templates: Option<PathBuf>,
     /// Seconds a deployment may take to become Ready before it is reported and torn down.
@@ -191,6 +193,8 @@ impl K8sRun {
 
     fn connect(&self, subject: &str, planned: Option<String>) -> Result<K8sBackend, profcmp_core::k8s::K8sError> {
         let mut settings = K8sSettings::new(&self.run_id, subject, &self.spec.model, self.spec.backend);
+        settings.dynamo_version = self.spec.dynamo_version;
+        settings.isl = self.spec.sla.isl;
         settings.templates = self.args.k8s_templates.clone();
         settings.ready_timeout = Duration::from_secs(self.args.ready_timeout);
         settings.planned = planned;

@@ -25,8 +25,13 @@ struct State {
     forbid_writes: bool,
     /// Serve no nvidia.com group (operator not installed).
     no_dynamo: bool,
+    /// Serve nvidia.com v1beta1 too and prefer it, as the newest Dynamo does (else v1alpha1
+    /// only, as Dynamo 0.7).
+    serve_v1beta1: bool,
     /// Where a port-forward to a frontend pod goes.
     frontend: Option<std::net::SocketAddr>,
+    /// Every object applied, as sent.
+    applied: Vec<Value>,
 }
 
 /// A stub API server: a thread answering HTTP/1.1 on 127.0.0.1 with keep-alive.
@@ -278,16 +283,31 @@ fn answer(state: &Mutex<State>, method: &str, target: &str, body: &[u8]) -> (u16
     state.requests.push(format!("{method} {target}"));
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
     let query = query.replace("%2F", "/").replace("%3D", "=");
+    // One object answers in every served version: stored under its v1alpha1 path.
+    let path = &path.replace("/apis/nvidia.com/v1beta1/", "/apis/nvidia.com/v1alpha1/");
     if path == "/api/v1/namespaces/ns" {
         return ok(json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": "ns" } }));
     }
-    if path == "/apis/nvidia.com/v1alpha1" {
+    let versions: &[&str] = if state.serve_v1beta1 {
+        &["v1beta1", "v1alpha1"]
+    } else {
+        &["v1alpha1"]
+    };
+    if path == "/apis/nvidia.com" {
         if state.no_dynamo {
+            return status(404, "NotFound", "the server could not find the requested resource");
+        }
+        let version = |v: &str| json!({ "groupVersion": format!("nvidia.com/{v}"), "version": v });
+        return ok(json!({ "kind": "APIGroup", "apiVersion": "v1", "name": "nvidia.com",
+            "versions": versions.iter().map(|v| version(v)).collect::<Vec<_>>(), "preferredVersion": version(versions[0]) }));
+    }
+    if let Some(version) = path.strip_prefix("/apis/nvidia.com/").filter(|v| !v.contains('/')) {
+        if state.no_dynamo || !versions.contains(&version) {
             return status(404, "NotFound", "the server could not find the requested resource");
         }
         let resource = |name: &str, kind: &str| json!({ "name": name, "singularName": "", "namespaced": true, "kind": kind, "verbs": [] });
         return ok(
-            json!({ "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "nvidia.com/v1alpha1",
+            json!({ "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": format!("nvidia.com/{version}"),
             "resources": [resource("dynamographdeployments", "DynamoGraphDeployment"),
                           resource("dynamographdeploymentrequests", "DynamoGraphDeploymentRequest")] }),
         );
@@ -316,6 +336,7 @@ fn answer(state: &Mutex<State>, method: &str, target: &str, body: &[u8]) -> (u16
                 return status(403, "Forbidden", "forbidden");
             }
             let mut object: Value = serde_json::from_slice(body).unwrap();
+            state.applied.push(object.clone());
             match object["kind"].as_str() {
                 Some("DynamoGraphDeployment") => {
                     object["status"] = json!({ "conditions": [{ "type": "Ready", "status": "True" }] })
@@ -659,6 +680,52 @@ fn validate_on_k8s_deploys_the_methods_config_and_measures_through_a_port_forwar
         .iter()
         .any(|r| r.starts_with("DELETE /apis/nvidia.com/v1alpha1/namespaces/ns/dynamographdeployments/pc-")));
     let left: Vec<String> = stub.state.lock().unwrap().objects.keys().cloned().collect();
+    assert_eq!(left, ["/api/v1/namespaces/ns/pods/frontend-0"]);
+}
+
+#[test]
+fn on_the_newest_dynamo_graphs_are_applied_as_v1beta1() {
+    let dir = temp_dir("k8s-v1beta1");
+    let results = dir.join("results");
+    let stub = stub_with_frontend();
+    stub.state.lock().unwrap().serve_v1beta1 = true;
+    let kubeconfig = stub.kubeconfig(&dir);
+    let output = run_owned(&small_run("profile", &results, &[]), &kubeconfig, &dir);
+    assert!(output.status.success(), "{}", text(&output));
+    let output = run_owned(
+        &small_run("validate", &results, &["--cluster", "k8s"]),
+        &kubeconfig,
+        &dir,
+    );
+    assert!(output.status.success(), "{}", text(&output));
+    let requests = stub.requests();
+    let beta = "/apis/nvidia.com/v1beta1/namespaces/ns/dynamographdeployments/pc-";
+    assert!(
+        requests.iter().any(|r| r.starts_with(&format!("PATCH {beta}"))),
+        "{requests:#?}"
+    );
+    assert!(
+        requests.iter().any(|r| r.starts_with(&format!("DELETE {beta}"))),
+        "{requests:#?}"
+    );
+    assert!(
+        !requests.iter().any(|r| r.contains("/nvidia.com/v1alpha1/")),
+        "{requests:#?}"
+    );
+    let state = stub.state.lock().unwrap();
+    let graph = state
+        .applied
+        .iter()
+        .find(|o| o["kind"] == "DynamoGraphDeployment")
+        .unwrap();
+    assert_eq!(graph["apiVersion"], "nvidia.com/v1beta1");
+    let components = graph["spec"]["components"].as_array().unwrap();
+    let types: Vec<&str> = components.iter().filter_map(|c| c["type"].as_str()).collect();
+    assert!(
+        types.contains(&"planner") && types.contains(&"prefill") && types.contains(&"decode"),
+        "{types:?}"
+    );
+    let left: Vec<&String> = state.objects.keys().collect();
     assert_eq!(left, ["/api/v1/namespaces/ns/pods/frontend-0"]);
 }
 

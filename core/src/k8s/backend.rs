@@ -36,6 +36,10 @@ pub struct K8sSettings {
     pub model: String,
     /// Serving framework (picks the base graph).
     pub backend: ServingBackend,
+    /// Whose profiler's sweep graphs to deploy (Dynamo 0.7 or 1.6, the newest conventions).
+    pub dynamo_version: graph::DynamoVersion,
+    /// SLA input length (the newest profiler's prefill engines take this many tokens a batch).
+    pub isl: u32,
     /// Directory of replacement base graphs (`<backend>.yaml`), else the shipped ones.
     pub templates: Option<PathBuf>,
     /// A `config_with_planner.yaml` to deploy as is for graph requests (validate, optimize).
@@ -49,19 +53,21 @@ pub struct K8sSettings {
 }
 
 impl K8sSettings {
-    /// Defaults: 30 min to become Ready (model download and engine build), 10 min to delete,
-    /// a poll every 5 s.
+    /// Defaults: the newest Dynamo's conventions, ISL 2048, 30 min to become Ready (model
+    /// download and engine build), 10 min to delete, a poll every 5 s.
     pub fn new(run_id: &str, method: &str, model: &str, backend: ServingBackend) -> K8sSettings {
         K8sSettings {
             run_id: run_id.to_string(),
             method: method.to_string(),
             name_prefix: format!(
                 "pc-{}-{}",
-                graph::label_value(run_id),
+                super::names::dns_label(run_id, 24),
                 NEXT_BACKEND.fetch_add(1, Ordering::SeqCst)
             ),
             model: model.to_string(),
             backend,
+            dynamo_version: graph::DynamoVersion::V1_6,
+            isl: 2048,
             templates: None,
             planned: None,
             ready_timeout: Duration::from_secs(1800),
@@ -141,16 +147,17 @@ impl K8sBackend {
             let (config_map, graph) = graph::planned_objects(yaml, name, request, &labels)?;
             return Ok((vec![config_map, graph], true));
         }
-        let template = graph::template(self.settings.backend, self.settings.templates.as_deref())?;
-        let graph = graph::graph_from_template(
-            &template,
+        let settings = &self.settings;
+        let template = graph::template(settings.backend, settings.dynamo_version, settings.templates.as_deref())?;
+        let spec = graph::SweepSpec {
             name,
-            &self.settings.model,
-            self.settings.backend,
-            request,
-            &labels,
-        )?;
-        Ok((vec![graph], false))
+            model: &settings.model,
+            backend: settings.backend,
+            dynamo_version: settings.dynamo_version,
+            isl: settings.isl,
+            labels: &labels,
+        };
+        Ok((vec![graph::graph_from_template(&template, &spec, request)?], false))
     }
 
     /// Deletes a deployment's objects (newest first) and waits until they are gone.

@@ -2,10 +2,12 @@
 //! Ready, delete and wait until gone, clean up by label, read ConfigMaps, stream logs.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::{AsyncBufReadExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::APIGroup;
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, LogParams, Patch, PatchParams,
 };
@@ -14,7 +16,8 @@ use kube::{Client, Config};
 use serde_json::Value;
 
 use super::graph::LABEL_RUN;
-use super::K8sError;
+use super::v1beta1::{graph_to_v1beta1, V1ALPHA1, V1BETA1};
+use super::{names, K8sError};
 
 /// Field manager of profcmp's server-side applies.
 pub const FIELD_MANAGER: &str = "profcmp";
@@ -53,10 +56,11 @@ impl Kind {
         }
     }
 
-    fn resource(self) -> ApiResource {
+    /// The resource at `version` of the nvidia.com group (`v1alpha1`, `v1beta1`).
+    fn resource(self, version: &str) -> ApiResource {
         let gvk = match self {
-            Kind::Request => GroupVersionKind::gvk("nvidia.com", "v1alpha1", "DynamoGraphDeploymentRequest"),
-            Kind::Graph => GroupVersionKind::gvk("nvidia.com", "v1alpha1", "DynamoGraphDeployment"),
+            Kind::Request => GroupVersionKind::gvk("nvidia.com", version, "DynamoGraphDeploymentRequest"),
+            Kind::Graph => GroupVersionKind::gvk("nvidia.com", version, "DynamoGraphDeployment"),
             Kind::ConfigMap => GroupVersionKind::gvk("", "v1", "ConfigMap"),
         };
         ApiResource::from_gvk_with_plural(&gvk, self.plural())
@@ -77,6 +81,9 @@ pub struct Cluster {
     pub url: String,
     /// Time between two polls while waiting.
     pub poll: Duration,
+    /// The nvidia.com version profcmp speaks to this cluster (`v1alpha1` until
+    /// [`Cluster::preflight`] discovers the served ones), shared by the clones.
+    dynamo_version: Arc<Mutex<String>>,
 }
 
 impl Cluster {
@@ -116,7 +123,22 @@ impl Cluster {
             namespace: namespace.to_string(),
             url: url.trim_end_matches('/').to_string(),
             poll: Duration::from_secs(5),
+            dynamo_version: Arc::new(Mutex::new("v1alpha1".to_string())),
         }
+    }
+
+    /// A handle on the same cluster that speaks nvidia.com `version` (e.g. a request's calls
+    /// in the version its file is written in: v1beta1 requests have another status).
+    pub fn speaking(&self, version: &str) -> Cluster {
+        Cluster {
+            dynamo_version: Arc::new(Mutex::new(version.to_string())),
+            ..self.clone()
+        }
+    }
+
+    /// The nvidia.com version this cluster is spoken to in (`v1alpha1` or `v1beta1`).
+    pub fn dynamo_version(&self) -> String {
+        self.dynamo_version.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Checks, before creating anything, that the API server answers, that the namespace exists
@@ -137,14 +159,19 @@ impl Cluster {
         if crds.is_empty() {
             return Ok(());
         }
-        let list = match self.client.list_api_group_resources("nvidia.com/v1alpha1").await {
+        let version = self.discover_version(crds[0]).await?;
+        let list = match self
+            .client
+            .list_api_group_resources(&format!("nvidia.com/{version}"))
+            .await
+        {
             Ok(list) => list,
             Err(kube::Error::Api(status)) if status.code == 404 => {
                 return Err(K8sError::MissingCrd {
                     kind: kind_name(crds[0]).into(),
                 })
             }
-            Err(e) => return Err(self.error(e, "get", "apis/nvidia.com/v1alpha1", "")),
+            Err(e) => return Err(self.error(e, "get", &format!("apis/nvidia.com/{version}"), "")),
         };
         for kind in crds {
             if !list.resources.iter().any(|r| r.name == kind.plural()) {
@@ -153,17 +180,65 @@ impl Cluster {
                 });
             }
         }
+        *self.dynamo_version.lock().unwrap_or_else(|p| p.into_inner()) = version;
         Ok(())
     }
 
+    /// The nvidia.com version to speak, from the group's discovery document: the cluster's
+    /// preferred version when profcmp speaks it (the newest Dynamo prefers v1beta1, its storage
+    /// version; 0.7 serves only v1alpha1), else the newest served one it speaks.
+    async fn discover_version(&self, kind: Kind) -> Result<String, K8sError> {
+        let request = http::Request::get("/apis/nvidia.com")
+            .body(Vec::new())
+            .map_err(|e| K8sError::Api(format!("discovery request: {e}")))?;
+        let group: APIGroup = match self.client.request(request).await {
+            Ok(group) => group,
+            Err(kube::Error::Api(status)) if status.code == 404 => {
+                return Err(K8sError::MissingCrd {
+                    kind: kind_name(kind).into(),
+                })
+            }
+            Err(e) => return Err(self.error(e, "get", "apis/nvidia.com", "")),
+        };
+        let spoken = ["v1beta1", "v1alpha1"];
+        let served: Vec<&str> = group.versions.iter().map(|v| v.version.as_str()).collect();
+        let preferred = group.preferred_version.as_ref().map(|v| v.version.as_str());
+        let chosen = preferred
+            .filter(|p| spoken.contains(p) && served.contains(p))
+            .or_else(|| spoken.into_iter().find(|v| served.contains(v)));
+        chosen.map(str::to_string).ok_or_else(|| {
+            K8sError::Api(format!(
+                "the cluster serves nvidia.com versions {} and profcmp speaks v1beta1 and v1alpha1: use a Dynamo operator that serves one of them",
+                served.join(", ")
+            ))
+        })
+    }
+
     /// Server-side applies an object (field manager `profcmp`, forced); returns it as stored.
+    /// Names are checked first ([`names::check_object`]); a graph is converted to the version
+    /// the cluster is spoken to in; a request is applied in the version its file is written in.
     pub async fn apply(&self, object: &Value) -> Result<Value, K8sError> {
         let kind = Kind::of(object).ok_or_else(|| K8sError::Api(format!("cannot apply kind {}", object["kind"])))?;
+        names::check_object(object).map_err(K8sError::Api)?;
         let name = object["metadata"]["name"].as_str().unwrap_or_default();
+        let version = self.dynamo_version();
+        let object_version = object.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
+        let (object, api) = match kind {
+            Kind::Graph if version == "v1beta1" => (graph_to_v1beta1(object).map_err(K8sError::Api)?, self.api(kind)),
+            Kind::Graph if object_version == V1BETA1 => {
+                return Err(K8sError::Api(format!(
+                    "dynamographdeployment {name} is written in {V1BETA1}, which this cluster does not serve ({V1ALPHA1} only): write it in {V1ALPHA1}"
+                )))
+            }
+            Kind::Request => {
+                let in_file = object_version.strip_prefix("nvidia.com/").unwrap_or("v1alpha1");
+                (object.clone(), self.api_at(kind, in_file))
+            }
+            _ => (object.clone(), self.api(kind)),
+        };
         let params = PatchParams::apply(FIELD_MANAGER).force();
-        let applied = self
-            .api(kind)
-            .patch(name, &params, &Patch::Apply(object))
+        let applied = api
+            .patch(name, &params, &Patch::Apply(&object))
             .await
             .map_err(|e| self.error_of(kind, e, "patch", name))?;
         Ok(serde_json::to_value(applied).unwrap_or(Value::Null))
@@ -293,19 +368,30 @@ impl Cluster {
     /// Deletes everything of a run (by its run-id label) and, given a timeout, waits until it is
     /// gone; returns `kind/name` of what it removed. CRDs that are not installed are skipped.
     pub async fn cleanup(&self, run_id: &str, wait: Option<Duration>) -> Result<Vec<String>, K8sError> {
+        // Lists in a version the cluster serves (v1alpha1 may be gone); no group, no CRDs.
+        let dynamo = match self.discover_version(Kind::Graph).await {
+            Ok(version) => Some(self.speaking(&version)),
+            Err(K8sError::MissingCrd { .. }) => None,
+            Err(e) => return Err(e),
+        };
         let mut removed = Vec::new();
         for kind in Kind::ALL {
-            let names = match self.labelled(kind, run_id).await {
+            let cluster = match (kind.is_crd(), &dynamo) {
+                (false, _) => self,
+                (true, Some(dynamo)) => dynamo,
+                (true, None) => continue,
+            };
+            let names = match cluster.labelled(kind, run_id).await {
                 Ok(names) => names,
                 Err(K8sError::MissingCrd { .. }) => continue,
                 Err(e) => return Err(e),
             };
             for name in &names {
-                self.delete(kind, name).await?;
+                cluster.delete(kind, name).await?;
             }
             for name in names {
                 if let Some(timeout) = wait {
-                    self.wait_gone(kind, &name, timeout).await?;
+                    cluster.wait_gone(kind, &name, timeout).await?;
                 }
                 removed.push(format!("{}/{name}", kind.plural()));
             }
@@ -393,7 +479,11 @@ impl Cluster {
     }
 
     fn api(&self, kind: Kind) -> Api<DynamicObject> {
-        Api::namespaced_with(self.client.clone(), &self.namespace, &kind.resource())
+        self.api_at(kind, &self.dynamo_version())
+    }
+
+    fn api_at(&self, kind: Kind, version: &str) -> Api<DynamicObject> {
+        Api::namespaced_with(self.client.clone(), &self.namespace, &kind.resource(version))
     }
 
     fn api_for(&self, group: &str, version: &str, kind: &str, plural: &str) -> Api<DynamicObject> {

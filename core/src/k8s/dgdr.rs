@@ -8,7 +8,7 @@ use profcmp_plugin_api::{
     Manifest, Prediction, ProfileRequest, ProfileResult, Role, SearchSpace, ServingBackend, Sla, WorkerConfig,
     PAYLOAD_SCHEMA_VERSION,
 };
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::cluster::{Cluster, Kind};
 use super::graph;
@@ -56,7 +56,23 @@ pub fn read_request(yaml: &str) -> Result<Value, String> {
     if !request["metadata"]["name"].is_string() {
         return Err("metadata.name is missing".into());
     }
+    super::names::check_object(&request)?;
     Ok(request)
+}
+
+/// The request as profcmp applies it: the run's labels merged in, without `namespace` and
+/// `status`, otherwise as written.
+pub fn object_to_apply(request: &Value, run_id: &str, method: &str) -> Value {
+    let mut object = request.clone();
+    let name = request
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    graph::set_metadata(&mut object, name, &graph::labels(run_id, method));
+    if let Some(o) = object.as_object_mut() {
+        o.remove("status");
+    }
+    object
 }
 
 /// Runs a request to its end and writes `profile_sla.log`, `config_with_planner.yaml` and
@@ -69,19 +85,12 @@ pub async fn run(
     cancelled: &(dyn Fn() -> bool + Sync),
 ) -> Result<DgdrOutcome, K8sError> {
     cluster.preflight(&[Kind::Request]).await?;
+    // Requests are spoken to in the version their file is written in: the newest Dynamo still
+    // serves v1alpha1 (deprecated) and its v1beta1 request is a different schema.
+    let version = request.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
+    let cluster = &cluster.speaking(version.strip_prefix("nvidia.com/").unwrap_or("v1alpha1"));
     let name = request["metadata"]["name"].as_str().unwrap_or_default().to_string();
-    let mut object = request.clone();
-    let labels = graph::labels(&settings.run_id, &settings.method);
-    let mut merged: std::collections::BTreeMap<String, String> =
-        serde_json::from_value(object["metadata"]["labels"].take()).unwrap_or_default();
-    merged.extend(labels);
-    object["metadata"]["labels"] = json!(merged);
-    if let Some(m) = object["metadata"].as_object_mut() {
-        m.remove("namespace");
-    }
-    if let Some(o) = object.as_object_mut() {
-        o.remove("status");
-    }
+    let object = object_to_apply(request, &settings.run_id, &settings.method);
     let dir = results.method(&settings.method);
     std::fs::create_dir_all(&dir).map_err(|e| K8sError::Api(format!("{}: {e}", dir.display())))?;
     let started = Instant::now();
@@ -157,7 +166,11 @@ async fn follow(
 
 /// The request's state when it is terminal: `Ok(Some(state))` when done, an error when failed.
 fn terminal(name: &str, request: &Value) -> Result<Option<String>, K8sError> {
-    let state = request["status"]["state"].as_str().unwrap_or_default();
+    // v1alpha1 `status.state`; v1beta1 `status.phase`.
+    let status = request.get("status");
+    let state = (status.and_then(|s| s.get("state").or_else(|| s.get("phase"))))
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     match state.to_ascii_lowercase().as_str() {
         "ready" | "successful" | "succeeded" | "completed" | "deployed" => Ok(Some(state.to_string())),
         "failed" | "error" => Err(K8sError::Api(format!(
@@ -452,5 +465,13 @@ mod tests {
         assert!(read_request("kind: DynamoGraphDeploymentRequest\n")
             .unwrap_err()
             .contains("metadata.name"));
+        // The profiling Job `profile-<name>` must fit 63 characters: refused when the file is read.
+        let named = |name: &str| format!("kind: DynamoGraphDeploymentRequest\nmetadata: {{name: {name}}}\n");
+        assert!(read_request(&named(&"q".repeat(55))).is_ok());
+        let err = read_request(&named(&"q".repeat(56))).unwrap_err();
+        assert!(err.contains("its profiling Job profile-qqq"), "{err}");
+        assert!(read_request(&named("Qwen3_AIC"))
+            .unwrap_err()
+            .contains("not a DNS-1123 label"));
     }
 }

@@ -81,7 +81,20 @@ impl Call {
 
 /// Path of a namespaced Dynamo object (`plural` under nvidia.com/v1alpha1).
 pub fn dynamo(plural: &str, name: &str) -> String {
-    format!("/apis/nvidia.com/v1alpha1/namespaces/{NS}/{plural}/{name}")
+    dynamo_at("v1alpha1", plural, name)
+}
+
+/// Path of a namespaced Dynamo object under nvidia.com/`version`.
+pub fn dynamo_at(version: &str, plural: &str, name: &str) -> String {
+    format!("/apis/nvidia.com/{version}/namespaces/{NS}/{plural}/{name}")
+}
+
+/// The discovery document of the nvidia.com group (`GET /apis/nvidia.com`).
+pub fn group(served: &[&str], preferred: &str) -> Value {
+    let version = |v: &str| json!({ "groupVersion": format!("nvidia.com/{v}"), "version": v });
+    json!({ "kind": "APIGroup", "apiVersion": "v1", "name": "nvidia.com",
+            "versions": served.iter().map(|v| version(v)).collect::<Vec<_>>(),
+            "preferredVersion": version(preferred) })
 }
 
 /// Path of a namespaced core object.
@@ -139,10 +152,10 @@ pub fn serve(runtime: &Runtime, calls: Vec<Call>) -> (Client, JoinHandle<()>) {
     (client, task)
 }
 
-/// The discovery document of nvidia.com/v1alpha1 with Dynamo's two CRDs.
-pub fn dynamo_resources() -> Value {
+/// The discovery document of nvidia.com/`version` with Dynamo's two CRDs.
+pub fn dynamo_resources_at(version: &str) -> Value {
     json!({
-        "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "nvidia.com/v1alpha1",
+        "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": format!("nvidia.com/{version}"),
         "resources": [
             { "name": "dynamographdeployments", "singularName": "dynamographdeployment", "namespaced": true,
               "kind": "DynamoGraphDeployment", "verbs": ["create", "delete", "get", "list", "patch", "watch"] },
@@ -153,15 +166,28 @@ pub fn dynamo_resources() -> Value {
     })
 }
 
-/// The two preflight calls of a healthy cluster: the namespace, then Dynamo's resources.
+/// The preflight calls of a healthy Dynamo 0.7 cluster (v1alpha1 only): the namespace, the
+/// group's versions, then Dynamo's resources.
 pub fn preflight() -> Vec<Call> {
+    preflight_serving(&["v1alpha1"], "v1alpha1")
+}
+
+/// The preflight calls of a cluster serving `served` nvidia.com versions, preferring
+/// `preferred` (the newest Dynamo: both, v1beta1 preferred).
+pub fn preflight_serving(served: &[&str], preferred: &str) -> Vec<Call> {
     vec![
-        Call::new("GET", format!("/api/v1/namespaces/{NS}")).reply(
-            200,
-            json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": NS } }),
-        ),
-        Call::new("GET", "/apis/nvidia.com/v1alpha1").reply(200, dynamo_resources()),
+        namespace(),
+        Call::new("GET", "/apis/nvidia.com").reply(200, group(served, preferred)),
+        Call::new("GET", format!("/apis/nvidia.com/{preferred}")).reply(200, dynamo_resources_at(preferred)),
     ]
+}
+
+/// The namespace `ns`, found.
+pub fn namespace() -> Call {
+    Call::new("GET", format!("/api/v1/namespaces/{NS}")).reply(
+        200,
+        json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": NS } }),
+    )
 }
 
 /// A DynamoGraphDeployment as the API server returns it, with a status.

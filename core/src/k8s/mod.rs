@@ -1,8 +1,10 @@
 //! The Kubernetes backend: deploys configs as DynamoGraphDeployments on a real cluster with
 //! NVIDIA Dynamo's operator, measures them through a port-forward, tears them down.
 //!
-//! - [`graph`]: the objects (base graph per serving framework, or a method's
-//!   `config_with_planner.yaml`), with the run's labels;
+//! - [`graph`]: the objects (the sweep graphs Dynamo's profiler deploys, per framework and
+//!   Dynamo version, or a method's `config_with_planner.yaml`), with the run's labels;
+//! - [`names`]: DNS-1123 names and Dynamo's length limits, checked before anything is applied;
+//! - [`v1beta1`]: graphs converted to `nvidia.com/v1beta1` for clusters that prefer it;
 //! - [`cluster`]: the API calls (apply, wait, delete, cleanup by label, ConfigMaps, logs), async
 //!   over a [`kube::Client`];
 //! - [`backend`]: [`K8sBackend`], the synchronous [`crate::backend::Backend`] over a tokio runtime
@@ -21,8 +23,12 @@ pub mod graph;
 pub mod measure;
 #[cfg(test)]
 mod mock;
+pub mod names;
+#[cfg(test)]
+mod schema;
 #[cfg(test)]
 mod tests;
+pub mod v1beta1;
 
 pub use backend::{K8sBackend, K8sSettings};
 pub use cluster::Cluster;
@@ -43,7 +49,7 @@ pub enum K8sError {
         cause: String,
     },
     /// The Dynamo CRDs are not installed.
-    #[error("the cluster has no {kind} resource (nvidia.com/v1alpha1): install NVIDIA Dynamo's operator and CRDs (helm charts dynamo-crds and dynamo-platform) first")]
+    #[error("the cluster has no {kind} resource (group nvidia.com): install NVIDIA Dynamo's operator and CRDs (helm charts dynamo-crds and dynamo-platform) first")]
     MissingCrd {
         /// The kind not found.
         kind: String,

@@ -12,7 +12,7 @@ use super::backend::{runtime, K8sBackend, K8sSettings};
 use super::cluster::{Cluster, Kind};
 use super::graph::{LABEL_METHOD, LABEL_RUN};
 use super::measure::Loadgen;
-use super::mock::{self, core, dynamo, graph, list, serve, Call, NS};
+use super::mock::{self, core, dynamo, dynamo_at, graph, list, serve, Call, NS};
 use super::K8sError;
 use crate::aiperf::RequestRecord;
 use crate::backend::Backend;
@@ -95,9 +95,12 @@ fn apply_graph(name: &str) -> Call {
             assert_eq!(body["metadata"]["name"], owned.as_str());
             assert_eq!(body["metadata"]["labels"][LABEL_RUN], "r1");
             assert_eq!(body["metadata"]["labels"][LABEL_METHOD], "aic_all");
-            let services = &body["spec"]["services"];
-            assert_eq!(services["TRTLLMDecodeWorker"]["resources"]["limits"]["gpu"], "2");
-            assert_eq!(services["TRTLLMPrefillWorker"]["resources"]["limits"]["gpu"], "1");
+            let services = body["spec"]["services"].as_object().unwrap();
+            let gpus = |role: &str| {
+                let service = services.values().find(|s| s["subComponentType"] == role).unwrap();
+                service["resources"]["limits"]["gpu"].clone()
+            };
+            assert_eq!((gpus("prefill"), gpus("decode")), (json!("1"), json!("2")));
         })
         .reply(200, graph(name, false))
 }
@@ -308,6 +311,7 @@ fn cleanup_deletes_everything_with_the_run_label_and_waits() {
     let selector = "labelSelector=profcmp.dev%2Frun-id%3Dr9";
     let named = |kind: &str, name: &str| json!({ "metadata": { "name": name }, "kind": kind });
     let calls = vec![
+        Call::new("GET", "/apis/nvidia.com").reply(200, mock::group(&["v1alpha1"], "v1alpha1")),
         Call::new(
             "GET",
             dynamo("dynamographdeploymentrequests", "")
@@ -345,20 +349,8 @@ fn cleanup_deletes_everything_with_the_run_label_and_waits() {
 
 #[test]
 fn cleanup_skips_crds_that_are_not_installed() {
-    let missing = |plural: &str| {
-        Call::new("GET", dynamo(plural, "").trim_end_matches('/').to_string()).fail(
-            404,
-            "NotFound",
-            "the server could not find the requested resource",
-        )
-    };
-    let (requests, graphs) = (
-        missing("dynamographdeploymentrequests"),
-        missing("dynamographdeployments"),
-    );
     let calls = vec![
-        requests,
-        graphs,
+        Call::new("GET", "/apis/nvidia.com").fail(404, "NotFound", "the server could not find the requested resource"),
         Call::new("GET", core("configmaps", "")).reply(200, list("ConfigMap", vec![])),
     ];
     let removed = on_cluster(calls, async |c| c.cleanup("r9", Some(Duration::from_secs(5))).await).unwrap();
@@ -366,14 +358,36 @@ fn cleanup_skips_crds_that_are_not_installed() {
 }
 
 #[test]
+fn cleanup_lists_in_the_version_the_cluster_serves() {
+    let selector = "labelSelector=profcmp.dev%2Frun-id%3Dr9";
+    let beta = |plural: &str| dynamo_at("v1beta1", plural, "").trim_end_matches('/').to_string();
+    let calls = vec![
+        Call::new("GET", "/apis/nvidia.com").reply(200, mock::group(&["v1beta1"], "v1beta1")),
+        Call::new("GET", beta("dynamographdeploymentrequests"))
+            .query(selector)
+            .reply(200, list("DynamoGraphDeploymentRequest", vec![])),
+        Call::new("GET", beta("dynamographdeployments")).query(selector).reply(
+            200,
+            list(
+                "DynamoGraphDeployment",
+                vec![json!({ "metadata": { "name": "pc-r9-1-1" } })],
+            ),
+        ),
+        Call::new("DELETE", dynamo_at("v1beta1", "dynamographdeployments", "pc-r9-1-1"))
+            .reply(200, json!({ "kind": "Status", "status": "Success" })),
+        Call::new("GET", core("configmaps", ""))
+            .query(selector)
+            .reply(200, list("ConfigMap", vec![])),
+    ];
+    let removed = on_cluster(calls, async |c| c.cleanup("r9", None).await).unwrap();
+    assert_eq!(removed, ["dynamographdeployments/pc-r9-1-1"]);
+}
+
+#[test]
 fn preflight_names_a_missing_operator_namespace_or_permission() {
     let missing_crd = vec![
-        mock::preflight().remove(0),
-        Call::new("GET", "/apis/nvidia.com/v1alpha1").fail(
-            404,
-            "NotFound",
-            "the server could not find the requested resource",
-        ),
+        mock::namespace(),
+        Call::new("GET", "/apis/nvidia.com").fail(404, "NotFound", "the server could not find the requested resource"),
     ];
     let err = on_cluster(missing_crd, async |c| c.preflight(&[Kind::Graph]).await).unwrap_err();
     assert!(matches!(err, K8sError::MissingCrd { .. }), "{err}");
@@ -389,6 +403,7 @@ fn preflight_names_a_missing_operator_namespace_or_permission() {
 
     let only_graphs = vec![
         Call::new("GET", format!("/api/v1/namespaces/{NS}")).fail(403, "Forbidden", "cannot get namespaces"),
+        Call::new("GET", "/apis/nvidia.com").reply(200, mock::group(&["v1alpha1"], "v1alpha1")),
         Call::new("GET", "/apis/nvidia.com/v1alpha1").reply(
             200,
             json!({ "kind": "APIResourceList", "groupVersion": "nvidia.com/v1alpha1",
@@ -403,11 +418,141 @@ fn preflight_names_a_missing_operator_namespace_or_permission() {
     );
 
     let forbidden = vec![
-        mock::preflight().remove(0),
-        Call::new("GET", "/apis/nvidia.com/v1alpha1").fail(403, "Forbidden", "forbidden"),
+        mock::namespace(),
+        Call::new("GET", "/apis/nvidia.com").fail(403, "Forbidden", "forbidden"),
     ];
     let err = on_cluster(forbidden, async |c| c.preflight(&[Kind::Graph]).await).unwrap_err();
     assert!(matches!(err, K8sError::Forbidden { .. }), "{err}");
+
+    let unknown = vec![
+        mock::namespace(),
+        Call::new("GET", "/apis/nvidia.com").reply(200, mock::group(&["v2"], "v2")),
+    ];
+    let err = on_cluster(unknown, async |c| c.preflight(&[Kind::Graph]).await).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("serves nvidia.com versions v2 and profcmp speaks v1beta1 and v1alpha1"),
+        "{err}"
+    );
+}
+
+#[test]
+fn preflight_speaks_the_preferred_version_it_knows() {
+    for (served, preferred, spoken) in [
+        (&["v1alpha1"][..], "v1alpha1", "v1alpha1"),
+        (&["v1alpha1", "v1beta1"][..], "v1beta1", "v1beta1"),
+        (&["v1beta1"][..], "v1beta1", "v1beta1"),
+    ] {
+        let calls = mock::preflight_serving(served, preferred);
+        let version = on_cluster(calls, async |c| {
+            c.preflight(&[Kind::Graph]).await.unwrap();
+            c.dynamo_version()
+        });
+        assert_eq!(version, spoken, "{served:?}");
+    }
+    // A cluster that prefers a version profcmp does not speak gets one it does.
+    let calls = vec![
+        mock::namespace(),
+        Call::new("GET", "/apis/nvidia.com").reply(200, mock::group(&["v1alpha1", "v1"], "v1")),
+        Call::new("GET", "/apis/nvidia.com/v1alpha1").reply(200, mock::dynamo_resources_at("v1alpha1")),
+    ];
+    let version = on_cluster(calls, async |c| {
+        c.preflight(&[Kind::Graph]).await.unwrap();
+        c.dynamo_version()
+    });
+    assert_eq!(version, "v1alpha1");
+}
+
+/// A backend whose cluster went through preflight (serving `served`, preferring `preferred`)
+/// before the calls of the test.
+fn backend_after_preflight(
+    settings: K8sSettings,
+    served: &[&str],
+    preferred: &str,
+    calls: Vec<Call>,
+) -> (K8sBackend, Server) {
+    let server_runtime = runtime().unwrap();
+    let mut script = mock::preflight_serving(served, preferred);
+    script.extend(calls);
+    let (client, server) = serve(&server_runtime, script);
+    let cluster = Cluster::new(client, NS, "http://mock");
+    let backend_runtime = runtime().unwrap();
+    backend_runtime.block_on(cluster.preflight(&[Kind::Graph])).unwrap();
+    let limits: super::backend::WorkerLimits = Arc::new(|tp| Ok((10_000 * u64::from(tp), 64)));
+    let backend = K8sBackend::new(
+        backend_runtime,
+        cluster,
+        settings,
+        limits,
+        Arc::new(NoLoad),
+        Arc::new(AtomicBool::new(false)),
+    );
+    (backend, Server(server_runtime, server))
+}
+
+#[test]
+fn on_the_newest_dynamo_graphs_go_as_v1beta1_and_on_07_as_v1alpha1() {
+    let beta = |name: &str| dynamo_at("v1beta1", "dynamographdeployments", name);
+    let mut settings = settings("r1");
+    settings.name_prefix = "pc-v".into();
+    let ready_beta = || {
+        let mut g = graph("pc-v-1", true);
+        g["apiVersion"] = json!("nvidia.com/v1beta1");
+        g
+    };
+    let (mut backend, server) = backend_after_preflight(
+        settings.clone(),
+        &["v1alpha1", "v1beta1"],
+        "v1beta1",
+        vec![
+            Call::new("PATCH", beta("pc-v-1"))
+                .query("fieldManager=profcmp")
+                .body(|b| {
+                    assert_eq!(b["apiVersion"], "nvidia.com/v1beta1");
+                    assert!(b["spec"].get("services").is_none(), "{b}");
+                    let components = b["spec"]["components"].as_array().unwrap();
+                    let decode = components.iter().find(|c| c["type"] == "decode").unwrap();
+                    let main = &decode["podTemplate"]["spec"]["containers"][0];
+                    assert_eq!(main["resources"]["limits"]["nvidia.com/gpu"], "2");
+                    assert_eq!(b["metadata"]["labels"][LABEL_RUN], "r1");
+                })
+                .reply(200, ready_beta()),
+            Call::new("GET", beta("pc-v-1")).reply(200, ready_beta()),
+            Call::new("DELETE", beta("pc-v-1")).reply(200, json!({ "kind": "Status", "status": "Success" })),
+            gone(beta("pc-v-1")),
+        ],
+    );
+    let deployment = backend.deploy(&GRAPH).unwrap();
+    backend.teardown(&deployment).unwrap();
+    finish(backend, server);
+
+    // The same request on a cluster that serves only v1alpha1 (Dynamo 0.7).
+    let (mut backend, server) = backend_after_preflight(
+        settings,
+        &["v1alpha1"],
+        "v1alpha1",
+        vec![
+            apply_graph("pc-v-1"),
+            ready("pc-v-1"),
+            delete("dynamographdeployments", "pc-v-1"),
+            gone(dynamo("dynamographdeployments", "pc-v-1")),
+        ],
+    );
+    let deployment = backend.deploy(&GRAPH).unwrap();
+    backend.teardown(&deployment).unwrap();
+    finish(backend, server);
+}
+
+#[test]
+fn a_name_over_a_limit_is_refused_before_any_call() {
+    let mut settings = settings("r1");
+    settings.name_prefix = "a-name-long-enough-to-break-groves-limit".into();
+    // No call at all: the mock fails on any.
+    let (mut backend, server) = backend(settings, vec![]);
+    let err = backend.deploy(&GRAPH).unwrap_err().to_string();
+    assert!(err.contains("Grove allows 45 (graph name + component name)"), "{err}");
+    assert!(!err.contains('\n'), "{err}");
+    finish(backend, server);
 }
 
 #[test]
