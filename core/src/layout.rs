@@ -45,9 +45,9 @@ impl ResultsDir {
     pub fn config_with_planner(&self, method: &str) -> PathBuf {
         self.method(method).join("config_with_planner.yaml")
     }
-    /// `results/<method>/profile.log`.
+    /// `results/<method>/profile_sla.log` (the seed's and Dynamo's name; `profile.log` before).
     pub fn profile_log(&self, method: &str) -> PathBuf {
-        self.method(method).join("profile.log")
+        self.method(method).join("profile_sla.log")
     }
     /// `results/<method>/methods.lock`.
     pub fn methods_lock(&self, method: &str) -> PathBuf {

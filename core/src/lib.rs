@@ -5,6 +5,7 @@
 
 pub mod aiperf;
 pub mod backend;
+pub mod clock;
 pub mod dynamo;
 pub mod endpoint;
 pub mod estimator;

@@ -24,7 +24,7 @@ pub const MAX_TP: u32 = 64;
 /// Bytes of one message between the method's process and the host (a host call's payload, the
 /// result). Bigger messages end the method.
 pub const MAX_MESSAGE_BYTES: usize = 16 << 20;
-/// Bytes of log one method may write into its `profile.log` (its log calls plus whatever its
+/// Bytes of log one method may write into its `profile_sla.log` (its log calls plus whatever its
 /// process prints on stdout and stderr); the rest is dropped, with one line saying so.
 pub const MAX_LOG_BYTES: usize = 4 << 20;
 /// Bytes of one log line; longer lines are cut.

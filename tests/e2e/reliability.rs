@@ -138,11 +138,11 @@ fn every_fault_fails_alone_with_its_reason_and_everything_is_torn_down() {
         );
     }
     // Output lands in the log, bounded.
-    let noisy = std::fs::read_to_string(results.join("fault_noisy/profile.log")).unwrap();
+    let noisy = std::fs::read_to_string(results.join("fault_noisy/profile_sla.log")).unwrap();
     assert!(noisy.contains("[stdout] nnnn") && noisy.contains("[stderr] nnnn"));
     assert!(noisy.len() <= 4 << 20, "{} bytes", noisy.len());
     assert!(noisy.contains("log limit of 4194304 bytes reached"));
-    let segfault = std::fs::read_to_string(results.join("fault_segfault/profile.log")).unwrap();
+    let segfault = std::fs::read_to_string(results.join("fault_segfault/profile_sla.log")).unwrap();
     assert!(segfault.contains("about to segfault"), "{segfault}");
 
     // Nothing outside the results directory; `../escape` was refused by name.

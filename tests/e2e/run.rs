@@ -123,7 +123,7 @@ fn a_plugin_that_aborts_the_process_fails_alone() {
         aborting["error"].as_str().unwrap().contains("exited without an answer"),
         "{aborting}"
     );
-    let log = std::fs::read_to_string(results.join("aborting/profile.log")).unwrap();
+    let log = std::fs::read_to_string(results.join("aborting/profile_sla.log")).unwrap();
     assert!(
         log.contains("about to abort") && log.contains("a line the plugin prints itself"),
         "{log}"

@@ -206,6 +206,8 @@ fn is_method_dir(dir: &Path) -> bool {
         "config_with_planner.yaml",
         "validation",
         "optimization",
+        "profile_sla.log",
+        // The name before profcmp took the seed's (and Dynamo's) file name.
         "profile.log",
     ]
     .iter()

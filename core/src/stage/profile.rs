@@ -82,6 +82,8 @@ pub struct MeteredHost<'a> {
     over_budget: Cell<Option<String>>,
     started_at: f64,
     started: Instant,
+    /// Wall clock at the start, ms since 1970: log times are this plus the backend's elapsed time.
+    started_wall_ms: i64,
 }
 
 impl<'a> MeteredHost<'a> {
@@ -106,6 +108,7 @@ impl<'a> MeteredHost<'a> {
             over_budget: Cell::new(None),
             started_at,
             started: Instant::now(),
+            started_wall_ms: crate::clock::now_ms(),
         }
     }
 
@@ -152,20 +155,33 @@ impl<'a> MeteredHost<'a> {
         (ledger, self.log.into_inner())
     }
 
-    /// Keeps a log line for profile.log, within `limits::MAX_LOG_BYTES` (one line says when the
-    /// rest is dropped); returns whether it was kept.
+    /// Keeps a log line for profile_sla.log, within `limits::MAX_LOG_BYTES` (one line says when
+    /// the rest is dropped); returns whether it was kept. Lines are in the format Dynamo's profiler
+    /// logs with (`%(asctime)s - %(name)s - %(levelname)s - %(message)s`), timed on the backend's
+    /// clock from the run's start (virtual time on the simulated cluster), logger `profcmp.<method>`.
     fn record(&self, level: LogLevel, message: &str) -> bool {
         let used = self.log_bytes.get();
         if used >= limits::MAX_LOG_BYTES {
             return false;
         }
-        let now = self.backend.borrow().now_s() - self.started_at;
-        let mut line = format!("[{now:>9.1}s] {level:?}: {}", cut(message, limits::MAX_LOG_LINE_BYTES));
+        let elapsed_s = self.backend.borrow().now_s() - self.started_at;
+        let time = crate::clock::asctime(self.started_wall_ms + (elapsed_s * 1e3).round() as i64);
+        let prefix = |level: LogLevel| {
+            let name = match level {
+                LogLevel::Debug => "DEBUG",
+                LogLevel::Info => "INFO",
+                LogLevel::Warn => "WARNING",
+                LogLevel::Error => "ERROR",
+            };
+            format!("{time} - profcmp.{} - {name} - ", self.method)
+        };
+        let mut line = prefix(level) + &cut(message, limits::MAX_LOG_LINE_BYTES);
         if used + line.len() >= limits::MAX_LOG_BYTES {
-            line = format!(
-                "[{now:>9.1}s] Warn: log limit of {} bytes reached; the rest of this method's log is dropped",
-                limits::MAX_LOG_BYTES
-            );
+            line = prefix(LogLevel::Warn)
+                + &format!(
+                    "log limit of {} bytes reached; the rest of this method's log is dropped",
+                    limits::MAX_LOG_BYTES
+                );
             self.log_bytes.set(limits::MAX_LOG_BYTES);
         } else {
             self.log_bytes.set(used + line.len() + 1);
@@ -551,7 +567,7 @@ struct ProfileInputs<'a> {
 }
 
 /// Profiles every method (skipping those whose inputs are unchanged) and writes profile.json,
-/// profile.log, config_with_planner.yaml and methods.lock in each method's directory. Returns the
+/// profile_sla.log, config_with_planner.yaml and methods.lock in each method's directory. Returns the
 /// records and a warning per failed write.
 pub fn profile_stage(
     spec: &crate::spec::RunSpec,
@@ -905,6 +921,23 @@ mod tests {
             assert!(err.message.contains("deployments are live"), "{err}");
             let (ledger, _) = host.finish();
             assert_eq!(ledger.leaked_deployments as usize, limits::MAX_LIVE_DEPLOYMENTS);
+        }
+
+        #[test]
+        fn log_lines_read_as_dynamos_profiler_writes_them_on_the_backend_clock() {
+            let mut sim = cluster();
+            let host = MeteredHost::new("m", &mut sim, &no_estimates, &Quiet);
+            host.log(LogLevel::Info, "start");
+            host.deploy(&DeployRequest::DecodeOnly { tp: 1 }).unwrap();
+            host.log(LogLevel::Warn, "deployed");
+            let (_, log) = host.finish();
+            // `%(asctime)s - %(name)s - %(levelname)s - %(message)s`, asctime `YYYY-MM-DD HH:MM:SS,mmm`.
+            let parts: Vec<&str> = log[0].splitn(4, " - ").collect();
+            assert_eq!(&parts[1..], ["profcmp.m", "INFO", "start"], "{}", log[0]);
+            assert!(parts[0].len() == 23 && &parts[0][19..20] == ",", "{}", log[0]);
+            let warn = log.iter().find(|l| l.ends_with(" - WARNING - deployed")).unwrap();
+            // The deployment's startup passed on the cluster's clock between the two lines.
+            assert!(warn[..23] > log[0][..23], "{} then {warn}", log[0]);
         }
 
         #[test]
