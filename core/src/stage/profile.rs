@@ -176,7 +176,9 @@ impl<'a> MeteredHost<'a> {
             format!("{time} - profcmp.{} - {name} - ", self.method)
         };
         let mut line = prefix(level) + &cut(message, limits::MAX_LOG_LINE_BYTES);
-        if used + line.len() >= limits::MAX_LOG_BYTES {
+        // Room is kept for the line saying the limit was reached, so the log stays within it.
+        const LIMIT_LINE_BYTES: usize = 256;
+        if used + line.len() + 1 + LIMIT_LINE_BYTES > limits::MAX_LOG_BYTES {
             line = prefix(LogLevel::Warn)
                 + &format!(
                     "log limit of {} bytes reached; the rest of this method's log is dropped",
