@@ -7,8 +7,9 @@
 
 /// Requests of one closed-loop probe, `requests + warmup`.
 pub const MAX_PROBE_REQUESTS: u64 = 100_000;
-/// Requests in flight of one closed-loop probe.
-pub const MAX_PROBE_CONCURRENCY: u32 = 4_096;
+/// Requests in flight of one closed-loop probe. Dynamo's decode sweep goes up to
+/// `max_kv_tokens // (isl + osl)`, about 23 000 at ISL 100 on a TP8 H200 worker of Qwen3-32B.
+pub const MAX_PROBE_CONCURRENCY: u32 = 65_536;
 /// Requests of one trace probe (Dynamo's 30 min sinusoid at 45 req/s is ~45 000).
 pub const MAX_TRACE_REQUESTS: usize = 200_000;
 /// Input tokens of one request.
