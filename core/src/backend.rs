@@ -38,8 +38,12 @@ impl std::str::FromStr for LoadPredictor {
             "constant" => Ok(LoadPredictor::Constant),
             "arima" => Ok(LoadPredictor::Arima),
             "kalman" => Ok(LoadPredictor::Kalman),
-            "prophet" => Err("load predictor `prophet` is not modelled by profcmp; use constant, arima or kalman".into()),
-            other => Err(format!("unknown load predictor `{other}`; known: constant, arima, kalman")),
+            "prophet" => {
+                Err("load predictor `prophet` is not modelled by profcmp; use constant, arima or kalman".into())
+            }
+            other => Err(format!(
+                "unknown load predictor `{other}`; known: constant, arima, kalman"
+            )),
         }
     }
 }

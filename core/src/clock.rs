@@ -17,7 +17,11 @@ fn civil(days: i64) -> (i64, i64, i64) {
 pub fn utc_minutes(secs: i64) -> String {
     let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (year, month, day) = civil(days);
-    format!("{year:04}-{month:02}-{day:02} {:02}:{:02} UTC", rest / 3600, rest % 3600 / 60)
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
+        rest / 3600,
+        rest % 3600 / 60
+    )
 }
 
 /// Milliseconds since 1970 as Python logging's `%(asctime)s`: `YYYY-MM-DD HH:MM:SS,mmm` (UTC).

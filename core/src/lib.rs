@@ -17,6 +17,6 @@ pub mod report;
 pub mod serve;
 pub mod sim;
 pub mod spec;
-pub mod stats;
 pub mod stage;
+pub mod stats;
 pub mod workload;

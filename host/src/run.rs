@@ -131,7 +131,16 @@ fn run_ensemble(args: &RunArgs, stages: Stages) -> anyhow::Result<Outcome> {
         let mut spec = spec.clone();
         spec.reality = path.display().to_string();
         let aic_root = args.target.aic_systems_root.clone();
-        outcome.add(run_with(spec, &dir, &args.methods, aic_root, None, None, stages, &console)?);
+        outcome.add(run_with(
+            spec,
+            &dir,
+            &args.methods,
+            aic_root,
+            None,
+            None,
+            stages,
+            &console,
+        )?);
     }
     console.finish();
     if stages == Stages::All {
@@ -517,7 +526,9 @@ fn validate(ctx: &Context_, console: &Console) -> anyhow::Result<Outcome> {
             Err(e) => {
                 outcome.failed += 1;
                 console.line(&format!("validate {method}: FAILED: capacity: {e}"));
-                outcome.warnings.push(format!("validate {method} failed: capacity: {e}"));
+                outcome
+                    .warnings
+                    .push(format!("validate {method} failed: capacity: {e}"));
             }
         }
     }

@@ -18,8 +18,8 @@ use plotters::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::Comparison;
-use crate::stats;
 use crate::layout::LEVELS;
+use crate::stats;
 
 /// Version of ensemble_results.json.
 pub const ENSEMBLE_SCHEMA_VERSION: u32 = 1;

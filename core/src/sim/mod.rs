@@ -378,13 +378,10 @@ impl SimCluster {
                     output_length: *osl,
                 };
                 // In u64: `requests + warmup` near u32::MAX must not wrap.
-                let total = usize::try_from(u64::from(*requests) + u64::from(*warmup))
-                    .map_err(|_| BackendError::Measure(format!("{requests} + {warmup} requests do not fit in memory")))?;
-                (
-                    vec![one; total],
-                    Some(*concurrency as usize),
-                    *warmup as usize,
-                )
+                let total = usize::try_from(u64::from(*requests) + u64::from(*warmup)).map_err(|_| {
+                    BackendError::Measure(format!("{requests} + {warmup} requests do not fit in memory"))
+                })?;
+                (vec![one; total], Some(*concurrency as usize), *warmup as usize)
             }
             Probe::Trace { requests } => {
                 check_trace(requests)?;

@@ -139,7 +139,13 @@ impl SlaPlanner {
     /// One tick: feed the window to the predictors, then decide. `current` is the non-draining
     /// (active + starting) workers per role, `starting` whether any is still starting and
     /// `active_decode` the ready decode workers. None = hold (no decision).
-    pub fn decide(&mut self, window: Window, current: (u32, u32), starting: bool, active_decode: u32) -> Option<(u32, u32)> {
+    pub fn decide(
+        &mut self,
+        window: Window,
+        current: (u32, u32),
+        starting: bool,
+        active_decode: u32,
+    ) -> Option<(u32, u32)> {
         let s = self.spec.clone();
         let min = s.min_endpoint.max(1);
         match s.version {
@@ -184,7 +190,14 @@ impl SlaPlanner {
                     s.sla.itl_ms,
                 );
                 let capped = (cap_change(current.0, raw.0), cap_change(current.1, raw.1));
-                Some(fit_budget_1_6(capped, current, s.prefill_tp, s.decode_tp, s.gpu_budget, (min, min)))
+                Some(fit_budget_1_6(
+                    capped,
+                    current,
+                    s.prefill_tp,
+                    s.decode_tp,
+                    s.gpu_budget,
+                    (min, min),
+                ))
             }
         }
     }
@@ -318,7 +331,10 @@ pub fn fit_budget_1_6(
 
 /// 1.6's per-tick limit on a role's change.
 fn cap_change(current: u32, raw: u32) -> u32 {
-    raw.clamp(current.saturating_sub(MAX_CHANGE_PER_TICK_1_6), current + MAX_CHANGE_PER_TICK_1_6)
+    raw.clamp(
+        current.saturating_sub(MAX_CHANGE_PER_TICK_1_6),
+        current + MAX_CHANGE_PER_TICK_1_6,
+    )
 }
 
 #[cfg(test)]

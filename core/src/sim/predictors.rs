@@ -26,7 +26,9 @@ impl Predictor {
     /// windows (0.7's ARIMA keeps the last `window`; 1.6's ARIMA and Kalman keep all history).
     pub fn new(kind: LoadPredictor, version: DynamoVersion, window: usize) -> Result<Predictor, String> {
         if kind == LoadPredictor::Kalman && version == DynamoVersion::V0_7 {
-            return Err("load predictor `kalman` does not exist in Dynamo 0.7 (it has constant, arima, prophet)".into());
+            return Err(
+                "load predictor `kalman` does not exist in Dynamo 0.7 (it has constant, arima, prophet)".into(),
+            );
         }
         Ok(Predictor {
             kind,
@@ -241,7 +243,11 @@ mod tests {
 
     #[test]
     fn leading_zeros_are_skipped_and_nan_counts_as_zero() {
-        let p = fed(LoadPredictor::Constant, DynamoVersion::V0_7, &[0.0, f64::NAN, 0.0, 7.0, f64::NAN]);
+        let p = fed(
+            LoadPredictor::Constant,
+            DynamoVersion::V0_7,
+            &[0.0, f64::NAN, 0.0, 7.0, f64::NAN],
+        );
         assert_eq!(p.values, vec![7.0, 0.0]);
         assert_eq!(p.predict(), 0.0);
         assert_eq!(fed(LoadPredictor::Constant, DynamoVersion::V1_6, &[]).predict(), 0.0);
@@ -263,16 +269,26 @@ mod tests {
         let mut state = 12345u64;
         let noisy: Vec<f64> = (0..40)
             .map(|_| {
-                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 100.0 + ((state >> 33) as f64 / f64::from(1u32 << 31) - 0.5) * 20.0
             })
             .collect();
         let mean = noisy.iter().sum::<f64>() / 40.0;
         let f = arima_forecast(&noisy);
-        assert!((f - mean).abs() < 3.0 && (f - noisy[39]).abs() > 0.5, "{f} vs mean {mean}, last {}", noisy[39]);
+        assert!(
+            (f - mean).abs() < 3.0 && (f - noisy[39]).abs() > 0.5,
+            "{f} vs mean {mean}, last {}",
+            noisy[39]
+        );
         // A straight trend is differenced once and continued.
         let trend: Vec<f64> = (0..20).map(|t| 10.0 + 5.0 * f64::from(t)).collect();
-        assert!((arima_forecast(&trend) - 110.0).abs() < 1e-6, "{}", arima_forecast(&trend));
+        assert!(
+            (arima_forecast(&trend) - 110.0).abs() < 1e-6,
+            "{}",
+            arima_forecast(&trend)
+        );
     }
 
     #[test]
@@ -301,7 +317,10 @@ mod tests {
         // P00 = 1000 + 1000 + 1 = 2001, P01 = 1000, P11 = 1000.1. Update with y1 = 10:
         // K = (2001/2011, 1000/2011): level = 9.9503, slope = 4.9727; forecast 14.923.
         let two = kalman_forecast(&[0.0, 10.0]);
-        assert!((two - (10.0 * 2001.0 / 2011.0 + 10.0 * 1000.0 / 2011.0)).abs() < 1e-9, "{two}");
+        assert!(
+            (two - (10.0 * 2001.0 / 2011.0 + 10.0 * 1000.0 / 2011.0)).abs() < 1e-9,
+            "{two}"
+        );
         assert!(Predictor::new(LoadPredictor::Kalman, DynamoVersion::V0_7, 50).is_err());
     }
 }

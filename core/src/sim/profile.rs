@@ -32,12 +32,17 @@ impl PrefillCurve {
             }
         }
         let mut points: Vec<(f64, f64, f64)> = (0..n)
-            .map(|i| (profile.prefill_isl[i], profile.prefill_thpt_per_gpu[i], profile.prefill_ttft[i]))
+            .map(|i| {
+                (
+                    profile.prefill_isl[i],
+                    profile.prefill_thpt_per_gpu[i],
+                    profile.prefill_ttft[i],
+                )
+            })
             .collect();
-        if let Some((isl, thpt, ttft)) = points
-            .iter()
-            .find(|(isl, thpt, ttft)| !isl.is_finite() || !(*thpt > 0.0 && thpt.is_finite()) || !(*ttft > 0.0 && ttft.is_finite()))
-        {
+        if let Some((isl, thpt, ttft)) = points.iter().find(|(isl, thpt, ttft)| {
+            !isl.is_finite() || !(*thpt > 0.0 && thpt.is_finite()) || !(*ttft > 0.0 && ttft.is_finite())
+        }) {
             return Err(format!(
                 "prefill profile: point (isl {isl}, thpt_per_gpu {thpt}, ttft {ttft}) is invalid; throughput and TTFT must be > 0"
             ));
@@ -86,12 +91,19 @@ impl Spline {
         if self.second.is_empty() {
             return interpolate(&self.points, x);
         }
-        let i = self.points.partition_point(|p| p.0 <= x).clamp(1, self.points.len() - 1) - 1;
+        let i = self
+            .points
+            .partition_point(|p| p.0 <= x)
+            .clamp(1, self.points.len() - 1)
+            - 1;
         let ((x0, y0), (x1, y1)) = (self.points[i], self.points[i + 1]);
         let (m0, m1) = (self.second[i], self.second[i + 1]);
         let h = x1 - x0;
         let (a, b) = (x1 - x, x - x0);
-        m0 * a.powi(3) / (6.0 * h) + m1 * b.powi(3) / (6.0 * h) + (y0 / h - m0 * h / 6.0) * a + (y1 / h - m1 * h / 6.0) * b
+        m0 * a.powi(3) / (6.0 * h)
+            + m1 * b.powi(3) / (6.0 * h)
+            + (y0 / h - m0 * h / 6.0) * a
+            + (y1 / h - m1 * h / 6.0) * b
     }
 }
 

@@ -590,7 +590,10 @@ fn copying_the_oracles_best_with_its_measured_profile_scores_zero_regret() {
     let results = crate::layout::ResultsDir::new(temp_dir("zero-regret"));
     let factory = |_seed: u64| Ok(Box::new(fake_cluster("nominal")) as Box<dyn Backend>);
     let no_estimates = |_: &profcmp_plugin_api::EstimateQuery| {
-        Err(profcmp_plugin_api::PluginError::new("host", "no estimator on the stand-in cluster"))
+        Err(profcmp_plugin_api::PluginError::new(
+            "host",
+            "no estimator on the stand-in cluster",
+        ))
     };
     let measured = measured_profiles(&spec, &results, &factory, &no_estimates, &crate::stage::Quiet).unwrap();
     let trace = sinusoidal(&SinusoidSpec::single(600, 2.0, 12.0, 600.0, 2048, 256, 9)).unwrap();
@@ -605,23 +608,49 @@ fn copying_the_oracles_best_with_its_measured_profile_scores_zero_regret() {
         args: MethodPlannerArgs::default(),
         dir,
     };
-    let run = |j: PlannedJob| run_job(&spec, &j, &trace, 1, &mut fake_cluster("nominal"), &crate::stage::Quiet).unwrap();
+    let run =
+        |j: PlannedJob| run_job(&spec, &j, &trace, 1, &mut fake_cluster("nominal"), &crate::stage::Quiet).unwrap();
     let oracle: Vec<((u32, u32), crate::layout::OptimizationRecord)> = oracle_candidates(&spec)
         .into_iter()
-        .map(|c| (c, run(job(format!("oracle {}x{}", c.0, c.1), c, results.oracle(c.0, c.1)))))
+        .map(|c| {
+            (
+                c,
+                run(job(format!("oracle {}x{}", c.0, c.1), c, results.oracle(c.0, c.1))),
+            )
+        })
         .collect();
     let best_by = |measure: fn(&crate::layout::OptimizationRecord) -> f64| {
-        oracle.iter().max_by(|a, b| measure(&a.1).total_cmp(&measure(&b.1))).unwrap().0
+        oracle
+            .iter()
+            .max_by(|a, b| measure(&a.1).total_cmp(&measure(&b.1)))
+            .unwrap()
+            .0
     };
     let by_goodput = best_by(|r| r.goodput);
     let by_cost = best_by(|r| r.goodput_per_gpu);
-    run(job("copy_goodput".into(), by_goodput, results.optimization("copy_goodput")));
+    run(job(
+        "copy_goodput".into(),
+        by_goodput,
+        results.optimization("copy_goodput"),
+    ));
     run(job("copy_cost".into(), by_cost, results.optimization("copy_cost")));
     // A graph the oracle ranks lower must show regret: the comparison tells them apart.
-    let worst = oracle.iter().min_by(|a, b| a.1.goodput_per_gpu.total_cmp(&b.1.goodput_per_gpu)).unwrap().0;
+    let worst = oracle
+        .iter()
+        .min_by(|a, b| a.1.goodput_per_gpu.total_cmp(&b.1.goodput_per_gpu))
+        .unwrap()
+        .0;
     run(job("copy_worst".into(), worst, results.optimization("copy_worst")));
     let comparison = crate::stage::compare::compare(&results, &Default::default());
-    let method = |name: &str| comparison.methods.iter().find(|m| m.method == name).unwrap().optimization.clone();
+    let method = |name: &str| {
+        comparison
+            .methods
+            .iter()
+            .find(|m| m.method == name)
+            .unwrap()
+            .optimization
+            .clone()
+    };
     let mean = |s: Option<crate::report::Sample>| s.expect("a regret").mean;
     assert!(mean(method("copy_goodput").regret_pct).abs() < 1e-9);
     assert!(mean(method("copy_cost").cost_regret_pct).abs() < 1e-9);

@@ -21,8 +21,8 @@ use crate::layout::{read_json, OptimizationRecord, ProfileRecord, ResultsDir, Va
 use crate::predict::predict_at;
 use crate::report::{
     Comparison, ConcurrencySource, Cost, LevelComparison, LevelErrors, LevelSeed, MethodComparison, MethodStatus,
-    Optimization, OptimizationSeed, Oracle, OracleCandidate, Paired, Recommendations, ReportedCost, Sample, Verdict,
-    TraceSummary, VsBest, SCHEMA_VERSION,
+    Optimization, OptimizationSeed, Oracle, OracleCandidate, Paired, Recommendations, ReportedCost, Sample,
+    TraceSummary, Verdict, VsBest, SCHEMA_VERSION,
 };
 use crate::stage::validate::{CapacityRecord, CAPACITY_JSON};
 
@@ -320,7 +320,9 @@ pub(crate) fn cost(record: &ProfileRecord) -> Cost {
         // measurement time only (as the SDK's session does, the host keeps that account too);
         // only a report matching neither is a discrepancy.
         let metered_only = ledger.measured_s > 0.0 || ledger.measured_gpu_hours > 0.0;
-        if differ(ledger.duration_s, r.duration_s, 1.0) && !(metered_only && !differ(ledger.measured_s, r.duration_s, 1.0)) {
+        if differ(ledger.duration_s, r.duration_s, 1.0)
+            && !(metered_only && !differ(ledger.measured_s, r.duration_s, 1.0))
+        {
             mismatches.push(format!(
                 "duration: metered {:.1} s ({:.1} s measuring), reported {:.1} s",
                 ledger.duration_s, ledger.measured_s, r.duration_s

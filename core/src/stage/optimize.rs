@@ -133,12 +133,22 @@ pub fn planner_spec(spec: &RunSpec, job: &PlannedJob) -> Result<(PlannerSpec, Pl
     let predictor: LoadPredictor = predictor_name
         .parse()
         .map_err(|e| format!("{}: planner --load-predictor: {e}", job.subject))?;
-    let window_size = pick("window_size", None, job.args.window_size.map(|v| v.to_string()), DEFAULT_WINDOW_SIZE.to_string())
-        .parse()
-        .map_err(|e| format!("{}: planner window size: {e}", job.subject))?;
-    let min_endpoint = pick("min_endpoint", None, job.args.min_endpoint.map(|v| v.to_string()), "1".into())
-        .parse()
-        .map_err(|e| format!("{}: planner min endpoint: {e}", job.subject))?;
+    let window_size = pick(
+        "window_size",
+        None,
+        job.args.window_size.map(|v| v.to_string()),
+        DEFAULT_WINDOW_SIZE.to_string(),
+    )
+    .parse()
+    .map_err(|e| format!("{}: planner window size: {e}", job.subject))?;
+    let min_endpoint = pick(
+        "min_endpoint",
+        None,
+        job.args.min_endpoint.map(|v| v.to_string()),
+        "1".into(),
+    )
+    .parse()
+    .map_err(|e| format!("{}: planner min endpoint: {e}", job.subject))?;
     let gpu_budget = match job.args.gpu_budget {
         Some(b) if b <= spec.search.gpu_budget => {
             sources.insert("gpu_budget".into(), "method".into());
@@ -150,7 +160,10 @@ pub fn planner_spec(spec: &RunSpec, job: &PlannedJob) -> Result<(PlannerSpec, Pl
         }
     };
     if !(interval > 0.0 && interval.is_finite()) {
-        return Err(format!("{}: planner adjustment interval {interval} s must be > 0", job.subject));
+        return Err(format!(
+            "{}: planner adjustment interval {interval} s must be > 0",
+            job.subject
+        ));
     }
     let planner = PlannerSpec {
         version: spec.dynamo_version,
@@ -343,7 +356,10 @@ pub fn run_jobs(
 ) -> Vec<Result<OptimizationRecord, String>> {
     let digest = input_hash(&trace);
     let keys: Vec<String> = jobs.iter().map(|j| job_key(spec, j, &digest, seed)).collect();
-    let leader: Vec<usize> = keys.iter().map(|k| keys.iter().position(|o| o == k).unwrap_or(0)).collect();
+    let leader: Vec<usize> = keys
+        .iter()
+        .map(|k| keys.iter().position(|o| o == k).unwrap_or(0))
+        .collect();
     let unique: Vec<usize> = (0..jobs.len()).filter(|&i| leader[i] == i).collect();
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results: Vec<std::sync::Mutex<Option<Result<OptimizationRecord, String>>>> =
@@ -371,7 +387,11 @@ pub fn run_jobs(
     for i in 0..jobs.len() {
         if leader[i] != i {
             let (from, to) = (&jobs[leader[i]], &jobs[i]);
-            observer.stage_progress("optimize", &to.subject, &format!("same inputs as {}, results copied", from.subject));
+            observer.stage_progress(
+                "optimize",
+                &to.subject,
+                &format!("same inputs as {}, results copied", from.subject),
+            );
             results[i] = results[leader[i]]
                 .clone()
                 .and_then(|record| copy_results(&from.dir, &to.dir).map(|()| record));
@@ -386,7 +406,8 @@ fn copy_results(from: &std::path::Path, to: &std::path::Path) -> Result<(), Stri
     for entry in entries.flatten() {
         if entry.file_type().is_ok_and(|t| t.is_file()) {
             let bytes = std::fs::read(entry.path()).map_err(|e| format!("{}: {e}", entry.path().display()))?;
-            crate::fsio::write_atomic(&to.join(entry.file_name()), &bytes).map_err(|e| format!("{}: {e}", to.display()))?;
+            crate::fsio::write_atomic(&to.join(entry.file_name()), &bytes)
+                .map_err(|e| format!("{}: {e}", to.display()))?;
         }
     }
     Ok(())
@@ -495,7 +516,9 @@ pub fn servable_budget(
     let estimator = estimators.get(1).map_err(|e| e.to_string())?;
     let mut windows: std::collections::BTreeMap<u64, (f64, f64, f64)> = Default::default();
     for r in trace {
-        let w = windows.entry((r.timestamp_ms / (PEAK_WINDOW_S * 1e3)) as u64).or_default();
+        let w = windows
+            .entry((r.timestamp_ms / (PEAK_WINDOW_S * 1e3)) as u64)
+            .or_default();
         w.0 += 1.0;
         w.1 += f64::from(r.input_length);
         w.2 += f64::from(r.output_length);
@@ -557,8 +580,14 @@ mod tests {
         assert!(low.peak_rate >= 10.0 && high.peak_rate >= 40.0, "{low:?} {high:?}");
         let per_rate = |b: &ServableBudget| (b.prefill_gpus / b.peak_rate, b.decode_gpus / b.peak_rate);
         let (l, h) = (per_rate(&low), per_rate(&high));
-        assert!((l.0 / h.0 - 1.0).abs() < 1e-9 && (l.1 / h.1 - 1.0).abs() < 1e-9, "{low:?} {high:?}");
-        assert!(high.gpus > low.gpus && high.gpus % 8 == 0 && low.gpus % 8 == 0, "{low:?} {high:?}");
+        assert!(
+            (l.0 / h.0 - 1.0).abs() < 1e-9 && (l.1 / h.1 - 1.0).abs() < 1e-9,
+            "{low:?} {high:?}"
+        );
+        assert!(
+            high.gpus > low.gpus && high.gpus % 8 == 0 && low.gpus % 8 == 0,
+            "{low:?} {high:?}"
+        );
         // The peak, not the mean: a wave of 5-45 req/s asks about what a steady 45 does.
         let wave = sinusoidal(&SinusoidSpec::single(600, 5.0, 45.0, 10.0, 2048, 256, 3)).unwrap();
         let peak = servable_budget(&wave, &estimators, &sla).unwrap();

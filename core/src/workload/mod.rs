@@ -44,8 +44,16 @@ pub fn trace_for(
         rate_period_s: spec.period_s,
         pair1: class1,
         pair2: spec.second_class.unwrap_or(class1),
-        ratio_min: if spec.second_class.is_some() { spec.ratio_min } else { 1.0 },
-        ratio_max: if spec.second_class.is_some() { spec.ratio_max } else { 1.0 },
+        ratio_min: if spec.second_class.is_some() {
+            spec.ratio_min
+        } else {
+            1.0
+        },
+        ratio_max: if spec.second_class.is_some() {
+            spec.ratio_max
+        } else {
+            1.0
+        },
         ratio_period_s: spec.ratio_period_s,
         seed,
     };
@@ -83,11 +91,11 @@ impl TraceStats {
             *per_second.entry((r.timestamp_ms / 1e3).floor() as i64).or_default() += 1;
             *classes.entry((r.input_length, r.output_length)).or_default() += 1;
         }
-        let mut classes: Vec<(u32, u32, f64)> =
-            classes.into_iter().map(|((i, o), c)| (i, o, c as f64 / n)).collect();
+        let mut classes: Vec<(u32, u32, f64)> = classes.into_iter().map(|((i, o), c)| (i, o, c as f64 / n)).collect();
         classes.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.0.cmp(&b.0)));
         classes.truncate(5);
-        let mean = |f: fn(&profcmp_plugin_api::TraceRequest) -> u32| trace.iter().map(|r| f64::from(f(r))).sum::<f64>() / n;
+        let mean =
+            |f: fn(&profcmp_plugin_api::TraceRequest) -> u32| trace.iter().map(|r| f64::from(f(r))).sum::<f64>() / n;
         Some(TraceStats {
             requests: trace.len(),
             span_s,
@@ -160,7 +168,10 @@ mod tests {
         let trace = sinusoidal(&spec).unwrap();
         let stats = TraceStats::of(&trace).unwrap();
         assert_eq!(stats.requests, trace.len());
-        assert!((stats.mean_rate - 20.0).abs() < 1.0 && stats.peak_rate_1s > 20.0, "{stats:?}");
+        assert!(
+            (stats.mean_rate - 20.0).abs() < 1.0 && stats.peak_rate_1s > 20.0,
+            "{stats:?}"
+        );
         assert_eq!((stats.classes[0].0, stats.classes[1].0), (5000, 2048), "{stats:?}");
         assert!((stats.classes[1].2 - 0.25).abs() < 0.03, "{stats:?}");
         let expected_isl = 0.25 * 2048.0 + 0.75 * 5000.0;

@@ -200,12 +200,25 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         let (trough, crest) = (in_phase(&[0]), in_phase(&[5]));
-        assert!((trough.len() as f64 / 180.0 - 5.0).abs() < 1.0, "trough {}", trough.len());
+        assert!(
+            (trough.len() as f64 / 180.0 - 5.0).abs() < 1.0,
+            "trough {}",
+            trough.len()
+        );
         assert!((crest.len() as f64 / 180.0 - 45.0).abs() < 2.0, "crest {}", crest.len());
         // The share of class 1 follows the ratio wave: ~0.2 at the trough, ~0.8 at the crest.
-        let share = |rs: &[&TraceRequest]| rs.iter().filter(|r| r.input_length == 2048).count() as f64 / rs.len() as f64;
-        assert!((share(&in_phase(&[5])) - 0.8).abs() < 0.05, "{}", share(&in_phase(&[5])));
-        assert!((share(&in_phase(&[0, 9])) - 0.22).abs() < 0.08, "{}", share(&in_phase(&[0, 9])));
+        let share =
+            |rs: &[&TraceRequest]| rs.iter().filter(|r| r.input_length == 2048).count() as f64 / rs.len() as f64;
+        assert!(
+            (share(&in_phase(&[5])) - 0.8).abs() < 0.05,
+            "{}",
+            share(&in_phase(&[5]))
+        );
+        assert!(
+            (share(&in_phase(&[0, 9])) - 0.22).abs() < 0.08,
+            "{}",
+            share(&in_phase(&[0, 9]))
+        );
         let overall = share(&trace.iter().collect::<Vec<_>>());
         // Weighted by rate, the busy half (share > 0.5) dominates.
         assert!(overall > 0.55 && overall < 0.75, "{overall}");

@@ -22,7 +22,13 @@ fn flat_profile(prefill_thpt: f64, decode_thpt: f64) -> PlannerProfile {
     }
 }
 
-fn spec(version: DynamoVersion, profile: PlannerProfile, (pg, dg): (u32, u32), budget: u32, interval: f64) -> PlannerSpec {
+fn spec(
+    version: DynamoVersion,
+    profile: PlannerProfile,
+    (pg, dg): (u32, u32),
+    budget: u32,
+    interval: f64,
+) -> PlannerSpec {
     PlannerSpec {
         version,
         profile,
@@ -62,7 +68,13 @@ fn dynamo_replica_calculation_vectors() {
     // tests/planner/test_replica_calculation.py: interval 60, ISL 3000, OSL 150, 1-GPU engines,
     // budget 10, prefill 40000 tok/s/GPU.
     for (num_req, decode_thpt, expected) in [(10.0, 10000.0, (1, 1)), (500.0, 1000.0, (1, 2))] {
-        let p = planner(&spec(DynamoVersion::V0_7, flat_profile(40000.0, decode_thpt), (1, 1), 10, 60.0));
+        let p = planner(&spec(
+            DynamoVersion::V0_7,
+            flat_profile(40000.0, decode_thpt),
+            (1, 1),
+            10,
+            60.0,
+        ));
         assert_eq!(p.settled_replicas(num_req / 60.0, 3000.0, 150.0), expected, "{num_req}");
     }
 }
@@ -73,7 +85,10 @@ fn budget_0_7_rounds_half_to_even_and_can_exceed_the_budget() {
     assert_eq!(budget_0_7((1, 5), 1, 2, 8, 1), (1, 4));
     assert_eq!(budget_0_7((20, 1), 1, 1, 8, 1), (8, 1));
     assert_eq!(budget_0_7((3, 2), 1, 2, 8, 1), (3, 2));
-    assert_eq!((round_half_even(2.5), round_half_even(3.5), round_half_even(1.4)), (2.0, 4.0, 1.0));
+    assert_eq!(
+        (round_half_even(2.5), round_half_even(3.5), round_half_even(1.4)),
+        (2.0, 4.0, 1.0)
+    );
 }
 
 #[test]
@@ -110,8 +125,18 @@ fn real_profiles_give_the_replica_tables_of_dynamo_0_7() {
     // docs/planner.md: the 2026-01 profiles through 0.7's code (180 s, budget 8, ISL 2048, OSL
     // 256, no correction).
     let online = planner(&spec(DynamoVersion::V0_7, fixture("online_all"), (1, 1), 8, 180.0));
-    for (rate, expected) in [(1.0, (1, 1)), (5.0, (2, 3)), (10.0, (3, 5)), (15.0, (3, 5)), (45.0, (3, 5))] {
-        assert_eq!(online.settled_replicas(rate, 2048.0, 256.0), expected, "online_all at {rate} req/s");
+    for (rate, expected) in [
+        (1.0, (1, 1)),
+        (5.0, (2, 3)),
+        (10.0, (3, 5)),
+        (15.0, (3, 5)),
+        (45.0, (3, 5)),
+    ] {
+        assert_eq!(
+            online.settled_replicas(rate, 2048.0, 256.0),
+            expected,
+            "online_all at {rate} req/s"
+        );
     }
     // aic_all at 10 req/s. (At 45 req/s Dynamo gives (6,1) from raw (10,2); profcmp's linear
     // decode reading finds 5857 tok/s/GPU at ITL 50 where scipy's cubic griddata finds less, so
@@ -124,7 +149,11 @@ fn real_profiles_give_the_replica_tables_of_dynamo_0_7() {
 fn cubic_prefill_reading_matches_scipy_on_the_real_profile() {
     // scipy interp1d(kind="cubic") on online_all's prefill data gives 8529.05 tok/s/GPU at 2048.
     let curve = super::super::profile::PrefillCurve::new(&fixture("online_all").prefill).unwrap();
-    assert!((curve.thpt_per_gpu(2048.0) - 8529.05).abs() < 0.05, "{}", curve.thpt_per_gpu(2048.0));
+    assert!(
+        (curve.thpt_per_gpu(2048.0) - 8529.05).abs() < 0.05,
+        "{}",
+        curve.thpt_per_gpu(2048.0)
+    );
 }
 
 fn window(num_req: f64, ttft_ms: f64) -> Window {
@@ -165,7 +194,13 @@ fn dynamo_0_7_drops_decisions_while_scaling_and_holds_on_idle_windows() {
     };
     assert_eq!(p.decide(idle, (3, 1), false, 1), None);
     // 1.6 uses the idle window: the demand is 0 and it scales down to the minimum.
-    let mut n = planner(&spec(DynamoVersion::V1_6, flat_profile(10000.0, 100000.0), (1, 1), 100, 60.0));
+    let mut n = planner(&spec(
+        DynamoVersion::V1_6,
+        flat_profile(10000.0, 100000.0),
+        (1, 1),
+        100,
+        60.0,
+    ));
     assert!(n.decide(window(600.0, 200.0), (1, 1), false, 1).is_some());
     assert_eq!(n.decide(idle, (3, 1), false, 1), Some((1, 1)));
 }
@@ -184,9 +219,12 @@ fn a_profile_that_overstates_throughput_gets_fewer_replicas() {
 
 #[test]
 fn rejects_a_budget_below_the_minimums_and_kalman_on_0_7() {
-    let error = SlaPlanner::new(&spec(DynamoVersion::V1_6, flat_profile(1.0, 1.0), (2, 2), 3, 60.0), ReplicaLog::default())
-        .err()
-        .unwrap();
+    let error = SlaPlanner::new(
+        &spec(DynamoVersion::V1_6, flat_profile(1.0, 1.0), (2, 2), 3, 60.0),
+        ReplicaLog::default(),
+    )
+    .err()
+    .unwrap();
     assert!(error.contains("below the minimum"), "{error}");
     let mut kalman = spec(DynamoVersion::V0_7, flat_profile(1.0, 1.0), (1, 1), 8, 60.0);
     kalman.predictor = LoadPredictor::Kalman;
