@@ -31,6 +31,17 @@ pub enum LoadPredictor {
     Kalman,
 }
 
+impl LoadPredictor {
+    /// The name Dynamo's `--load-predictor` takes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoadPredictor::Constant => "constant",
+            LoadPredictor::Arima => "arima",
+            LoadPredictor::Kalman => "kalman",
+        }
+    }
+}
+
 impl std::str::FromStr for LoadPredictor {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
@@ -73,7 +84,7 @@ pub struct PlannerSpec {
     pub min_endpoint: u32,
     /// Demand multiplier before sizing: 1 is Dynamo (which provisions throughput for the predicted
     /// demand, no more); above 1 is profcmp's `--planner-headroom`, not Dynamo's.
-    #[serde(default = "one")]
+    #[serde(default = "crate::layout::one")]
     pub headroom: f64,
 }
 
@@ -119,8 +130,4 @@ pub trait Backend {
     ) -> Result<Run, BackendError>;
     /// Tears a deployment down.
     fn teardown(&mut self, deployment: &Deployment) -> Result<(), BackendError>;
-}
-
-fn one() -> f64 {
-    1.0
 }

@@ -261,6 +261,7 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
     crate::fsio::write_atomic(path, text.as_bytes())
 }
 
-fn one() -> f64 {
+/// Serde's default for a factor absent from older records: 1.
+pub(crate) fn one() -> f64 {
     1.0
 }

@@ -126,9 +126,9 @@ pub fn planner_spec(spec: &RunSpec, job: &PlannedJob) -> Result<(PlannerSpec, Pl
     .map_err(|e| format!("{}: planner adjustment interval: {e}", job.subject))?;
     let predictor_name = pick(
         "predictor",
-        o.predictor.map(|p| predictor_name(p).to_string()),
+        o.predictor.map(|p| p.as_str().to_string()),
         job.args.predictor.clone(),
-        predictor_name(DEFAULT_PREDICTOR).to_string(),
+        DEFAULT_PREDICTOR.as_str().to_string(),
     );
     let predictor: LoadPredictor = predictor_name
         .parse()
@@ -191,14 +191,6 @@ pub fn planner_spec(spec: &RunSpec, job: &PlannedJob) -> Result<(PlannerSpec, Pl
     Ok((planner, ran))
 }
 
-fn predictor_name(p: LoadPredictor) -> &'static str {
-    match p {
-        LoadPredictor::Constant => "constant",
-        LoadPredictor::Arima => "arima",
-        LoadPredictor::Kalman => "kalman",
-    }
-}
-
 /// Intervals of the trace replayed from a cold start to measure its cost.
 pub const COLD_START_INTERVALS: f64 = 3.0;
 
@@ -231,6 +223,19 @@ pub fn run_job(
     observer: &dyn Observer,
 ) -> Result<OptimizationRecord, String> {
     let hash = job_key(spec, job, &input_hash(&trace), seed);
+    run_keyed_job(spec, job, trace, seed, hash, backend, observer)
+}
+
+/// `run_job` with its input key already computed (hashing the trace is not free).
+fn run_keyed_job(
+    spec: &RunSpec,
+    job: &PlannedJob,
+    trace: &[TraceRequest],
+    seed: u64,
+    hash: String,
+    backend: &mut dyn Backend,
+    observer: &dyn Observer,
+) -> Result<OptimizationRecord, String> {
     let record_path = job.dir.join("optimization.json");
     if let Ok(record) = read_json::<OptimizationRecord>(&record_path) {
         if record.input_hash == hash && job.dir.join(crate::aiperf::SUMMARY_JSON).exists() {
@@ -373,8 +378,9 @@ pub fn run_jobs(
                 let outcome = if observer.cancelled() {
                     Err("cancelled".to_string())
                 } else {
-                    make_backend(seed)
-                        .and_then(|mut backend| run_job(spec, job, trace, seed, backend.as_mut(), observer))
+                    make_backend(seed).and_then(|mut backend| {
+                        run_keyed_job(spec, job, trace, seed, keys[i].clone(), backend.as_mut(), observer)
+                    })
                 };
                 *results[i].lock().unwrap() = Some(outcome);
             });
