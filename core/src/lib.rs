@@ -12,6 +12,7 @@ pub mod estimator;
 pub mod fsio;
 pub mod k8s;
 pub mod layout;
+pub mod pipeline;
 pub mod predict;
 pub mod report;
 pub mod serve;
@@ -20,3 +21,6 @@ pub mod spec;
 pub mod stage;
 pub mod stats;
 pub mod workload;
+
+#[cfg(test)]
+mod invariants_tests;

@@ -15,7 +15,7 @@ use profcmp_core::stage::compare::{compare, CompareOptions};
 use profcmp_plugin_api::Sla;
 use serde::{Deserialize, Serialize};
 
-use crate::cli::MethodArgs;
+use crate::args::MethodArgs;
 use crate::output::Console;
 use crate::run::{run_with, Stages};
 use crate::{load, methods};

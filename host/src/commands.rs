@@ -6,10 +6,12 @@ use anyhow::{bail, Context};
 
 use profcmp_core::estimator::{EstimatorSet, ModelInfo};
 
-use crate::cli::{Cli, Command, PluginsCommand, TargetArgs, TraceCommand};
+use crate::args::TargetArgs;
+use crate::cli::{Cli, Command, PluginsCommand, TraceCommand};
+use crate::output::Console;
 use crate::run::{self, Stages};
 use crate::{load, lock, methods};
-use profcmp_core::layout::{read_json, ResultsDir, RunRecord};
+use profcmp_core::layout::ResultsDir;
 
 /// Everything went fine.
 pub const EXIT_OK: u8 = 0;
@@ -20,6 +22,8 @@ pub const EXIT_PARTIAL: u8 = 3;
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let verbose = cli.verbose > 0;
+    let stages = |args: &crate::args::RunArgs, which| stages(args, which, verbose);
     match cli.command {
         Command::Plugins { command } => plugins(command),
         Command::Run(args) => stages(&args, Stages::All),
@@ -32,7 +36,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Trace {
             command: TraceCommand::Sin(args),
         } => crate::simulate::trace_sin(&args),
-        Command::Compare { results } => match compare(&results)? {
+        Command::Compare { results } => match crate::compare::compare(&results)? {
             0 => Ok(ExitCode::from(EXIT_OK)),
             _ => Ok(ExitCode::from(EXIT_PARTIAL)),
         },
@@ -61,8 +65,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn stages(args: &crate::cli::RunArgs, stages: Stages) -> anyhow::Result<ExitCode> {
-    let outcome = run::run(args, stages)?;
+fn stages(args: &crate::args::RunArgs, stages: Stages, verbose: bool) -> anyhow::Result<ExitCode> {
+    let console = Console::new(!args.no_progress, verbose);
+    let outcome = run::run(args, stages, &console)?;
     if outcome.failed > 0 {
         eprintln!("{} method run(s) failed; the others' results are kept", outcome.failed);
     }
@@ -79,122 +84,12 @@ fn stages(args: &crate::cli::RunArgs, stages: Stages) -> anyhow::Result<ExitCode
     Ok(ExitCode::from(EXIT_OK))
 }
 
-/// Compares a results directory and writes its reports; prints the summary. Returns how many
-/// warnings the stages recorded in run.json (dropped methods, partial oracle, failed writes).
-pub fn compare(results: &std::path::Path) -> anyhow::Result<usize> {
-    let dir = ResultsDir::new(results);
-    if !results.is_dir() {
-        anyhow::bail!(
-            "{} is not a directory: run `profcmp run` first or pass --results DIR",
-            results.display()
-        );
-    }
-    let realities = reality_dirs(results);
-    if !realities.is_empty() {
-        return compare_ensemble(results, &realities);
-    }
-    let (comparison, stage_warnings) = compare_dir(&dir);
-    for warning in &comparison.warnings {
-        eprintln!("warning: {warning}");
-    }
-    let written = profcmp_core::report::write_reports(&comparison, &dir.comparison())
-        .with_context(|| format!("cannot write reports into {}", dir.comparison().display()))?;
-    print!("{}", profcmp_core::report::summary::render(&comparison));
-    eprintln!("wrote {} files in {}", written.len(), dir.comparison().display());
-    Ok(stage_warnings)
-}
-
-/// One results directory compared with the SLA its run.json records, the stages' warnings added
-/// to the report's; returns it and how many warnings the stages recorded.
-fn compare_dir(dir: &ResultsDir) -> (profcmp_core::report::Comparison, usize) {
-    let (options, run, unreadable) = run_settings(dir);
-    let mut comparison = profcmp_core::stage::compare::compare(dir, &options);
-    comparison.warnings.extend(unreadable);
-    let mut stage_warnings = 0;
-    if let Some(run) = &run {
-        // What the stages warned about travels with the report.
-        let lines = (run.warnings.iter()).flat_map(|(stage, w)| w.iter().map(move |w| format!("{stage}: {w}")));
-        let before = comparison.warnings.len();
-        comparison.warnings.extend(lines);
-        stage_warnings = comparison.warnings.len() - before;
-    }
-    comparison.run = run.map(|r| profcmp_core::report::RunSettings::of(&r));
-    (comparison, stage_warnings)
-}
-
-/// The compare options from `results/run.json` when the stages wrote one (the run's own SLA),
-/// else the defaults (results made elsewhere, e.g. NVIDIA's run); and a warning if it is unreadable.
-fn run_settings(
-    dir: &ResultsDir,
-) -> (
-    profcmp_core::stage::compare::CompareOptions,
-    Option<RunRecord>,
-    Option<String>,
-) {
-    let mut options = profcmp_core::stage::compare::CompareOptions::default();
-    let path = dir.run_json();
-    if !path.exists() {
-        return (options, None, None);
-    }
-    match read_json::<RunRecord>(&path) {
-        Ok(run) => {
-            options.sla = run.spec.sla;
-            (options, Some(run), None)
-        }
-        Err(e) => (options, None, Some(format!("{e}; compared with the default SLA"))),
-    }
-}
-
-/// `reality-<k>/` subdirectories (a `--realities` run), in k order.
-fn reality_dirs(results: &std::path::Path) -> Vec<(u32, std::path::PathBuf)> {
-    let mut dirs: Vec<(u32, std::path::PathBuf)> = std::fs::read_dir(results)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|entry| {
-            let k = entry
-                .file_name()
-                .to_string_lossy()
-                .strip_prefix("reality-")?
-                .parse()
-                .ok()?;
-            entry.path().is_dir().then(|| (k, entry.path()))
-        })
-        .collect();
-    dirs.sort();
-    dirs
-}
-
-/// Compares each reality's results, then the methods' errors and regrets over the realities.
-fn compare_ensemble(results: &std::path::Path, realities: &[(u32, std::path::PathBuf)]) -> anyhow::Result<usize> {
-    let mut per_reality = Vec::new();
-    let mut stage_warnings = 0;
-    for (k, path) in realities {
-        let dir = ResultsDir::new(path);
-        let (comparison, warned) = compare_dir(&dir);
-        stage_warnings += warned;
-        for warning in &comparison.warnings {
-            eprintln!("warning: reality-{k}: {warning}");
-        }
-        profcmp_core::report::write_reports(&comparison, &dir.comparison())
-            .with_context(|| format!("cannot write reports into {}", dir.comparison().display()))?;
-        per_reality.push((format!("reality-{k}"), comparison));
-    }
-    let ensemble = profcmp_core::report::ensemble::ensemble(&results.display().to_string(), &per_reality);
-    let out = ResultsDir::new(results).comparison();
-    let written = profcmp_core::report::ensemble::write(&ensemble, &out)
-        .with_context(|| format!("cannot write reports into {}", out.display()))?;
-    print!("{}", profcmp_core::report::ensemble::render(&ensemble));
-    eprintln!("wrote {} files in {}", written.len(), out.display());
-    Ok(stage_warnings)
-}
-
 fn estimator_set(target: &TargetArgs) -> anyhow::Result<EstimatorSet> {
     let model = ModelInfo::resolve(&target.model)?;
     Ok(EstimatorSet::new(
         model,
         &target.system,
-        &target.backend,
+        target.framework()?.as_str(),
         target.aic_systems_root.clone(),
     )?)
 }
@@ -212,7 +107,7 @@ fn estimate(target: &TargetArgs, tp: u32, prefill: bool, batch: u32, isl: u32, j
             "latency_ms": latency_ms,
             "model": target.model,
             "system": target.system,
-            "backend": target.backend,
+            "backend": target.framework()?.as_str(),
             "version": estimator.version(),
             "tp": tp,
             "phase": phase,

@@ -1,7 +1,7 @@
 //! The endpoint options of the run-style commands (`--backend endpoint --url ... --loadgen ...`)
 //! and `profcmp loadgen`, which measures one load against a server and writes AIPerf artifacts.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -13,8 +13,6 @@ use profcmp_core::endpoint::{
 };
 use profcmp_core::workload::read_mooncake;
 use profcmp_plugin_api::Probe;
-
-use crate::cli::RunArgs;
 
 /// Which load generator measures an endpoint.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -118,34 +116,34 @@ impl LoadArgs {
     }
 }
 
-/// The endpoint backend's settings with `--cluster endpoint` (or `--backend endpoint`), else None.
-pub fn config(args: &RunArgs) -> anyhow::Result<Option<EndpointConfig>> {
-    if args.cluster != "endpoint" && args.target.backend != "endpoint" {
-        if args.endpoint.load.url.is_some() {
+/// The endpoint backend's settings when `wanted` (`--cluster endpoint` or `--backend
+/// endpoint`), else None.
+pub fn config(
+    args: &EndpointArgs,
+    wanted: bool,
+    model: &str,
+    seed: u64,
+    max_batch: Option<u32>,
+    results: &Path,
+) -> anyhow::Result<Option<EndpointConfig>> {
+    if !wanted {
+        if args.load.url.is_some() {
             bail!("--url needs --cluster endpoint (or --backend endpoint)");
         }
         return Ok(None);
     }
-    if args.cluster == "k8s" {
-        bail!("--backend endpoint and --cluster k8s exclude each other: choose one");
-    }
-    let load = &args.endpoint.load;
-    let graph = args
-        .endpoint
-        .endpoint_graph
-        .as_deref()
-        .map(ServedGraph::parse)
-        .transpose()?;
+    let load = &args.load;
+    let graph = args.endpoint_graph.as_deref().map(ServedGraph::parse).transpose()?;
     Ok(Some(EndpointConfig {
-        target: load.target(&args.target.model)?,
+        target: load.target(model)?,
         loadgen: match load.loadgen {
             LoadgenKind::Builtin => Loadgen::Builtin,
-            LoadgenKind::Aiperf => Loadgen::Aiperf(load.aiperf_settings(args.seed)),
+            LoadgenKind::Aiperf => Loadgen::Aiperf(load.aiperf_settings(seed)),
         },
-        load: load.settings(args.seed)?,
+        load: load.settings(seed)?,
         graph,
-        max_batch: args.max_batch,
-        aiperf_dir: args.results.join(".aiperf"),
+        max_batch,
+        aiperf_dir: results.join(".aiperf"),
     }))
 }
 

@@ -1,26 +1,17 @@
-//! The Kubernetes side of the CLI: `--cluster k8s` runs, `profcmp k8s cleanup` and
-//! `profcmp k8s dgdr`, and the sweep that removes what a run left.
+//! The Kubernetes flags of `--cluster k8s` runs (the run itself is `profcmp_core::k8s::run`),
+//! `profcmp k8s cleanup` and `profcmp k8s dgdr`.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use profcmp_core::backend::Backend;
-use profcmp_core::endpoint::LoadSettings;
-use profcmp_core::estimator::EstimatorSet;
-use profcmp_core::k8s::backend::{runtime, WorkerLimits};
+use profcmp_core::k8s::backend::runtime;
 use profcmp_core::k8s::cluster::Kind;
 use profcmp_core::k8s::dgdr::{self, DgdrSettings};
-use profcmp_core::k8s::measure::Builtin;
-use profcmp_core::k8s::{new_run_id, Cluster, K8sBackend, K8sSettings};
-use profcmp_core::layout::{OptimizationRecord, ResultsDir};
-use profcmp_core::spec::RunSpec;
-use profcmp_core::stage::optimize::{run_job, PlannedJob};
-use profcmp_core::stage::Observer;
-use profcmp_plugin_api::TraceRequest;
+use profcmp_core::k8s::run::Sweep;
+use profcmp_core::k8s::{new_run_id, Cluster};
+use profcmp_core::layout::ResultsDir;
 
 /// Where the cluster is: kubeconfig context and namespace.
 #[derive(Args, Debug, Clone, Default)]
@@ -81,9 +72,6 @@ pub enum K8sCommand {
     },
 }
 
-/// The run being cleaned up if the process is killed by a second Ctrl-C.
-static ACTIVE: Mutex<Option<(ClusterArgs, String)>> = Mutex::new(None);
-
 /// Runs `profcmp k8s ...`.
 pub fn command(command: K8sCommand) -> anyhow::Result<()> {
     match command {
@@ -116,7 +104,7 @@ fn dgdr_command(file: &Path, method: &str, results: &Path, timeout: u64, args: &
     let cluster = runtime.block_on(connect(args))?;
     runtime.block_on(cluster.preflight(&[Kind::Request]))?;
     let run_id = new_run_id();
-    let _sweep = Sweep::new(args, &run_id);
+    let _sweep = Sweep::guard(args.context.clone(), args.namespace.clone(), &run_id);
     eprintln!(
         "k8s: run {run_id} in namespace {} (if killed: `profcmp k8s cleanup --run {run_id}`)",
         cluster.namespace
@@ -147,187 +135,4 @@ fn dgdr_command(file: &Path, method: &str, results: &Path, timeout: u64, args: &
 
 async fn connect(args: &ClusterArgs) -> anyhow::Result<Cluster> {
     Ok(Cluster::connect(args.context.as_deref(), args.namespace.as_deref()).await?)
-}
-
-/// A `--cluster k8s` run: makes one backend per stage subject, labelled with the run id, and
-/// removes whatever is left with that label when dropped.
-pub struct K8sRun {
-    run_id: String,
-    args: K8sArgs,
-    spec: RunSpec,
-    limits: WorkerLimits,
-    cancelled: Arc<AtomicBool>,
-    _sweep: Option<Sweep>,
-}
-
-impl K8sRun {
-    /// Checks the cluster once (for a clear error before any stage) and prints the run id.
-    pub fn start(
-        args: &K8sArgs,
-        spec: &RunSpec,
-        estimators: Arc<EstimatorSet>,
-        cancelled: Arc<AtomicBool>,
-    ) -> anyhow::Result<K8sRun> {
-        let run_id = new_run_id();
-        let limits: WorkerLimits = Arc::new(move |tp| {
-            let estimator = estimators.get(tp).map_err(|e| e.to_string())?;
-            Ok((estimator.kv_capacity_tokens(), estimator.max_batch()))
-        });
-        let mut run = K8sRun {
-            _sweep: None,
-            run_id,
-            args: args.clone(),
-            spec: spec.clone(),
-            limits,
-            cancelled,
-        };
-        // Checks the cluster before anything can be created (and before a sweep could warn).
-        drop(run.connect("preflight", None)?);
-        run._sweep = Some(Sweep::new(&args.cluster, &run.run_id));
-        eprintln!(
-            "k8s: run {} (if killed: `profcmp k8s cleanup --run {}`)",
-            run.run_id, run.run_id
-        );
-        Ok(run)
-    }
-
-    fn connect(&self, subject: &str, planned: Option<String>) -> Result<K8sBackend, profcmp_core::k8s::K8sError> {
-        let mut settings = K8sSettings::new(&self.run_id, subject, &self.spec.model, self.spec.backend);
-        settings.dynamo_version = self.spec.dynamo_version;
-        settings.isl = self.spec.sla.isl;
-        settings.templates = self.args.k8s_templates.clone();
-        settings.ready_timeout = Duration::from_secs(self.args.ready_timeout);
-        settings.planned = planned;
-        K8sBackend::connect(
-            settings,
-            self.args.cluster.context.as_deref(),
-            self.args.cluster.namespace.as_deref(),
-            self.limits.clone(),
-            Arc::new(Builtin(LoadSettings {
-                seed: self.spec.seed,
-                ..LoadSettings::default()
-            })),
-            self.cancelled.clone(),
-        )
-    }
-
-    /// A backend for one subject (method id, `oracle`, ...), deploying `planned` for graphs.
-    pub fn backend(&self, subject: &str, planned: Option<String>) -> Result<Box<dyn Backend>, String> {
-        Ok(Box::new(self.connect(subject, planned).map_err(|e| e.to_string())?))
-    }
-
-    /// A stage backend factory for one subject.
-    pub fn factory<'a>(&'a self, subject: &'a str) -> impl Fn(u64) -> Result<Box<dyn Backend>, String> + Sync + 'a {
-        move |_seed| self.backend(subject, None)
-    }
-
-    /// Capacity B without deploying: the smallest (KV capacity / (ISL + OSL), max batch) among
-    /// the methods' decode workers, from the estimator (what a deployment would report).
-    pub fn capacity(&self, methods: &[(String, profcmp_plugin_api::ProfileResult)]) -> anyhow::Result<u32> {
-        if let Some(b) = self.spec.max_batch {
-            return Ok(b);
-        }
-        let per_request = u64::from(self.spec.sla.isl + self.spec.sla.osl);
-        let mut capacity = u32::MAX;
-        for (_, result) in methods {
-            let (kv, max_batch) = (self.limits)(result.decode.tp).map_err(anyhow::Error::msg)?;
-            capacity = capacity.min((kv / per_request).min(u64::from(max_batch)).max(1) as u32);
-        }
-        Ok(if capacity == u32::MAX { 1 } else { capacity })
-    }
-
-    /// Runs planner jobs one after another, each deploying its `config_with_planner.yaml` as is:
-    /// a method's own, or for the oracle one written from its measured profile.
-    pub fn run_jobs(
-        &self,
-        results: &ResultsDir,
-        jobs: &[PlannedJob],
-        trace: &[TraceRequest],
-        seed: u64,
-        observer: &dyn Observer,
-    ) -> Vec<Result<OptimizationRecord, String>> {
-        jobs.iter()
-            .map(|job| {
-                if observer.cancelled() {
-                    return Err("cancelled".to_string());
-                }
-                let planned = self.planned_yaml(results, job)?;
-                let mut backend = self.backend(&job.subject, Some(planned))?;
-                run_job(&self.spec, job, trace, seed, backend.as_mut(), observer)
-            })
-            .collect()
-    }
-
-    fn planned_yaml(&self, results: &ResultsDir, job: &PlannedJob) -> Result<String, String> {
-        if !job.subject.starts_with("oracle ") {
-            let path = results.config_with_planner(&job.subject);
-            return std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()));
-        }
-        let mut graph = profcmp_core::dynamo::GraphSpec::new(
-            &self.spec.model,
-            self.spec.backend,
-            self.spec.sla.ttft_ms,
-            self.spec.sla.itl_ms,
-            job.prefill_tp,
-            job.decode_tp,
-        );
-        graph.max_gpu_budget = self.spec.search.gpu_budget;
-        let yaml = profcmp_core::dynamo::write_config_with_planner(&graph, &job.profile)?;
-        let path = job.dir.parent().unwrap_or(&job.dir).join("config_with_planner.yaml");
-        profcmp_core::fsio::write_atomic(&path, yaml.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))?;
-        Ok(yaml)
-    }
-}
-
-/// Deletes everything labelled with a run id when dropped (the end of a run, an error, a panic),
-/// and registers the run for [`on_kill`] while it lives.
-struct Sweep {
-    args: ClusterArgs,
-    run_id: String,
-}
-
-impl Sweep {
-    fn new(args: &ClusterArgs, run_id: &str) -> Sweep {
-        *ACTIVE.lock().unwrap_or_else(|p| p.into_inner()) = Some((args.clone(), run_id.to_string()));
-        Sweep {
-            args: args.clone(),
-            run_id: run_id.to_string(),
-        }
-    }
-}
-
-impl Drop for Sweep {
-    fn drop(&mut self) {
-        *ACTIVE.lock().unwrap_or_else(|p| p.into_inner()) = None;
-        match sweep(&self.args, &self.run_id, Some(Duration::from_secs(600))) {
-            Ok(removed) if removed.is_empty() => {}
-            Ok(removed) => eprintln!("k8s: removed what run {} left: {}", self.run_id, removed.join(", ")),
-            Err(e) => eprintln!(
-                "warning: k8s: could not check that run {} left nothing ({e}); run `profcmp k8s cleanup --run {}`",
-                self.run_id, self.run_id
-            ),
-        }
-    }
-}
-
-fn sweep(args: &ClusterArgs, run_id: &str, wait: Option<Duration>) -> anyhow::Result<Vec<String>> {
-    let runtime = runtime()?;
-    let cluster = runtime.block_on(connect(args))?;
-    Ok(runtime.block_on(cluster.cleanup(run_id, wait))?)
-}
-
-/// Called on the second Ctrl-C, before the process exits: deletes the active run's objects
-/// (without waiting until they are gone) so no GPU deployment outlives the process.
-pub fn on_kill() {
-    let active = ACTIVE.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    if let Some((args, run_id)) = active {
-        eprintln!("k8s: deleting what run {run_id} created");
-        match sweep(&args, &run_id, None) {
-            Ok(removed) => eprintln!(
-                "k8s: deleting {} object(s); check with `profcmp k8s cleanup --run {run_id}`",
-                removed.len()
-            ),
-            Err(e) => eprintln!("k8s: {e}; run `profcmp k8s cleanup --run {run_id}`"),
-        }
-    }
 }

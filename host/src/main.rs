@@ -1,8 +1,10 @@
 //! The `profcmp` binary: parse the command line, run it, map the outcome to an exit code.
 
+mod args;
 mod bench;
 mod cli;
 mod commands;
+mod compare;
 mod endpoint;
 mod isolate;
 mod k8s;

@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::{anyhow, bail};
 use semver::VersionReq;
 
-use crate::cli::MethodArgs;
+use crate::args::MethodArgs;
 use crate::load::{self, MethodPin, Resolved};
 use crate::lock;
 
@@ -121,4 +121,19 @@ pub fn resolve_reporting(args: &MethodArgs, tolerant: bool) -> anyhow::Result<(V
         }
     }
     Ok((resolved, left_out))
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use crate::lock::tests::properties::{file, mutated, METHODS};
+
+    proptest! {
+        /// methods.toml as a user may hand it in: read, or refused with an error, never a panic.
+        #[test]
+        fn methods_files_never_panic(methods in prop_oneof![any::<String>(), mutated(METHODS)]) {
+            let _ = super::read_methods_file(&file("methods", &methods));
+        }
+    }
 }

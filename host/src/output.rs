@@ -25,7 +25,7 @@ impl Console {
         let _ = ctrlc::set_handler(move || {
             if flag.swap(true, Ordering::SeqCst) {
                 crate::isolate::kill_workers();
-                crate::k8s::on_kill();
+                sweep_k8s_run();
                 std::process::exit(130);
             }
             eprintln!("\ncancelling: asking the running method to stop, then tearing down (Ctrl-C again to kill)");
@@ -85,7 +85,23 @@ impl Observer for Console {
         }
     }
 
+    fn note(&self, message: &str) {
+        self.line(message);
+    }
+
     fn cancelled(&self) -> bool {
         self.cancelled.load(Ordering::SeqCst)
+    }
+}
+
+/// On the second Ctrl-C: starts deleting what the active Kubernetes run created, so no GPU
+/// deployment outlives the process.
+fn sweep_k8s_run() {
+    if let Some((run_id, removed)) = profcmp_core::k8s::run::sweep_active() {
+        eprintln!("k8s: deleting what run {run_id} created");
+        match removed {
+            Ok(n) => eprintln!("k8s: deleting {n} object(s); check with `profcmp k8s cleanup --run {run_id}`"),
+            Err(e) => eprintln!("k8s: {e}; run `profcmp k8s cleanup --run {run_id}`"),
+        }
     }
 }

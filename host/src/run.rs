@@ -1,97 +1,90 @@
-//! The comparison stages as the CLI runs them: resolve the spec and methods, build the backend,
-//! run the stages, report.
+//! The run-style commands (run, profile, validate, optimize): settings from the flags, the
+//! backend chosen once, the methods loaded in child processes; `profcmp_core::pipeline` runs
+//! the stages.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{bail, Context};
-use profcmp_core::backend::Backend;
-use profcmp_core::estimator::{EstimatorSet, ModelInfo};
-use profcmp_core::layout::{read_json, write_json, ProfileRecord, ResultsDir, RunRecord};
-use profcmp_core::sim::{Reality, SimCluster};
+use profcmp_core::k8s::run::K8sRunSettings;
+use profcmp_core::pipeline::{ClusterChoice, ClusterKind, LoadedMethod, MethodSet, RunInputs};
+pub use profcmp_core::pipeline::{Outcome, Stages};
+use profcmp_core::sim::Reality;
 use profcmp_core::spec::{DynamoVersion, PlannerOverrides, RunSpec, TraceFile, TraceSpec};
-use profcmp_core::stage::optimize::{oracle_candidates, run_jobs, PlannedJob};
-use profcmp_core::stage::profile::{answer_estimate, profile_stage, MethodEntry};
-use profcmp_core::stage::{validate, Observer};
-use profcmp_core::workload::{read_mooncake, write_mooncake};
-use profcmp_plugin_api::{ProfileResult, SearchSpace, ServingBackend, Sla};
+use profcmp_plugin_api::{SearchSpace, ServingBackend, Sla};
 
-use crate::cli::{MethodArgs, RunArgs};
+use crate::args::{BackendArg, ClusterArg, MethodArgs, Preset, RunArgs};
 use crate::output::Console;
 use crate::{lock, methods};
 
-/// Which stages to run.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Stages {
-    All,
-    Profile,
-    Validate,
-    Optimize,
-}
-
-/// Everything a stage needs, resolved once.
-struct Context_ {
-    spec: RunSpec,
-    results: ResultsDir,
-    estimators: Arc<EstimatorSet>,
-    reality: Reality,
-    /// Set for `--cluster k8s`: stage backends are Kubernetes deployments.
-    k8s: Option<crate::k8s::K8sRun>,
-    /// Set with `--cluster endpoint` (or `--backend endpoint`): every backend is that server.
-    endpoint: Option<profcmp_core::endpoint::EndpointConfig>,
-}
-
-/// How a run ended: methods that failed, and warnings (also kept in `results/run.json` and so in
-/// the comparison report).
-#[derive(Debug, Default)]
-pub struct Outcome {
-    /// Method runs that failed.
-    pub failed: usize,
-    /// Things dropped or not written.
-    pub warnings: Vec<String>,
-}
-
-impl Outcome {
-    fn add(&mut self, other: Outcome) {
-        self.failed += other.failed;
-        self.warnings.extend(other.warnings);
-    }
-}
-
-/// Runs the chosen stages.
-pub fn run(args: &RunArgs, stages: Stages) -> anyhow::Result<Outcome> {
+/// Runs the chosen stages, then (for `run`) compares.
+pub fn run(args: &RunArgs, stages: Stages, console: &Console) -> anyhow::Result<Outcome> {
+    let cluster = cluster_kind(args)?;
     if args.realities > 0 {
-        return run_ensemble(args, stages);
+        return run_ensemble(args, stages, cluster, console);
     }
     let mut spec = run_spec(args)?;
-    let endpoint = crate::endpoint::config(args)?;
-    if let Some(config) = &endpoint {
-        spec.reality = crate::endpoint::describe(config);
-    }
-    let console = Console::new(!args.no_progress, args.verbose);
-    let outcome = run_with(
-        spec,
+    let endpoint = crate::endpoint::config(
+        &args.endpoint,
+        cluster == ClusterKind::Endpoint,
+        &args.target.model,
+        args.seed,
+        args.max_batch,
         &args.results,
-        &args.methods,
-        args.target.aic_systems_root.clone(),
-        (args.cluster == "k8s").then_some(&args.k8s),
-        endpoint,
-        stages,
-        &console,
     )?;
+    let choice = match (cluster, endpoint) {
+        (_, Some(config)) => {
+            spec.reality = crate::endpoint::describe(&config);
+            ClusterChoice::Endpoint(config)
+        }
+        (ClusterKind::K8s, None) => ClusterChoice::K8s {
+            reality: Reality::resolve(&spec.reality)?,
+            settings: K8sRunSettings {
+                context: args.k8s.cluster.context.clone(),
+                namespace: args.k8s.cluster.namespace.clone(),
+                templates: args.k8s.k8s_templates.clone(),
+                ready_timeout: Duration::from_secs(args.k8s.ready_timeout),
+                cancelled: console.cancel_flag(),
+            },
+        },
+        (_, None) => ClusterChoice::Sim {
+            reality: Reality::resolve(&spec.reality)?,
+        },
+    };
+    let loader = |spec: &RunSpec| load_methods(&args.methods, spec, console).map_err(Into::into);
+    let inputs = RunInputs {
+        spec,
+        results: args.results.clone(),
+        cluster: choice,
+        aic_systems_root: args.target.aic_systems_root.clone(),
+        methods: &loader,
+    };
+    let outcome = profcmp_core::pipeline::run(inputs, stages, console);
     console.finish();
+    let outcome = outcome?;
     if stages == Stages::All {
-        crate::commands::compare(&args.results)?;
+        crate::compare::compare(&args.results)?;
     }
     Ok(outcome)
 }
 
+/// `--cluster`, with `--backend endpoint` saying `--cluster endpoint`.
+fn cluster_kind(args: &RunArgs) -> anyhow::Result<ClusterKind> {
+    match (args.target.backend, args.cluster) {
+        (BackendArg::Endpoint, ClusterArg::K8s) => {
+            bail!("--backend endpoint and --cluster k8s exclude each other: choose one")
+        }
+        (BackendArg::Endpoint, _) => Ok(ClusterKind::Endpoint),
+        (_, cluster) => Ok(cluster.into()),
+    }
+}
+
 /// Runs the chosen stages once per reality drawn from the ranges, into `<results>/reality-<k>/`.
-fn run_ensemble(args: &RunArgs, stages: Stages) -> anyhow::Result<Outcome> {
-    if args.cluster != "sim" || args.target.backend == "endpoint" {
+fn run_ensemble(args: &RunArgs, stages: Stages, cluster: ClusterKind, console: &Console) -> anyhow::Result<Outcome> {
+    if cluster != ClusterKind::Sim {
         bail!(
             "--realities draws simulated clusters; it needs --cluster sim (got --cluster {})",
-            args.cluster
+            cluster.as_str()
         );
     }
     if args.reality != profcmp_core::sim::DEFAULT_REALITY {
@@ -106,178 +99,86 @@ fn run_ensemble(args: &RunArgs, stages: Stages) -> anyhow::Result<Outcome> {
     };
     let spec = run_spec(args)?;
     let drawn = ranges.draw(args.realities, spec.seed)?;
-    let console = Console::new(!args.no_progress, args.verbose);
-    let mut outcome = Outcome::default();
-    for (k, reality) in drawn.iter().enumerate() {
-        let dir = args.results.join(format!("reality-{}", k + 1));
-        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        // The file name carries a hash of the profile, so a changed draw never reuses results.
-        let text = reality.to_toml();
-        let path = dir.join(format!("reality-{}.toml", profcmp_core::spec::input_hash(&text)));
-        if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
-            profcmp_core::fsio::write_atomic(&path, text.as_bytes())
-                .with_context(|| format!("cannot write {}", path.display()))?;
-        }
-        console.line(&format!(
-            "reality {}/{}: {} (prefill x{:.2}, decode x{:.2}, KV {:.0} GB/s per link) -> {}",
-            k + 1,
-            drawn.len(),
-            reality.name,
-            reality.prefill_factor,
-            reality.decode_factor,
-            reality.kv_bandwidth_gb_s,
-            dir.display()
-        ));
-        let mut spec = spec.clone();
-        spec.reality = path.display().to_string();
-        let aic_root = args.target.aic_systems_root.clone();
-        outcome.add(run_with(
-            spec,
-            &dir,
-            &args.methods,
-            aic_root,
-            None,
-            None,
-            stages,
-            &console,
-        )?);
-    }
+    let loader = |spec: &RunSpec| load_methods(&args.methods, spec, console).map_err(Into::into);
+    let root = args.target.aic_systems_root.clone();
+    let outcome = profcmp_core::pipeline::run_realities(&spec, &drawn, &args.results, root, &loader, stages, console);
     console.finish();
+    let outcome = outcome?;
     if stages == Stages::All {
-        crate::commands::compare(&args.results)?;
+        crate::compare::compare(&args.results)?;
     }
     Ok(outcome)
 }
 
-/// Runs the chosen stages of `spec` into `results` (without the compare stage), on Kubernetes when
-/// `k8s` is given. Records the settings and each stage's warnings in `results/run.json`.
+/// Runs the chosen stages of `spec` into `results` (without the compare stage) on the simulated
+/// cluster at `spec.reality`, or on the endpoint when given: for the benchmarks (the CLI goes
+/// through [`run`]). `_k8s` is always None: Kubernetes runs need the CLI's cluster flags.
+#[allow(clippy::too_many_arguments)]
 pub fn run_with(
     spec: RunSpec,
     results: &Path,
     methods: &MethodArgs,
     aic_systems_root: Option<std::path::PathBuf>,
-    k8s: Option<&crate::k8s::K8sArgs>,
+    _k8s: Option<()>,
     endpoint: Option<profcmp_core::endpoint::EndpointConfig>,
     stages: Stages,
     console: &Console,
 ) -> anyhow::Result<Outcome> {
-    let model = ModelInfo::resolve(&spec.model)?;
-    let perf_db = profcmp_core::estimator::perf_db_digest(&spec.system, aic_systems_root.as_deref())?;
-    let estimators = Arc::new(EstimatorSet::new(
-        model,
-        &spec.system,
-        spec.backend.as_str(),
-        aic_systems_root,
-    )?);
-    let mut spec = spec;
-    if spec.search.gpu_budget == 0 {
-        let trace = profcmp_core::workload::trace_for(&spec.trace, &spec.sla, spec.seed)?;
-        let sized = profcmp_core::stage::optimize::servable_budget(&trace, &estimators, &spec.sla)
-            .map_err(anyhow::Error::msg)?;
-        console.line(&format!(
-            "GPU budget: auto = {} (the trace's busiest 2 s: {:.1} req/s need {:.1} prefill + {:.1} decode GPUs at TP1 by the estimator; whole 8-GPU nodes)",
-            sized.gpus, sized.peak_rate, sized.prefill_gpus, sized.decode_gpus
-        ));
-        spec.search.gpu_budget = sized.gpus;
-    }
-    // An endpoint's timing is the server's own; the simulated cluster is not used.
-    let reality = match endpoint {
-        Some(_) => Reality::named("nominal")?,
-        None => reality(&spec.reality)?,
+    let cluster = match endpoint {
+        Some(config) => ClusterChoice::Endpoint(config),
+        None => ClusterChoice::Sim {
+            reality: Reality::resolve(&spec.reality)?,
+        },
     };
-    // What the cache keys need beyond the flags: the contents behind the names.
-    let reality_text = match endpoint {
-        Some(_) => spec.reality.clone(),
-        None => format!("{reality:?}"),
-    };
-    spec.fingerprint = profcmp_core::spec::Fingerprint::new(&reality_text, perf_db);
-    let cluster = match (&k8s, &endpoint) {
-        (Some(_), _) => "k8s",
-        (None, Some(_)) => "endpoint",
-        (None, None) => "sim",
-    };
-    let k8s = k8s
-        .map(|args| crate::k8s::K8sRun::start(args, &spec, estimators.clone(), console.cancel_flag()))
-        .transpose()?;
-    let ctx = Context_ {
+    let loader = |spec: &RunSpec| load_methods(methods, spec, console).map_err(Into::into);
+    let inputs = RunInputs {
         spec,
-        results: ResultsDir::new(results),
-        estimators,
-        reality,
-        k8s,
-        endpoint,
+        results: results.to_path_buf(),
+        cluster,
+        aic_systems_root,
+        methods: &loader,
     };
-    let mut record = start_record(&ctx, cluster)?;
-    let mut outcome = Outcome::default();
-    let cancelled = |console: &Console| -> anyhow::Result<()> {
-        if console.cancelled() {
-            console.finish();
-            bail!("cancelled: what was written is kept; rerun the same command to continue where it stopped");
-        }
-        Ok(())
-    };
-    let mut stage = |name: &str, result: anyhow::Result<Outcome>| -> anyhow::Result<()> {
-        let stage_outcome = result?;
-        for warning in &stage_outcome.warnings {
-            console.line(&format!("warning: {warning}"));
-        }
-        record.warnings.insert(name.to_string(), stage_outcome.warnings.clone());
-        write_json(&ctx.results.run_json(), &record)
-            .with_context(|| format!("cannot write {}", ctx.results.run_json().display()))?;
-        outcome.add(stage_outcome);
-        Ok(())
-    };
-    if matches!(stages, Stages::All | Stages::Profile) {
-        stage("profile", profile(&ctx, methods, console))?;
-        cancelled(console)?;
-    }
-    if matches!(stages, Stages::All | Stages::Validate) {
-        stage("validate", validate(&ctx, console))?;
-        cancelled(console)?;
-    }
-    if matches!(stages, Stages::All | Stages::Optimize) {
-        stage("optimize", optimize(&ctx, console))?;
-        cancelled(console)?;
-    }
-    Ok(outcome)
+    Ok(profcmp_core::pipeline::run(inputs, stages, console)?)
 }
 
-/// The run record with this run's settings; a stage that does not run now keeps the warnings it
-/// raised before (they still describe its results on disk), a stage that runs replaces its own.
-fn start_record(ctx: &Context_, cluster: &str) -> anyhow::Result<RunRecord> {
-    std::fs::create_dir_all(&ctx.results.root)
-        .with_context(|| format!("cannot create {}", ctx.results.root.display()))?;
-    let mut record = RunRecord {
-        schema_version: 1,
-        profcmp_version: env!("CARGO_PKG_VERSION").to_string(),
-        cluster: cluster.to_string(),
-        spec: ctx.spec.clone(),
-        warnings: Default::default(),
+/// Resolves the methods and starts each in its own process; one that cannot start is reported
+/// and counted as failed, the others run.
+fn load_methods(args: &MethodArgs, spec: &RunSpec, console: &Console) -> anyhow::Result<MethodSet> {
+    let (resolved, left_out) = methods::resolve_reporting(args, true)?;
+    let mut outcome = Outcome {
+        failed: 0,
+        warnings: left_out,
     };
-    if let Ok(old) = read_json::<RunRecord>(&ctx.results.run_json()) {
-        record.warnings = old.warnings;
-    }
-    write_json(&ctx.results.run_json(), &record)
-        .with_context(|| format!("cannot write {}", ctx.results.run_json().display()))?;
-    Ok(record)
-}
-
-/// The serving framework named on the command line.
-pub fn serving_backend(name: &str) -> anyhow::Result<ServingBackend> {
-    Ok(match name {
-        "trtllm" => ServingBackend::Trtllm,
-        "vllm" => ServingBackend::Vllm,
-        "sglang" => ServingBackend::Sglang,
-        // An already running server: the estimator (for the methods) assumes TRT-LLM timing.
-        "endpoint" => ServingBackend::Trtllm,
-        other => {
-            bail!("unknown backend `{other}`; valid: trtllm, vllm, sglang (simulated cluster) or endpoint (--url)")
+    let timeout = Duration::try_from_secs_f64(spec.limits.timeout_s).unwrap_or(Duration::MAX);
+    let mut loaded = Vec::new();
+    for r in &resolved {
+        match crate::isolate::IsolatedPlugin::new(r, timeout) {
+            Ok(plugin) => loaded.push(LoadedMethod {
+                runner: Box::new(plugin),
+                options: r.options.clone(),
+                code_hash: r.sha256.clone(),
+            }),
+            Err(e) => {
+                console.line(&format!("error: {e}"));
+                outcome.failed += 1;
+                outcome.warnings.push(format!("{} not run: {e}", r.name));
+            }
         }
+    }
+    Ok(MethodSet {
+        methods: loaded,
+        lock_text: lock::render(&resolved),
+        outcome,
     })
 }
 
 fn run_spec(args: &RunArgs) -> anyhow::Result<RunSpec> {
-    let backend = serving_backend(&args.target.backend)?;
+    // An already running server has no framework the estimator knows: the methods' estimates
+    // assume TRT-LLM timing, as `--backend endpoint`'s help says.
+    let backend = match args.target.backend {
+        BackendArg::Endpoint => ServingBackend::Trtllm,
+        _ => args.target.framework()?,
+    };
     for (name, value) in [
         ("--ttft", args.ttft),
         ("--itl", args.itl),
@@ -319,8 +220,8 @@ fn run_spec(args: &RunArgs) -> anyhow::Result<RunSpec> {
             .filter(|b| *b >= 1)
             .ok_or_else(|| anyhow::anyhow!("--gpu-budget must be `auto` or a whole number >= 1, got `{n}`"))?,
     };
-    let mut dynamo_version: DynamoVersion = args.dynamo_version.parse().map_err(anyhow::Error::msg)?;
-    if args.preset.as_deref() == Some("nvidia-2026-01") {
+    let mut dynamo_version: DynamoVersion = args.dynamo_version.into();
+    if args.preset == Some(Preset::Nvidia2026_01) {
         (dynamo_version, gpu_budget) = (DynamoVersion::V0_7, 8);
     }
     Ok(RunSpec {
@@ -346,12 +247,7 @@ fn run_spec(args: &RunArgs) -> anyhow::Result<RunSpec> {
         dynamo_version,
         planner: PlannerOverrides {
             adjustment_interval_s: args.adjustment_interval,
-            predictor: args
-                .load_predictor
-                .as_deref()
-                .map(str::parse)
-                .transpose()
-                .map_err(|e: String| anyhow::anyhow!("--load-predictor: {e}"))?,
+            predictor: args.load_predictor.map(Into::into),
             headroom: args.planner_headroom,
         },
         repeat: args.repeat,
@@ -361,210 +257,6 @@ fn run_spec(args: &RunArgs) -> anyhow::Result<RunSpec> {
             budget_s: args.method_budget,
         },
     })
-}
-
-/// A fresh simulated cluster per call (own virtual clock), seeded; or the endpoint.
-fn backend_factory(ctx: &Context_) -> impl Fn(u64) -> Result<Box<dyn Backend>, String> + Sync + '_ {
-    move |seed| {
-        if let Some(config) = &ctx.endpoint {
-            let endpoint = profcmp_core::endpoint::EndpointBackend::new(config.clone()).map_err(|e| e.to_string())?;
-            return Ok(Box::new(endpoint) as Box<dyn Backend>);
-        }
-        let cluster = SimCluster::with_estimators(ctx.estimators.clone(), ctx.spec.backend, ctx.reality.clone(), seed);
-        Ok(Box::new(cluster) as Box<dyn Backend>)
-    }
-}
-
-/// A reality profile by name (`nominal`, `dynamo-2026-01`) or from a TOML file.
-pub fn reality(name_or_path: &str) -> anyhow::Result<Reality> {
-    Ok(Reality::resolve(name_or_path)?)
-}
-
-fn profile(ctx: &Context_, methods: &MethodArgs, console: &Console) -> anyhow::Result<Outcome> {
-    let (resolved, left_out) = methods::resolve_reporting(methods, true)?;
-    let mut outcome = Outcome {
-        failed: 0,
-        warnings: left_out,
-    };
-    let lock_text = lock::render(&resolved);
-    let mut loaded = Vec::new();
-    let timeout = std::time::Duration::try_from_secs_f64(ctx.spec.limits.timeout_s).unwrap_or(std::time::Duration::MAX);
-    for r in &resolved {
-        match crate::isolate::IsolatedPlugin::new(r, timeout) {
-            Ok(plugin) => loaded.push((plugin, r)),
-            Err(e) => {
-                console.line(&format!("error: {e}"));
-                outcome.failed += 1;
-                outcome.warnings.push(format!("{} not run: {e}", r.name));
-            }
-        }
-    }
-    let entries: Vec<MethodEntry> = loaded
-        .iter()
-        .map(|(plugin, r)| MethodEntry {
-            runner: plugin,
-            options: r.options.clone(),
-            code_hash: r.sha256.clone(),
-        })
-        .collect();
-    let estimates = |q: &_| answer_estimate(&ctx.estimators, q);
-    let factory = backend_factory(ctx);
-    let (records, write_warnings): (Vec<ProfileRecord>, Vec<String>) = match &ctx.k8s {
-        // One backend per method, so its objects carry the method's label.
-        Some(k8s) => {
-            let (mut records, mut warnings) = (Vec::new(), Vec::new());
-            for entry in &entries {
-                let factory = k8s.factory(&entry.runner.manifest().name);
-                let one = std::slice::from_ref(entry);
-                let (r, w) = profile_stage(&ctx.spec, &ctx.results, one, &lock_text, &factory, &estimates, console);
-                records.extend(r);
-                warnings.extend(w);
-            }
-            (records, warnings)
-        }
-        None => profile_stage(
-            &ctx.spec,
-            &ctx.results,
-            &entries,
-            &lock_text,
-            &factory,
-            &estimates,
-            console,
-        ),
-    };
-    outcome.warnings.extend(write_warnings);
-    for record in &records {
-        let l = &record.ledger;
-        match &record.error {
-            None => console.line(&format!(
-                "profile {}: {} deployments, {:.2} GPU-h, {:.0} s ({:.1} s CPU)",
-                record.manifest.name, l.deployments, l.gpu_hours, l.duration_s, l.cpu_s
-            )),
-            Some(e) => {
-                outcome.failed += 1;
-                console.line(&format!("profile {}: FAILED: {e}", record.manifest.name));
-            }
-        }
-        if l.teardown_failures > 0 {
-            outcome.warnings.push(format!(
-                "{}: {} deployment(s) whose teardown was never confirmed (leaked; charged to the end of its run)",
-                record.manifest.name, l.teardown_failures
-            ));
-        }
-    }
-    Ok(outcome)
-}
-
-/// Successful profile results in the results directory, by method, and a warning for each
-/// method directory whose profile.json cannot be read (that method is left out).
-fn profiled(results: &ResultsDir) -> anyhow::Result<(Vec<(String, ProfileResult)>, Vec<String>)> {
-    let methods = results
-        .methods()
-        .with_context(|| format!("cannot read {}: run `profcmp profile` first", results.root.display()))?;
-    let mut out = Vec::new();
-    let mut warnings = Vec::new();
-    for method in methods {
-        let path = results.profile_json(&method);
-        if !path.exists() {
-            continue;
-        }
-        match read_json::<ProfileRecord>(&path) {
-            Ok(ProfileRecord {
-                result: Some(result), ..
-            }) => out.push((method, result)),
-            // A failed method is reported as failed by the profile stage and the comparison.
-            Ok(_) => {}
-            Err(e) => warnings.push(format!("{method} left out: unreadable profile.json: {e}")),
-        }
-    }
-    if out.is_empty() {
-        bail!(
-            "no successful profile in {}: run `profcmp profile` first",
-            results.root.display()
-        );
-    }
-    Ok((out, warnings))
-}
-
-fn validate(ctx: &Context_, console: &Console) -> anyhow::Result<Outcome> {
-    let (methods, warnings) = profiled(&ctx.results)?;
-    let mut outcome = Outcome { failed: 0, warnings };
-    let factory = backend_factory(ctx);
-    // On Kubernetes one B for every graph (estimated from the deployments); on the simulated
-    // cluster and an endpoint each graph's own saturation concurrency, measured.
-    let shared = match &ctx.k8s {
-        Some(k8s) => Some(k8s.capacity(&methods)?),
-        None => None,
-    };
-    let mut measured = Vec::new();
-    for (method, result) in &methods {
-        let capacity = match shared {
-            Some(b) => Ok(b),
-            None => factory(ctx.spec.seed).and_then(|mut backend| {
-                validate::method_capacity(&ctx.spec, &ctx.results, method, result, backend.as_mut())
-                    .map(|record| record.capacity_b)
-            }),
-        };
-        match capacity {
-            Ok(b) => {
-                let levels = profcmp_core::predict::load_levels(b);
-                console.line(&format!(
-                    "validate {method}: capacity B = {b}{}; levels {}",
-                    if ctx.spec.max_batch.is_some() {
-                        " (--max-batch)"
-                    } else {
-                        ""
-                    },
-                    levels
-                        .iter()
-                        .map(|(l, c)| format!("{l} {c}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
-                measured.push((method, result, levels));
-            }
-            Err(e) => {
-                outcome.failed += 1;
-                console.line(&format!("validate {method}: FAILED: capacity: {e}"));
-                outcome
-                    .warnings
-                    .push(format!("validate {method} failed: capacity: {e}"));
-            }
-        }
-    }
-    for repeat in 0..ctx.spec.repeat {
-        for (method, result, levels) in &measured {
-            let mut backend = match &ctx.k8s {
-                // The method's config_with_planner.yaml as is: the real planner scales it.
-                Some(k8s) => {
-                    let path = ctx.results.config_with_planner(method);
-                    let yaml =
-                        std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-                    k8s.backend(method, Some(yaml))
-                }
-                None => factory(ctx.spec.seed + u64::from(repeat)),
-            }
-            .map_err(anyhow::Error::msg)?;
-            let measured = validate::validate_method(
-                &ctx.spec,
-                &ctx.results,
-                method,
-                result,
-                levels,
-                repeat,
-                backend.as_mut(),
-                console,
-            );
-            if let Err(e) = measured {
-                outcome.failed += 1;
-                console.line(&format!("validate {method}: FAILED: {e}"));
-                outcome
-                    .warnings
-                    .push(format!("validate {method} (seed {repeat}) failed: {e}"));
-            }
-        }
-    }
-    Ok(outcome)
 }
 
 /// The optimize stage's trace from the flags: a `--trace` file (identified by its sha256) or
@@ -615,131 +307,4 @@ fn trace_spec(args: &RunArgs) -> anyhow::Result<TraceSpec> {
         ratio_period_s: args.ratio_period,
         file,
     })
-}
-
-fn trace_for(ctx: &Context_, seed: u64, path: &Path) -> anyhow::Result<Vec<profcmp_plugin_api::TraceRequest>> {
-    let trace = profcmp_core::workload::trace_for(&ctx.spec.trace, &ctx.spec.sla, seed)?;
-    // Keep the file the user can replay elsewhere; rewrite it only if it differs.
-    if read_mooncake(path).ok().as_ref() != Some(&trace) {
-        write_mooncake(path, &trace, 512)?;
-    }
-    Ok(trace)
-}
-
-/// The planner arguments in a method's `config_with_planner.yaml` (none if it has none).
-fn method_planner_args(results: &ResultsDir, method: &str) -> profcmp_core::stage::optimize::MethodPlannerArgs {
-    std::fs::read_to_string(results.config_with_planner(method))
-        .ok()
-        .and_then(|yaml| profcmp_core::dynamo::read_profile_data(&yaml).ok())
-        .map(|data| (&data).into())
-        .unwrap_or_default()
-}
-
-fn optimize(ctx: &Context_, console: &Console) -> anyhow::Result<Outcome> {
-    let (methods, warnings) = profiled(&ctx.results)?;
-    let mut outcome = Outcome { failed: 0, warnings };
-    let factory = backend_factory(ctx);
-    // One server cannot take two loads at once without each skewing the other.
-    let threads = match ctx.endpoint {
-        Some(_) => 1,
-        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-    };
-    for repeat in 0..ctx.spec.repeat {
-        let seed = ctx.spec.seed + u64::from(repeat);
-        let seed_dir = |dir: std::path::PathBuf| {
-            if repeat == 0 {
-                dir
-            } else {
-                dir.join(format!("seed-{repeat}"))
-            }
-        };
-        let trace_path = if repeat == 0 {
-            ctx.results.trace()
-        } else {
-            ctx.results.root.join(format!("sinusoidal-seed-{repeat}.jsonl"))
-        };
-        let trace = trace_for(ctx, seed, &trace_path)?;
-        let mut jobs: Vec<PlannedJob> = methods
-            .iter()
-            .map(|(method, result)| PlannedJob {
-                subject: method.clone(),
-                prefill_tp: result.prefill.tp,
-                decode_tp: result.decode.tp,
-                profile: result.profile_data.clone(),
-                args: method_planner_args(&ctx.results, method),
-                dir: seed_dir(ctx.results.optimization(method)),
-            })
-            .collect();
-        let estimates = |q: &_| answer_estimate(&ctx.estimators, q);
-        let oracle_factory: Box<profcmp_core::stage::BackendFactory> = match &ctx.k8s {
-            Some(k8s) => Box::new(k8s.factory("oracle")),
-            None => Box::new(backend_factory(ctx)),
-        };
-        let oracle_profiles = profcmp_core::stage::optimize::measured_profiles(
-            &ctx.spec,
-            &ctx.results,
-            &oracle_factory,
-            &estimates,
-            console,
-        )
-        .map_err(anyhow::Error::msg)?;
-        let mut left_out = Vec::new();
-        let methods_jobs = jobs.len();
-        for (p, d) in oracle_candidates(&ctx.spec) {
-            let (Some(prefill), Some(decode)) = (oracle_profiles.prefill.get(&p), oracle_profiles.decode.get(&d))
-            else {
-                let missing = match oracle_profiles.prefill.contains_key(&p) {
-                    false => format!("prefill TP{p}"),
-                    true => format!("decode TP{d}"),
-                };
-                left_out.push(format!(
-                    "oracle candidate {p}x{d} left out (seed {repeat}): {missing} could not be deployed and measured; regret is against a partial oracle"
-                ));
-                continue;
-            };
-            jobs.push(PlannedJob {
-                subject: format!("oracle {p}x{d}"),
-                prefill_tp: p,
-                decode_tp: d,
-                profile: profcmp_plugin_api::PlannerProfile {
-                    prefill: prefill.clone(),
-                    decode: decode.clone(),
-                },
-                args: Default::default(),
-                dir: seed_dir(ctx.results.oracle(p, d)),
-            });
-        }
-        // Regret against a partial oracle is said; with no candidate at all (an endpoint serves one
-        // graph) there is no regret to mislead, and the comparison says regret is missing.
-        if jobs.len() > methods_jobs {
-            outcome.warnings.extend(left_out);
-        }
-        let outcomes = match &ctx.k8s {
-            Some(k8s) => k8s.run_jobs(&ctx.results, &jobs, &trace, seed, console),
-            None => run_jobs(&ctx.spec, &jobs, &trace, seed, threads, &factory, console),
-        };
-        for (job, result) in jobs.iter().zip(outcomes) {
-            match result {
-                Ok(r) => console.line(&format!(
-                    "optimize {}: goodput {:.2} req/s, {:.3} per GPU, SLA hit {:.0}%",
-                    job.subject,
-                    r.goodput,
-                    r.goodput_per_gpu,
-                    r.sla_hit_rate * 100.0
-                )),
-                Err(e) => {
-                    outcome.failed += 1;
-                    console.line(&format!("optimize {}: FAILED: {e}", job.subject));
-                    let partial = match job.subject.starts_with("oracle ") {
-                        true => "; regret is against a partial oracle",
-                        false => "",
-                    };
-                    outcome
-                        .warnings
-                        .push(format!("optimize {} (seed {repeat}) failed: {e}{partial}", job.subject));
-                }
-            }
-        }
-    }
-    Ok(outcome)
 }

@@ -3,14 +3,12 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 
-use anyhow::bail;
 use clap::Args;
 use profcmp_core::endpoint::{parse_pool, ServedGraph};
 use profcmp_core::serve::{spawn, ServeConfig};
 use profcmp_core::sim::SimCluster;
-use profcmp_plugin_api::ServingBackend;
 
-use crate::cli::TargetArgs;
+use crate::args::TargetArgs;
 
 /// Settings of `profcmp serve`.
 #[derive(Args, Debug, Clone)]
@@ -48,14 +46,9 @@ pub struct ServeArgs {
 
 /// Serves until the process is stopped.
 pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
-    let backend = match args.target.backend.as_str() {
-        "trtllm" => ServingBackend::Trtllm,
-        "vllm" => ServingBackend::Vllm,
-        "sglang" => ServingBackend::Sglang,
-        other => bail!("unknown backend `{other}` for the simulated cluster; valid: trtllm, vllm, sglang"),
-    };
+    let backend = args.target.framework()?;
     let graph = ServedGraph::new(parse_pool(&args.prefill)?, parse_pool(&args.decode)?);
-    let reality = crate::run::reality(&args.reality)?;
+    let reality = profcmp_core::sim::Reality::resolve(&args.reality)?;
     let reality_name = reality.name.clone();
     let (model, system, root, seed) = (
         args.target.model.clone(),

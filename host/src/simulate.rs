@@ -24,8 +24,8 @@ fn pair(flag: &str, text: &str) -> anyhow::Result<(u32, u32)> {
 pub fn simulate(args: &SimulateArgs) -> anyhow::Result<ExitCode> {
     let (prefill_workers, prefill_tp) = pair("--prefill", &args.prefill)?;
     let (decode_workers, decode_tp) = pair("--decode", &args.decode)?;
-    let backend = crate::run::serving_backend(&args.target.backend)?;
-    let reality = crate::run::reality(&args.reality)?;
+    let backend = args.target.framework()?;
+    let reality = profcmp_core::sim::Reality::resolve(&args.reality)?;
     let mut cluster = SimCluster::aic(
         &args.target.model,
         &args.target.system,

@@ -28,6 +28,7 @@ pub mod names;
 mod schema;
 #[cfg(test)]
 mod tests;
+pub mod run;
 pub mod v1beta1;
 
 pub use backend::{K8sBackend, K8sSettings};

@@ -15,6 +15,8 @@ pub trait Observer: Sync {
     fn progress(&self, method: &str, done: u64, total: u64, message: &str);
     /// A stage's step for one method (or the oracle).
     fn stage_progress(&self, stage: &str, subject: &str, message: &str);
+    /// A line the run reports whatever the verbosity: a stage's result, a warning.
+    fn note(&self, _message: &str) {}
     /// True once the user asked to stop.
     fn cancelled(&self) -> bool;
 }
