@@ -55,8 +55,16 @@ fn the_check_finds_a_print() {
     // The scan above would catch a print macro in library code: a metamorphic check on a copy.
     let dir = std::env::temp_dir().join(format!("profcmp-no-print-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("a.rs"), "fn f() { eprintln!(\"x\"); }\n#[cfg(test)]\nmod t {}\n").unwrap();
-    std::fs::write(dir.join("b.rs"), "fn f() {}\n#[cfg(test)]\nmod tests { fn g() { println!(\"y\"); } }\n").unwrap();
+    std::fs::write(
+        dir.join("a.rs"),
+        "fn f() { eprintln!(\"x\"); }\n#[cfg(test)]\nmod t {}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("b.rs"),
+        "fn f() {}\n#[cfg(test)]\nmod tests { fn g() { println!(\"y\"); } }\n",
+    )
+    .unwrap();
     let found = print_lines(&dir);
     assert_eq!(found.len(), 1, "{found:?}");
     assert!(found[0].contains("a.rs:1:"), "{found:?}");

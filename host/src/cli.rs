@@ -20,6 +20,11 @@ pub struct Cli {
     /// Only warnings and errors on stderr.
     #[arg(long, short, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+    /// Diagnostics and progress on stderr as JSON, one object per line (`time`, `level`,
+    /// `target`, `message`, and `method`, `stage`, `subject`, `done`, `total` when they apply),
+    /// for machines.
+    #[arg(long, global = true)]
+    pub json_events: bool,
 }
 
 #[derive(Subcommand, Debug)]

@@ -18,6 +18,7 @@ mod simulate;
 
 fn main() -> std::process::ExitCode {
     let cli = <cli::Cli as clap::Parser>::parse();
+    output::init(cli.verbose, cli.quiet, cli.json_events);
     match commands::run(cli) {
         Ok(code) => code.into(),
         Err(error) => {

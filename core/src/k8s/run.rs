@@ -217,8 +217,11 @@ impl Drop for Sweep {
             Some(Duration::from_secs(600)),
         ) {
             Ok(removed) if removed.is_empty() => {}
-            Ok(removed) => tracing::info!("k8s: removed what run {run_id} left: {}", removed.join(", ")),
+            Ok(removed) => {
+                tracing::info!(target: crate::stage::targets::RUN, "k8s: removed what run {run_id} left: {}", removed.join(", "))
+            }
             Err(e) => tracing::warn!(
+                target: crate::stage::targets::RUN,
                 "k8s: could not check that run {run_id} left nothing ({e}); run `profcmp k8s cleanup --run {run_id}`"
             ),
         }

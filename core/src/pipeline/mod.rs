@@ -151,8 +151,9 @@ pub fn run(inputs: RunInputs<'_>, stages: Stages, observer: &dyn Observer) -> Re
     let mut outcome = Outcome::default();
     let mut stage = |name: &str, result: Result<Outcome, PipelineError>| -> Result<(), PipelineError> {
         let stage_outcome = result?;
+        let _span = tracing::info_span!("stage", name).entered();
         for warning in &stage_outcome.warnings {
-            observer.note(&format!("warning: {warning}"));
+            observer.warn(warning);
         }
         record.warnings.insert(name.to_string(), stage_outcome.warnings.clone());
         write_record(&run.results, &record)?;
@@ -162,14 +163,18 @@ pub fn run(inputs: RunInputs<'_>, stages: Stages, observer: &dyn Observer) -> Re
         }
         Ok(())
     };
+    let span = |name: &str| tracing::info_span!("stage", name);
     if matches!(stages, Stages::All | Stages::Profile) {
-        stage("profile", profile(&run, methods, observer))?;
+        let result = span("profile").in_scope(|| profile(&run, methods, observer));
+        stage("profile", result)?;
     }
     if matches!(stages, Stages::All | Stages::Validate) {
-        stage("validate", validate(&run, observer))?;
+        let result = span("validate").in_scope(|| validate(&run, observer));
+        stage("validate", result)?;
     }
     if matches!(stages, Stages::All | Stages::Optimize) {
-        stage("optimize", optimize(&run, observer))?;
+        let result = span("optimize").in_scope(|| optimize(&run, observer));
+        stage("optimize", result)?;
     }
     Ok(outcome)
 }
@@ -268,6 +273,7 @@ fn profile(run: &Run, load: &MethodLoader<'_>, observer: &dyn Observer) -> Resul
             code_hash: method.code_hash.clone(),
         };
         let name = entry.runner.manifest().name.clone();
+        let _span = tracing::info_span!("method", name).entered();
         let factory = |seed| run.backends.for_subject(&name, seed);
         let (r, w) = profile_stage(
             &run.spec,
