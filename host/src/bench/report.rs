@@ -7,7 +7,7 @@ use profcmp_core::stage::optimize::DEFAULT_ADJUSTMENT_INTERVAL_S;
 use profcmp_core::stats::{max, median, mode, nearest_rank};
 
 use super::runner::{
-    tp_list, MethodRun, MethodsBench, PluginsBench, RunBench, ScenarioRun, Scaling, Timings, TARGET_DEPLOYMENTS,
+    tp_list, MethodRun, MethodsBench, PluginsBench, RunBench, Scaling, ScenarioRun, Timings, TARGET_DEPLOYMENTS,
     TARGET_REGRET_PCT,
 };
 use super::scenarios::{INTERVAL_DIVISOR, MIN_RATE_DIVISOR, MIN_TRACE_S, WORKER_STARTUP_DIVISOR};
@@ -404,7 +404,11 @@ pub fn run(bench: &RunBench) -> String {
         misses.push(format!("wall time {wall:.1} s (target < {TARGET_RUN_S} s)"));
     }
     if peak >= TARGET_RUN_PEAK_KB {
-        misses.push(format!("peak memory {} MB (target < {})", peak / 1024, target_size(TARGET_RUN_PEAK_KB * 1024)));
+        misses.push(format!(
+            "peak memory {} MB (target < {})",
+            peak / 1024,
+            target_size(TARGET_RUN_PEAK_KB * 1024)
+        ));
     }
     if main.failed > 0 {
         misses.push(format!("{} method run(s) failed", main.failed));
@@ -414,7 +418,12 @@ pub fn run(bench: &RunBench) -> String {
         target_size(TARGET_RUN_PEAK_KB * 1024)
     );
     out += &verdict(&misses, "Both met.");
-    if let Some(slowest) = main.stages.iter().max_by(|a, b| a.1.total_cmp(&b.1)).filter(|_| !misses.is_empty()) {
+    if let Some(slowest) = main
+        .stages
+        .iter()
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .filter(|_| !misses.is_empty())
+    {
         out += &format!(
             " The {} stage dominates ({:.0}% of the wall time).",
             slowest.0,
@@ -479,14 +488,25 @@ fn candidates_note(bench: &RunBench) -> String {
     }
     let counts: Vec<String> = runs
         .iter()
-        .map(|r| format!("{} oracle candidates with TP {}", r.candidates, tp_list(&r.tps)))
+        .enumerate()
+        .map(|(i, r)| {
+            let what = if i == 0 { " oracle candidates" } else { "" };
+            format!("{}{what} with TP {}", r.candidates, tp_list(&r.tps))
+        })
         .collect();
-    let mut note = format!(" The time follows the number of planner runs: {}", counts.join(" against "));
+    let mut note = format!(
+        " The time follows the number of planner runs: {}",
+        counts.join(" against ")
+    );
     // A TP whose smallest graph exceeds the budget adds measurements but no candidate.
     let budget = bench.defaults.search.gpu_budget;
     let idle: Vec<String> = runs
         .iter()
-        .flat_map(|r| r.tps.iter().filter(|&&t| t + r.tps.iter().min().copied().unwrap_or(t) > budget))
+        .flat_map(|r| {
+            r.tps
+                .iter()
+                .filter(|&&t| t + r.tps.iter().min().copied().unwrap_or(t) > budget)
+        })
         .map(u32::to_string)
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
@@ -553,5 +573,152 @@ fn one_line(text: &str) -> String {
         line.chars().take(160).collect::<String>() + "..."
     } else {
         line.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::runner::{StageTime, TimedRun};
+    use super::*;
+
+    fn method(name: &str, regret: f64, tp: (u32, u32)) -> MethodRun {
+        MethodRun {
+            method: name.into(),
+            error: None,
+            prefill_tp: Some(tp.0),
+            decode_tp: Some(tp.1),
+            deployments: Some(3),
+            gpu_hours: Some(1.0),
+            duration_s: Some(600.0),
+            goodput: Some(10.0 - regret / 10.0),
+            regret_pct: Some(regret),
+            cost_regret_pct: Some(regret),
+        }
+    }
+
+    fn scenario(scenario: usize, seed: u64, methods: Vec<MethodRun>) -> ScenarioRun {
+        ScenarioRun {
+            scenario,
+            model: "Qwen/Qwen3-8B".into(),
+            system: "h200_sxm".into(),
+            isl: 2048,
+            osl: 256,
+            ttft_ms: 500.0,
+            itl_ms: 50.0,
+            seed,
+            min_rate: 1.0,
+            max_rate: 9.0,
+            trace_s: 300.0,
+            requests: 100,
+            oracle_best: Some("oracle 1x2".into()),
+            oracle_goodput: Some(10.0),
+            oracle_sla_hit_rate: Some(0.9),
+            wall_s: 1.0,
+            methods,
+        }
+    }
+
+    fn doc(runs: Vec<ScenarioRun>, seeds: u32, parallel_runs: usize) -> MethodsBench {
+        MethodsBench {
+            machine: "test machine".into(),
+            seeds,
+            trace_duration_s: 300.0,
+            load_fraction: 0.8,
+            max_rate: 60.0,
+            max_tokens: 1e5,
+            target: String::new(),
+            total_wall_s: 60.0,
+            total_cpu_s: 120.0,
+            parallel_runs,
+            candidate_tps: vec![1, 2, 4],
+            runs,
+        }
+    }
+
+    #[test]
+    fn methods_prose_counts_what_ran() {
+        let one = vec![scenario(
+            1,
+            42,
+            vec![method("a", 2.0, (1, 2)), method("b", 9.0, (2, 2))],
+        )];
+        let text = methods(&doc(one, 1, 2));
+        assert!(text.contains("1 scenarios x 1 seeds = 1 runs"), "{text}");
+        assert!(text.contains(", 2 at a time"), "{text}");
+        assert!(text.contains("the defaults' TP 8 never fits"), "{text}");
+        // One more scenario with a second seed each, run 3 at a time: every count follows.
+        let runs = (1..=2)
+            .flat_map(|s| (42..44).map(move |seed| scenario(s, seed, vec![method("a", 2.0, (1, 2))])))
+            .collect();
+        let text = methods(&doc(runs, 2, 3));
+        assert!(text.contains("2 scenarios x 2 seeds = 4 runs"), "{text}");
+        assert!(text.contains(", 3 at a time"), "{text}");
+        // a met the target (regret 2% < 5%, 3 deployments) in every run and picked the oracle's best.
+        assert!(text.contains("| a | 4/4 | 3 / 3 |"), "{text}");
+        assert!(text.contains("| 4/4 | 0/4 | 4/4 | 2/2 |"), "{text}");
+    }
+
+    #[test]
+    fn a_method_over_the_regret_target_misses_it() {
+        let text = methods(&doc(
+            vec![scenario(1, 42, vec![method("a", TARGET_REGRET_PCT + 1.0, (1, 2))])],
+            1,
+            1,
+        ));
+        assert!(text.contains("| 0/1 | 0/1 |\n"), "{text}");
+    }
+
+    fn timed(label: &str, trace_s: f64, tps: Vec<u32>, candidates: usize, optimize_s: f64) -> TimedRun {
+        let stages: Vec<StageTime> = vec![
+            ("profile", 1.0, 1.0, 1024),
+            ("validate", 1.0, 1.0, 1024),
+            ("optimize", optimize_s, optimize_s, 2048),
+            ("compare", 1.0, 1.0, 1024),
+        ];
+        TimedRun {
+            label: label.into(),
+            trace_s,
+            tps,
+            candidates,
+            stages,
+            failed: 0,
+            requests: 10,
+        }
+    }
+
+    #[test]
+    fn run_prose_names_the_methods_threads_and_candidates_that_ran() {
+        let defaults = RunSpec::defaults();
+        let bench = |methods: usize, threads: usize| RunBench {
+            machine: "test machine".into(),
+            defaults: defaults.clone(),
+            methods,
+            threads,
+            main: timed("defaults", 1800.0, vec![1, 2, 4, 8], 9, 20.0),
+            scaling: vec![
+                (Scaling::TraceLength, timed("t300", 300.0, vec![1, 2, 4, 8], 9, 5.0)),
+                (Scaling::TraceLength, timed("t1800", 1800.0, vec![1, 2, 4, 8], 9, 20.0)),
+                (Scaling::Candidates, timed("c12", 1800.0, vec![1, 2], 4, 10.0)),
+                (Scaling::Candidates, timed("c1248", 1800.0, vec![1, 2, 4, 8], 9, 20.0)),
+            ],
+        };
+        let text = run(&bench(5, 2));
+        assert!(
+            text.contains("(5 methods + the oracle's 9 candidates, each replaying the whole trace, on 2 threads)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("4 oracle candidates with TP 1,2 against 9 with TP 1,2,4,8"),
+            "{text}"
+        );
+        assert!(text.contains("TP 8 adds no candidate within 8 GPUs"), "{text}");
+        // 15 s more optimize time over 1500 s more trace: 1 s per 100 s, from 2 s at no trace.
+        assert!(text.contains("~ 2.0 s + 1.0 s per 100 s of trace"), "{text}");
+        let text = run(&bench(3, 4));
+        assert!(
+            text.contains("(3 methods + the oracle's 9 candidates, each replaying the whole trace, on 4 threads)"),
+            "{text}"
+        );
+        assert!(text.contains("Both met."), "{text}");
     }
 }

@@ -458,7 +458,12 @@ pub fn tp_list(tps: &[u32]) -> String {
     tps.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
 }
 
-pub fn run(trace_durations: &[f64], tp_sets: &[String], no_scaling: bool, methods: &MethodArgs) -> anyhow::Result<RunBench> {
+pub fn run(
+    trace_durations: &[f64],
+    tp_sets: &[String],
+    no_scaling: bool,
+    methods: &MethodArgs,
+) -> anyhow::Result<RunBench> {
     let machine = machine_info();
     let method_count = methods::resolve(methods)?.len();
     let console = Console::new(false, false);

@@ -103,8 +103,8 @@ pub fn scenario_spec(s: &Scenario, tps: &[u32], load: Load) -> anyhow::Result<Ru
     spec.trace.max_rate = (capacity * load.fraction).clamp(0.1, load.max_rate);
     spec.trace.min_rate = spec.trace.max_rate / MIN_RATE_DIVISOR;
     let mean_rate = (spec.trace.max_rate + spec.trace.min_rate) / 2.0;
-    let duration = (load.max_tokens / (mean_rate * f64::from(s.osl)))
-        .clamp(MIN_TRACE_S, load.trace_duration_s.max(MIN_TRACE_S));
+    let duration =
+        (load.max_tokens / (mean_rate * f64::from(s.osl))).clamp(MIN_TRACE_S, load.trace_duration_s.max(MIN_TRACE_S));
     spec.trace.duration_s = duration.round();
     // One slow single-class wave: the scenario where the planner's lag matters.
     spec.trace.period_s = spec.trace.duration_s;
@@ -212,13 +212,32 @@ mod tests {
             max_tokens: 600_000.0,
         };
         let spec = scenario_spec(s, &[1, 2, 4], load).unwrap();
-        let tighter = Scenario { itl_ms: s.itl_ms / 2.0, ..sc(s.model, s.system, s.isl, s.osl, s.ttft_ms, s.itl_ms) };
+        let tighter = Scenario {
+            itl_ms: s.itl_ms / 2.0,
+            ..sc(s.model, s.system, s.isl, s.osl, s.ttft_ms, s.itl_ms)
+        };
         let tight = scenario_spec(&tighter, &[1, 2, 4], load).unwrap();
-        assert!(tight.trace.max_rate < spec.trace.max_rate, "{} vs {}", tight.trace.max_rate, spec.trace.max_rate);
-        // Half the tokens: the trace is at most as long, and never under the floor.
-        let short = scenario_spec(s, &[1, 2, 4], Load { max_tokens: 1.0, ..load }).unwrap();
+        assert!(
+            tight.trace.max_rate < spec.trace.max_rate,
+            "{} vs {}",
+            tight.trace.max_rate,
+            spec.trace.max_rate
+        );
+        // One output token: the trace is as short as it may be, and the planner's interval with it.
+        let short = scenario_spec(
+            s,
+            &[1, 2, 4],
+            Load {
+                max_tokens: 1.0,
+                ..load
+            },
+        )
+        .unwrap();
         assert_eq!(short.trace.duration_s, MIN_TRACE_S);
-        assert_eq!(short.planner.adjustment_interval_s, Some(MIN_TRACE_S / INTERVAL_DIVISOR));
+        assert_eq!(
+            short.planner.adjustment_interval_s,
+            Some(MIN_TRACE_S / INTERVAL_DIVISOR)
+        );
         assert!(spec.trace.duration_s <= 300.0 && spec.trace.duration_s >= short.trace.duration_s);
         assert!((spec.trace.min_rate * MIN_RATE_DIVISOR - spec.trace.max_rate).abs() < 1e-9);
     }
