@@ -420,7 +420,7 @@ fn read_summary(dir: &Path, warnings: &mut Vec<String>) -> Option<Summary> {
         warnings.push(format!("{}: missing", dir.join(SUMMARY_JSON).display()));
         return None;
     }
-    Summary::read_dir(dir).map_err(|e| warnings.push(e)).ok()
+    Summary::read_dir(dir).map_err(|e| warnings.push(e.to_string())).ok()
 }
 
 /// (good requests, requests) of a summary, when both are recorded and there were requests.
