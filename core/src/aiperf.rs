@@ -453,15 +453,23 @@ mod tests {
 
     #[test]
     fn rejects_non_objects_with_a_message() {
-        assert!(Summary::from_json("[1,2]").unwrap_err().to_string().contains("not a JSON object"));
+        assert!(Summary::from_json("[1,2]")
+            .unwrap_err()
+            .to_string()
+            .contains("not a JSON object"));
         // A missing artifact is a read error naming the file; a file with the wrong content is a
         // content error at that file.
         let dir = std::env::temp_dir().join(format!("profcmp-aiperf-error-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        assert!(matches!(Summary::read_dir(&dir), Err(AiperfError::Read { path, .. }) if path == dir.join(SUMMARY_JSON)));
+        assert!(
+            matches!(Summary::read_dir(&dir), Err(AiperfError::Read { path, .. }) if path == dir.join(SUMMARY_JSON))
+        );
         std::fs::write(dir.join(SUMMARY_JSON), "[1,2]").unwrap();
         let err = Summary::read_dir(&dir).unwrap_err();
-        assert!(matches!(&err, AiperfError::Content { place, .. } if place.ends_with(SUMMARY_JSON)), "{err}");
+        assert!(
+            matches!(&err, AiperfError::Content { place, .. } if place.ends_with(SUMMARY_JSON)),
+            "{err}"
+        );
         let _ = std::fs::remove_dir_all(&dir);
         assert!(Summary::from_json("{").is_err());
     }

@@ -137,7 +137,7 @@ async fn follow(
             data.keys().cloned().collect::<Vec<_>>().join(", ")
         ))
     })?;
-    let planner = crate::dynamo::read_profile_data(yaml).map_err(K8sError::Api)?;
+    let planner = crate::dynamo::read_profile_data(yaml).map_err(|e| K8sError::Api(e.to_string()))?;
     let job_object = cluster.get_any("batch", "v1", "Job", "jobs", &job).await?;
     let duration_s = job_object
         .as_ref()

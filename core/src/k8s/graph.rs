@@ -357,7 +357,7 @@ pub fn planned_objects(
     request: &DeployRequest,
     labels: &BTreeMap<String, String>,
 ) -> Result<(Value, Value), String> {
-    let data = crate::dynamo::read_profile_data(yaml)?;
+    let data = crate::dynamo::read_profile_data(yaml).map_err(|e| e.to_string())?;
     if let DeployRequest::Graph {
         prefill_tp, decode_tp, ..
     } = *request
