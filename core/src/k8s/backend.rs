@@ -14,7 +14,7 @@ use tokio::runtime::Runtime;
 use super::cluster::{Cluster, Kind};
 use super::graph;
 use super::measure::{forward_frontend, Loadgen};
-use super::K8sError;
+use super::{K8sError, ManifestError};
 use crate::aiperf::{Slo, Summary};
 use crate::backend::{Backend, BackendError, PlannerSpec, Run};
 
@@ -141,7 +141,7 @@ impl K8sBackend {
 
     /// The objects of a request: the planned file for a graph when one is set, else the base
     /// graph.
-    fn objects(&self, name: &str, request: &DeployRequest) -> Result<(Vec<Value>, bool), String> {
+    fn objects(&self, name: &str, request: &DeployRequest) -> Result<(Vec<Value>, bool), ManifestError> {
         let labels = graph::labels(&self.settings.run_id, &self.settings.method);
         if let (Some(yaml), DeployRequest::Graph { .. }) = (&self.settings.planned, request) {
             let (config_map, graph) = graph::planned_objects(yaml, name, request, &labels)?;
@@ -227,7 +227,7 @@ impl Backend for K8sBackend {
         let (kv_capacity_tokens, max_batch) = (self.limits)(tp).map_err(&fail)?;
         self.deployed += 1;
         let name = format!("{}-{}", self.settings.name_prefix, self.deployed);
-        let (objects, planned) = self.objects(&name, request).map_err(&fail)?;
+        let (objects, planned) = self.objects(&name, request).map_err(|e| fail(e.to_string()))?;
         let graph = objects.last().cloned().unwrap_or(Value::Null);
         // Recorded before the first call, so anything applied is torn down whatever happens next.
         self.live.insert(
