@@ -170,7 +170,7 @@ impl K8sRun {
     ) -> anyhow::Result<K8sRun> {
         let run_id = new_run_id();
         let limits: WorkerLimits = Arc::new(move |tp| {
-            let estimator = estimators.get(tp).map_err(|e| e.to_string())?;
+            let estimator = estimators.get(tp)?;
             Ok((estimator.kv_capacity_tokens(), estimator.max_batch()))
         });
         let mut run = K8sRun {

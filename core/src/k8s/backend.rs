@@ -20,7 +20,7 @@ use crate::backend::{Backend, BackendError, PlannerSpec, Run};
 
 /// KV capacity (tokens) and max batch of one worker of a TP; the cluster cannot tell them
 /// before it runs, so the host answers from the estimator.
-pub type WorkerLimits = Arc<dyn Fn(u32) -> Result<(u64, u32), String> + Send + Sync>;
+pub type WorkerLimits = Arc<dyn Fn(u32) -> Result<(u64, u32), crate::estimator::EstimatorError> + Send + Sync>;
 
 /// What a Kubernetes backend deploys and how long it waits.
 #[derive(Clone, Debug)]
@@ -195,7 +195,7 @@ impl K8sBackend {
             .map_err(|e| BackendError::Measure(e.to_string()))?;
         self.loadgen
             .run(&forward.base_url(), &self.settings.model, probe)
-            .map_err(BackendError::Measure)
+            .map_err(|e| BackendError::Measure(e.to_string()))
     }
 }
 
@@ -224,7 +224,7 @@ impl Backend for K8sBackend {
             DeployRequest::PrefillOnly { tp } | DeployRequest::DecodeOnly { tp } => tp,
             DeployRequest::Graph { decode_tp, .. } => decode_tp,
         };
-        let (kv_capacity_tokens, max_batch) = (self.limits)(tp).map_err(&fail)?;
+        let (kv_capacity_tokens, max_batch) = (self.limits)(tp).map_err(|e| fail(e.to_string()))?;
         self.deployed += 1;
         let name = format!("{}-{}", self.settings.name_prefix, self.deployed);
         let (objects, planned) = self.objects(&name, request).map_err(|e| fail(e.to_string()))?;
