@@ -1,6 +1,6 @@
-//! Flag groups several commands share: target, methods, plugin path, and the settings of the
-//! run-style commands. It imports only the flag groups of `endpoint` and `k8s` (which import
-//! nothing back), so every command module may use it without a cycle.
+//! Flag groups several commands share: the target, and the settings of the run-style commands
+//! (the method flags live in `methods`). It imports only the flag groups of `endpoint`, `k8s`
+//! and `methods` (which import nothing back), so every command module may use it without a cycle.
 
 use std::path::PathBuf;
 
@@ -9,6 +9,8 @@ use profcmp_core::backend::LoadPredictor;
 use profcmp_core::pipeline::ClusterKind;
 use profcmp_core::spec::DynamoVersion;
 use profcmp_plugin_api::ServingBackend;
+
+use crate::methods::MethodArgs;
 
 /// `--backend`: a serving framework, or an already running server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -56,33 +58,6 @@ impl TargetArgs {
             ),
         })
     }
-}
-
-/// Which methods to run.
-#[derive(Args, Debug, Clone, Default)]
-pub struct MethodArgs {
-    #[command(flatten)]
-    pub path: PluginPathArgs,
-    /// A method to run, `name` or `name@version-requirement` (repeatable; default: every
-    /// installed method at its highest version).
-    #[arg(long = "method", value_name = "NAME[@REQ]")]
-    pub methods: Vec<String>,
-    /// A methods.toml: `[methods]` table of `name = "req"` or `name = { version = "req",
-    /// options = {...} }`.
-    #[arg(long = "methods-file", value_name = "FILE")]
-    pub methods_file: Option<PathBuf>,
-    /// Refuse to run unless the resolved set equals this methods.lock.
-    #[arg(long, value_name = "LOCK")]
-    pub locked: Option<PathBuf>,
-}
-
-/// Where to look for plugins.
-#[derive(Args, Debug, Clone, Default)]
-pub struct PluginPathArgs {
-    /// A directory to search for plugins (repeatable; searched before PROFCMP_PLUGIN_PATH, the
-    /// directory of this executable and the install directory).
-    #[arg(long = "plugin-dir", value_name = "DIR")]
-    pub plugin_dirs: Vec<PathBuf>,
 }
 
 /// Settings of a comparison run (defaults: the 2026-01 reference comparison).

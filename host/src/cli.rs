@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::args::{MethodArgs, PluginPathArgs, RunArgs, TargetArgs};
+use crate::args::{RunArgs, TargetArgs};
+use crate::methods::{MethodArgs, PluginPathArgs};
 
 /// Compare profiling methods for LLM serving: cost, predictive accuracy, optimization accuracy.
 #[derive(Parser, Debug)]

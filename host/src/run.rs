@@ -13,7 +13,8 @@ use profcmp_core::sim::Reality;
 use profcmp_core::spec::{DynamoVersion, PlannerOverrides, RunSpec, TraceFile, TraceSpec};
 use profcmp_plugin_api::{SearchSpace, ServingBackend, Sla};
 
-use crate::args::{BackendArg, ClusterArg, MethodArgs, Preset, RunArgs};
+use crate::args::{BackendArg, ClusterArg, Preset, RunArgs};
+use crate::methods::MethodArgs;
 use crate::output::Console;
 use crate::{lock, methods};
 

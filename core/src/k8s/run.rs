@@ -59,7 +59,7 @@ impl K8sRun {
         observer: &dyn Observer,
     ) -> Result<K8sRun, K8sError> {
         let limits: WorkerLimits = Arc::new(move |tp| {
-            let estimator = estimators.get(tp).map_err(|e| e.to_string())?;
+            let estimator = estimators.get(tp)?;
             Ok((estimator.kv_capacity_tokens(), estimator.max_batch()))
         });
         let mut run = K8sRun {
@@ -120,7 +120,7 @@ impl K8sRun {
             job.decode_tp,
         );
         graph.max_gpu_budget = self.spec.search.gpu_budget;
-        let yaml = crate::dynamo::write_config_with_planner(&graph, &job.profile)?;
+        let yaml = crate::dynamo::write_config_with_planner(&graph, &job.profile).map_err(|e| e.to_string())?;
         let path = job.dir.parent().unwrap_or(&job.dir).join("config_with_planner.yaml");
         crate::fsio::write_atomic(&path, yaml.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(yaml)
@@ -150,7 +150,7 @@ impl Backends for K8sRun {
         for &tp in decode_tps {
             let (kv, max_batch) = match (self.limits)(tp) {
                 Ok(limits) => limits,
-                Err(e) => return Some(Err(e)),
+                Err(e) => return Some(Err(e.to_string())),
             };
             capacity = capacity.min((kv / per_request).min(u64::from(max_batch)).max(1) as u32);
         }
