@@ -37,8 +37,11 @@ pub struct K8sRunSettings {
     pub cancelled: Arc<AtomicBool>,
 }
 
+/// A run to sweep: kubeconfig context, namespace, run id.
+type ActiveRun = (Option<String>, Option<String>, String);
+
 /// The run being swept if the process is killed (see [`sweep_active`]).
-static ACTIVE: Mutex<Option<(Option<String>, Option<String>, String)>> = Mutex::new(None);
+static ACTIVE: Mutex<Option<ActiveRun>> = Mutex::new(None);
 
 /// Makes one labelled backend per subject and removes whatever is left with the run's label
 /// when dropped.

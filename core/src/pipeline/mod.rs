@@ -13,6 +13,8 @@
 
 mod backends;
 mod error;
+#[cfg(test)]
+mod tests;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -309,9 +311,12 @@ fn profile(run: &Run, load: &MethodLoader<'_>, observer: &dyn Observer) -> Resul
     Ok(outcome)
 }
 
+/// Each profiled method's id and result.
+type Profiled = Vec<(String, ProfileResult)>;
+
 /// Successful profile results in the results directory, by method, and a warning for each
 /// method directory whose profile.json cannot be read (that method is left out).
-fn profiled(results: &ResultsDir) -> Result<(Vec<(String, ProfileResult)>, Vec<String>), PipelineError> {
+fn profiled(results: &ResultsDir) -> Result<(Profiled, Vec<String>), PipelineError> {
     let methods = results.methods().map_err(|source| PipelineError::NoResults {
         path: results.root.clone(),
         source,
