@@ -54,6 +54,17 @@ pub trait StepTimesSource: Send + Sync {
     fn step_times(&self, tp: u32) -> Result<Arc<dyn StepTimes>, String>;
 }
 
+/// What a [`SimCluster::replay_floor`] replay did.
+#[derive(Clone, Debug)]
+pub struct ReplayFloor {
+    /// Requests completed.
+    pub completed: u64,
+    /// Output tokens generated.
+    pub output_tokens: u64,
+    /// Simulated seconds from the first arrival to the last completion.
+    pub duration_s: f64,
+}
+
 /// The simulated cluster.
 pub struct SimCluster {
     source: Box<dyn StepTimesSource>,
@@ -141,6 +152,25 @@ impl SimCluster {
     /// Wall-clock seconds actually spent in this cluster's calls (estimator tables and replays).
     pub fn cpu_seconds(&self) -> f64 {
         self.cpu_s
+    }
+
+    /// aisimulate's own cost on a trace: `deployment` (a graph) replays `trace` open-loop with no
+    /// planner and no per-request records. This is the floor a planner replay cannot go below.
+    pub fn replay_floor(&mut self, deployment: &Deployment, trace: &[TraceRequest]) -> Result<ReplayFloor, BackendError> {
+        let request = self.live_request(deployment)?;
+        check_trace(trace)?;
+        let shape = self.shape(&request)?;
+        let load = Load {
+            requests: trace,
+            max_in_flight: None,
+            records: false,
+        };
+        let replayed = replay::run(self.engine_backend, &shape, &load, None).map_err(BackendError::Measure)?;
+        Ok(ReplayFloor {
+            completed: replayed.completed,
+            output_tokens: replayed.output_tokens,
+            duration_s: replayed.duration_s,
+        })
     }
 
     /// The tables of a worker at `tp`, built on first use.
@@ -400,6 +430,7 @@ impl SimCluster {
         let load = Load {
             requests: &requests,
             max_in_flight,
+            records: true,
         };
         let (records, duration_s, _) = self.replay(&shape, &load, skip, None)?;
         let summary = Summary::from_records(&records, slo, duration_s);
@@ -453,6 +484,7 @@ impl SimCluster {
         let load = Load {
             requests: trace,
             max_in_flight: None,
+            records: true,
         };
         let (records, duration_s, gpu_seconds) = self.replay(&shape, &load, 0, Some(Box::new(policy)))?;
         let summary = Summary::from_records(&records, slo, duration_s);
