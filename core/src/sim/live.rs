@@ -34,6 +34,7 @@ impl SimCluster {
         let load = Load {
             requests,
             max_in_flight: None,
+            records: true,
         };
         let replayed = replay::run(self.engine_backend, &shape?, &load, None).map_err(BackendError::Measure)?;
         let mut records = replayed.records;
