@@ -33,8 +33,6 @@ pub mod abi;
 mod error;
 pub mod limits;
 pub mod sdk;
-pub mod testing;
-pub mod toolkit;
 pub mod types;
 
 pub use abi_stable;

@@ -734,7 +734,7 @@ mod tests {
     }
 
     mod metered {
-        use profcmp_plugin_api::toolkit::session::run_session;
+        use profcmp_method_kit::session::run_session;
         use profcmp_plugin_api::*;
 
         use crate::aiperf::Slo;

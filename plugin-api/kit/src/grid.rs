@@ -6,7 +6,7 @@
 //! `concurrency x context / max_kv_tokens`, clamped to [0, 1].
 
 use super::{concurrency_sweep, max_concurrency, DecodeRow, PrefillRow, DECODE_SWEEP_POINTS};
-use crate::{DecodeProfile, PluginError, PrefillProfile, Sla};
+use profcmp_plugin_api::{DecodeProfile, PluginError, PrefillProfile, Sla};
 
 /// Steps of the prefill ISL sweep (17 points).
 pub const PREFILL_GRANULARITY: u32 = 16;

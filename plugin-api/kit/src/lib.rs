@@ -1,4 +1,8 @@
-//! Shared helpers for profiling methods, so every plugin chooses, measures and checks the same way.
+//! Helpers for profcmp method plugins, so every method chooses, measures and checks the same way.
+//!
+//! This crate is not part of the plugin boundary: plugins link it statically, and it may change
+//! (even incompatibly, with a new version) without touching `profcmp-plugin-api`'s ABI or JSON
+//! payloads, so a plugin built against an older kit still loads in a newer host.
 //!
 //! - [`candidate_tps`]: Dynamo's candidates (powers of two that the estimator accepts).
 //! - [`select_prefill`], [`select_decode`], [`rank_prefill`], [`rank_decode`]: Dynamo's selection rule.
@@ -10,6 +14,10 @@
 //! - [`session`]: a host wrapper that counts cost and tears down every deployment it made.
 //! - [`search`]: online measurement that keeps only the incumbent deployment of each phase alive.
 //! - [`gp`] and [`bo`]: a small Gaussian process, expected improvement and the Bayesian search.
+//! - `testing` (cargo feature `testing`): a scripted in-process host (`FakeHost`) for method
+//!   unit tests.
+
+#![warn(missing_docs)]
 
 pub mod bo;
 pub mod gp;
@@ -17,12 +25,14 @@ pub mod grid;
 pub mod probe;
 pub mod search;
 pub mod session;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use std::cmp::Ordering;
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
-use crate::{
+use profcmp_plugin_api::{
     EstimateQuery, HostContext, LogLevel, PlannerProfile, PluginError, Prediction, ProfileRequest, ProfileResult, Sla,
     WorkerConfig,
 };
@@ -373,7 +383,7 @@ pub(crate) fn cmp_f64(a: f64, b: f64) -> Ordering {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{DecodeProfile, PrefillProfile};
+    use profcmp_plugin_api::{DecodeProfile, PrefillProfile};
 
     fn p(tp: u32, ttft: f64, thpt: f64) -> PrefillRow {
         PrefillRow {

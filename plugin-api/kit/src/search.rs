@@ -11,7 +11,7 @@ use super::grid;
 use super::probe::{self, Correction, OnFailure};
 use super::session::Session;
 use super::{select_decode, select_prefill, DecodeRow, PrefillRow};
-use crate::{DeployRequest, Deployment, HostContext, PlannerProfile, PluginError, Sla};
+use profcmp_plugin_api::{DeployRequest, Deployment, HostContext, PlannerProfile, PluginError, Sla};
 
 /// How the interpolation data of the chosen TPs is obtained.
 pub enum Fill<'a> {

@@ -9,10 +9,10 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
-use crate::toolkit::{
+use profcmp_plugin_api::{
     concurrency_sweep, max_concurrency, select_decode, select_prefill, DecodeRow, PrefillRow, DECODE_SWEEP_POINTS,
 };
-use crate::{
+use profcmp_plugin_api::{
     CostReport, DeployRequest, Deployment, Estimate, EstimateQuery, HostContext, LogLevel, Measurement, Method,
     PluginError, Probe, ProfileRequest, ProfileResult, SearchSpace, ServingBackend, Sla, Stat,
 };
@@ -296,7 +296,7 @@ impl FakeHost {
 /// ISL 2048 / OSL 256, TTFT <= 500 ms, ITL <= 50 ms, TP 1/2/4/8 in both phases, 8 GPUs, seed 1.
 pub fn reference_request(options: serde_json::Value) -> ProfileRequest {
     ProfileRequest {
-        schema_version: crate::PAYLOAD_SCHEMA_VERSION,
+        schema_version: profcmp_plugin_api::PAYLOAD_SCHEMA_VERSION,
         model: "Qwen/Qwen3-32B".into(),
         system: "h200_sxm".into(),
         backend: ServingBackend::Trtllm,
@@ -391,7 +391,7 @@ pub fn landscapes() -> Vec<Landscape> {
 /// `max_deployments`, nothing left deployed, objective regret under 5%, and the same TPs except
 /// in the landscapes named in `may_differ`. Prints one line per landscape.
 pub fn check_against_online<M: Method>(max_deployments: u32, may_differ: &[&str]) {
-    use crate::toolkit::bo::joint_objective;
+    use crate::bo::joint_objective;
     for Landscape {
         name,
         host,
@@ -589,8 +589,8 @@ impl HostContext for FakeHost {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::toolkit::session::{run_session, Session};
-    use crate::toolkit::{candidate_tps, probe};
+    use crate::session::{run_session, Session};
+    use profcmp_plugin_api::{candidate_tps, probe};
 
     #[test]
     fn model_resembles_the_reference() {

@@ -9,7 +9,7 @@
 use std::cell::{Cell, RefCell};
 use std::time::Instant;
 
-use crate::{
+use profcmp_plugin_api::{
     CostReport, DeployRequest, Deployment, Estimate, EstimateQuery, HostContext, LogLevel, Measurement, PluginError,
     Probe,
 };

@@ -39,7 +39,7 @@ use super::gp::{expected_improvement, Gp, Kernel};
 use super::probe::{estimate_itl, estimate_ttft, sla_context};
 use super::search::Search;
 use super::{cmp_f64, concurrency_sweep, max_concurrency, Candidate, DECODE_SWEEP_POINTS};
-use crate::{HostContext, PluginError, Sla};
+use profcmp_plugin_api::{HostContext, PluginError, Sla};
 
 /// Prior mean of log latency.
 pub trait Prior {

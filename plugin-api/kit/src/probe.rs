@@ -11,7 +11,7 @@ use super::grid::{self, DecodePoint};
 use super::{
     check_cancelled, concurrency_sweep, max_concurrency, Candidate, DecodeRow, PrefillRow, DECODE_SWEEP_POINTS,
 };
-use crate::{
+use profcmp_plugin_api::{
     DecodeProfile, Deployment, EstimateQuery, HostContext, LogLevel, Measurement, PluginError, PrefillProfile, Probe,
     Sla,
 };

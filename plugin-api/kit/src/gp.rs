@@ -4,7 +4,7 @@
 //! hyperparameters are fixed priors chosen by the method (too few points to fit them), and the
 //! API crate, which every plugin and the host build, stays free of a linear-algebra dependency.
 
-use crate::PluginError;
+use profcmp_plugin_api::PluginError;
 
 /// Covariance of a GP over feature vectors:
 /// `bias_var + sum_j linear_var[j] x_j x'_j + rbf_var exp(-sum_j (x_j - x'_j)^2 / (2 length_scale[j]^2))`,
