@@ -9,7 +9,7 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
-use profcmp_plugin_api::{
+use crate::{
     concurrency_sweep, max_concurrency, select_decode, select_prefill, DecodeRow, PrefillRow, DECODE_SWEEP_POINTS,
 };
 use profcmp_plugin_api::{
@@ -590,7 +590,7 @@ impl HostContext for FakeHost {
 mod tests {
     use super::*;
     use crate::session::{run_session, Session};
-    use profcmp_plugin_api::{candidate_tps, probe};
+    use crate::{candidate_tps, probe};
 
     #[test]
     fn model_resembles_the_reference() {
