@@ -84,6 +84,71 @@ mod tests {
     }
 
     #[test]
+    fn values_from_a_newer_peer_read_as_unknown() {
+        let read = |json: &str| serde_json::from_str::<ServingBackend>(json).unwrap();
+        assert_eq!(read("\"vllm\""), ServingBackend::Vllm);
+        assert_eq!(read("\"tensorrt_next\""), ServingBackend::Unknown);
+        assert_eq!(serde_json::from_str::<Role>("\"baseline\"").unwrap(), Role::Baseline);
+        assert_eq!(serde_json::from_str::<Role>("\"oracle\"").unwrap(), Role::Unknown);
+        assert_eq!(
+            serde_json::from_str::<LogLevel>("\"trace\"").unwrap(),
+            LogLevel::Unknown
+        );
+    }
+
+    #[test]
+    fn a_manifest_without_a_schema_version_speaks_schema_1() {
+        let manifest = Manifest::new("m", "1.0.0", "d", Role::Baseline);
+        assert_eq!(manifest.schema_version, PAYLOAD_SCHEMA_VERSION);
+        let mut json = serde_json::to_value(&manifest).unwrap();
+        json.as_object_mut().unwrap().remove("schema_version");
+        let old: Manifest = serde_json::from_value(json).unwrap();
+        assert_eq!(old.schema_version, 1);
+        assert_eq!(
+            Manifest {
+                schema_version: manifest.schema_version,
+                ..old
+            },
+            manifest
+        );
+    }
+
+    #[test]
+    fn an_unknown_call_kind_fails_that_call_saying_to_upgrade() {
+        struct Host;
+        impl HostContext for Host {
+            fn estimate(&self, _: &EstimateQuery) -> Result<Estimate, PluginError> {
+                Ok(Estimate::new(None, 7))
+            }
+            fn deploy(&self, request: &DeployRequest) -> Result<Deployment, PluginError> {
+                Ok(Deployment::new("d", *request, 7, 1))
+            }
+            fn measure(&self, _: &Deployment, _: &Probe) -> Result<Measurement, PluginError> {
+                Ok(Measurement::default())
+            }
+            fn teardown(&self, _: &Deployment) -> Result<(), PluginError> {
+                Ok(())
+            }
+            fn log(&self, _: LogLevel, _: &str) {}
+            fn progress(&self, _: u64, _: u64, _: &str) {}
+            fn cancelled(&self) -> bool {
+                false
+            }
+        }
+        let server = sdk::HostServer::new(&Host);
+        assert!(server.dispatch("deploy", r#"{"kind":"prefill_only","tp":2}"#).is_ok());
+        let error = server
+            .dispatch("deploy", r#"{"kind":"pipeline","tp":2,"pp":2}"#)
+            .unwrap_err();
+        assert_eq!(error.code, "invalid_call");
+        assert!(error.help.unwrap_or_default().contains("upgrade profcmp"));
+        let typo = server
+            .dispatch("deploy", r#"{"kind":"prefill_only","tp":"two"}"#)
+            .unwrap_err();
+        assert_eq!(typo.help, None, "only an unknown kind says to upgrade");
+    }
+
+    #[test]
     fn api_compatibility_follows_semver_at_zero() {
         assert!(api_compatible("0.1.0", "0.1.7"));
         assert!(!api_compatible("0.2.0", "0.1.0"));

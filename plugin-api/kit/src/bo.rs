@@ -497,12 +497,7 @@ mod tests {
 
     #[test]
     fn joint_objective_grows_with_both_phases() {
-        let sla = Sla {
-            isl: 2048,
-            osl: 256,
-            ttft_ms: 500.0,
-            itl_ms: 50.0,
-        };
+        let sla = Sla::new(2048, 256, 500.0, 50.0);
         let j = joint_objective(&sla, 10_000.0, 3000.0);
         assert!(joint_objective(&sla, 11_000.0, 3000.0) > j);
         assert!(joint_objective(&sla, 10_000.0, 3300.0) > j);

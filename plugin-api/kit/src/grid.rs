@@ -123,10 +123,7 @@ pub fn decode_profile(
     points: &[DecodePoint],
     mut at: impl FnMut(&DecodePoint) -> Result<Option<(f64, f64)>, PluginError>,
 ) -> Result<DecodeProfile, PluginError> {
-    let mut out = DecodeProfile {
-        max_kv_tokens,
-        ..DecodeProfile::default()
-    };
+    let mut out = DecodeProfile::new(Vec::new(), Vec::new(), Vec::new(), Vec::new(), max_kv_tokens);
     for point in points {
         if let Some((itl, thpt)) = at(point)? {
             out.x_kv_usage
@@ -205,12 +202,7 @@ mod tests {
 
     #[test]
     fn max_context_respects_sla_and_capacity() {
-        let sla = Sla {
-            isl: 2048,
-            osl: 256,
-            ttft_ms: 500.0,
-            itl_ms: 50.0,
-        };
+        let sla = Sla::new(2048, 256, 500.0, 50.0);
         assert_eq!(max_context(None, &sla, 1_000_000), 18432);
         assert_eq!(max_context(Some(1000), &sla, 1_000_000), 2304);
         assert_eq!(max_context(None, &sla, 5000), 5000);

@@ -243,25 +243,19 @@ pub fn make_result(
     notes: Vec<String>,
 ) -> Result<ProfileResult, PluginError> {
     validate_profile(&profile_data)?;
-    Ok(ProfileResult {
-        prefill: WorkerConfig {
-            tp: prefill.tp,
-            gpus: prefill.tp,
-        },
-        decode: WorkerConfig {
-            tp: decode.tp,
-            gpus: decode.tp,
-        },
-        predicted: Prediction {
-            ttft_ms: prefill.ttft_ms,
-            itl_ms: decode.itl_ms,
-            prefill_thpt_per_gpu: prefill.thpt_per_gpu,
-            decode_thpt_per_gpu: decode.thpt_per_gpu,
-        },
+    let predicted = Prediction::new(
+        prefill.ttft_ms,
+        decode.itl_ms,
+        prefill.thpt_per_gpu,
+        decode.thpt_per_gpu,
+    );
+    Ok(ProfileResult::new(
+        WorkerConfig::new(prefill.tp, prefill.tp),
+        WorkerConfig::new(decode.tp, decode.tp),
+        predicted,
         profile_data,
-        load_predictions: Vec::new(),
-        notes,
-    })
+    )
+    .with_notes(notes))
 }
 
 /// Checks planner profile data: non-empty equal-length arrays, strictly increasing prefill ISL,
@@ -473,20 +467,16 @@ mod tests {
     }
 
     fn good_profile() -> PlannerProfile {
-        PlannerProfile {
-            prefill: PrefillProfile {
-                prefill_isl: vec![100.0, 2000.0],
-                prefill_ttft: vec![20.0, 200.0],
-                prefill_thpt_per_gpu: vec![5000.0, 10000.0],
-            },
-            decode: DecodeProfile {
-                x_kv_usage: vec![0.0, 0.5, 1.0],
-                y_context_length: vec![350.0, 350.0, 350.0],
-                z_itl: vec![10.0, 20.0, 30.0],
-                z_thpt_per_gpu: vec![50.0, 500.0, 900.0],
-                max_kv_tokens: 1000,
-            },
-        }
+        PlannerProfile::new(
+            PrefillProfile::new(vec![100.0, 2000.0], vec![20.0, 200.0], vec![5000.0, 10000.0]),
+            DecodeProfile::new(
+                vec![0.0, 0.5, 1.0],
+                vec![350.0, 350.0, 350.0],
+                vec![10.0, 20.0, 30.0],
+                vec![50.0, 500.0, 900.0],
+                1000,
+            ),
+        )
     }
 
     #[test]

@@ -174,7 +174,7 @@ impl<'s, 'h> Search<'s, 'h> {
         for dep in self.prefill_live.drain(..).chain(self.decode_live.drain(..)) {
             s.teardown(&dep)?;
         }
-        Ok(PlannerProfile { prefill, decode })
+        Ok(PlannerProfile::new(prefill, decode))
     }
 }
 

@@ -85,18 +85,18 @@ impl<'h> Session<'h> {
     /// The method's own account so far. Duration and GPU time count measurement time only
     /// (deployment start-up is invisible to the method; the host meters it).
     pub fn cost(&self) -> CostReport {
-        CostReport {
-            duration_s: self.measured_s.get(),
-            gpu_hours: self.gpu_s.get() / 3600.0,
-            deployments: self.deployments.get(),
-            estimate_calls: self.estimate_calls.get(),
-            details: serde_json::json!({
+        CostReport::new(
+            self.measured_s.get(),
+            self.gpu_s.get() / 3600.0,
+            self.deployments.get(),
+            self.estimate_calls.get(),
+        )
+        .with_details(serde_json::json!({
                 "measurements": self.measurements.get(),
                 "teardowns": self.teardowns.get(),
                 "method_cpu_wall_s": self.started.elapsed().as_secs_f64(),
                 "accounting": "duration_s and gpu_hours count measurement time only, charged to every deployment alive during it",
-            }),
-        }
+        }))
     }
 }
 

@@ -295,25 +295,15 @@ impl FakeHost {
 /// A request shaped like the reference comparison: Qwen3-32B on h200_sxm with TRT-LLM,
 /// ISL 2048 / OSL 256, TTFT <= 500 ms, ITL <= 50 ms, TP 1/2/4/8 in both phases, 8 GPUs, seed 1.
 pub fn reference_request(options: serde_json::Value) -> ProfileRequest {
-    ProfileRequest {
-        schema_version: profcmp_plugin_api::PAYLOAD_SCHEMA_VERSION,
-        model: "Qwen/Qwen3-32B".into(),
-        system: "h200_sxm".into(),
-        backend: ServingBackend::Trtllm,
-        sla: Sla {
-            isl: 2048,
-            osl: 256,
-            ttft_ms: 500.0,
-            itl_ms: 50.0,
-        },
-        search: SearchSpace {
-            prefill_tp: vec![1, 2, 4, 8],
-            decode_tp: vec![1, 2, 4, 8],
-            gpu_budget: 8,
-        },
-        seed: 1,
-        options,
-    }
+    ProfileRequest::new(
+        "Qwen/Qwen3-32B",
+        "h200_sxm",
+        ServingBackend::Trtllm,
+        Sla::new(2048, 256, 500.0, 50.0),
+        SearchSpace::new(vec![1, 2, 4, 8], vec![1, 2, 4, 8], 8),
+    )
+    .with_seed(1)
+    .with_options(options)
 }
 
 /// Runs a fresh method on a host and returns its result and its cost account.
@@ -441,14 +431,7 @@ pub fn check_against_online<M: Method>(max_deployments: u32, may_differ: &[&str]
 }
 
 fn stat(x: f64) -> Stat {
-    Stat {
-        avg: x,
-        p50: x,
-        p90: x,
-        p99: x,
-        min: x,
-        max: x,
-    }
+    Stat::new(x, x, x, x, x, x)
 }
 
 impl HostContext for FakeHost {
@@ -461,10 +444,7 @@ impl HostContext for FakeHost {
             EstimateQuery::KvCapacity { tp } => (tp, None),
         };
         self.check_tp(tp)?;
-        Ok(Estimate {
-            latency_ms: latency,
-            kv_capacity_tokens: m.kv_tokens(tp),
-        })
+        Ok(Estimate::new(latency, m.kv_tokens(tp)))
     }
 
     fn deploy(&self, request: &DeployRequest) -> Result<Deployment, PluginError> {
@@ -476,12 +456,13 @@ impl HostContext for FakeHost {
         let mut st = self.state.borrow_mut();
         st.deploys += 1;
         st.next_id += 1;
-        let dep = Deployment {
-            id: format!("fake-{}", st.next_id),
-            request: *request,
-            kv_capacity_tokens: (self.model.kv_tokens(tp) as f64 * self.kv_ratio) as u64,
-            max_batch: self.max_batch,
-        };
+        let kv_capacity_tokens = (self.model.kv_tokens(tp) as f64 * self.kv_ratio) as u64;
+        let dep = Deployment::new(
+            format!("fake-{}", st.next_id),
+            *request,
+            kv_capacity_tokens,
+            self.max_batch,
+        );
         st.live.insert(dep.id.clone(), dep.clone());
         Ok(dep)
     }
@@ -530,31 +511,23 @@ impl HostContext for FakeHost {
             DeployRequest::PrefillOnly { tp } => {
                 let ttft = self.true_ttft(tp, isl) * f64::from(batch);
                 let duration = waves * ttft / 1000.0;
-                Measurement {
-                    request_count: u64::from(requests),
-                    ttft_ms: stat(ttft),
-                    itl_ms: stat(self.model.decode_ms(tp, 1, isl)),
-                    request_latency_ms: stat(ttft),
-                    output_token_throughput: f64::from(requests * osl) / duration,
-                    request_throughput: f64::from(requests) / duration,
-                    duration_s: duration,
-                    ..Measurement::default()
-                }
+                let itl = stat(self.model.decode_ms(tp, 1, isl));
+                Measurement::new(u64::from(requests), 0, stat(ttft), itl, stat(ttft)).with_throughput(
+                    f64::from(requests * osl) / duration,
+                    f64::from(requests) / duration,
+                    duration,
+                )
             }
             DeployRequest::DecodeOnly { tp } | DeployRequest::Graph { decode_tp: tp, .. } => {
                 let itl = self.true_itl(tp, c, isl, osl);
                 let duration = waves * f64::from(osl) * itl / 1000.0;
                 let thpt = self.true_decode_thpt_per_gpu(tp, c, isl, osl) * f64::from(tp);
-                Measurement {
-                    request_count: u64::from(requests),
-                    ttft_ms: stat(itl),
-                    itl_ms: stat(itl),
-                    request_latency_ms: stat(itl * f64::from(osl)),
-                    output_token_throughput: thpt,
-                    request_throughput: thpt / f64::from(osl),
-                    duration_s: duration,
-                    ..Measurement::default()
-                }
+                let latency = stat(itl * f64::from(osl));
+                Measurement::new(u64::from(requests), 0, stat(itl), stat(itl), latency).with_throughput(
+                    thpt,
+                    thpt / f64::from(osl),
+                    duration,
+                )
             }
         };
         Ok(m)

@@ -81,7 +81,7 @@ fn run(request: &ProfileRequest, s: &Session) -> Result<ProfileResult, PluginErr
     )?;
     let mut notes = toolkit::explain_choice(&sla, &prefill_rows, &decode_rows, &p, &d, "estimated");
     notes.push("no deployment: every number comes from the estimator".into());
-    toolkit::make_result(&p, &d, PlannerProfile { prefill, decode }, notes)
+    toolkit::make_result(&p, &d, PlannerProfile::new(prefill, decode), notes)
 }
 
 profcmp_plugin_api::export_method!(AicAll);

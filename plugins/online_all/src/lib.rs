@@ -116,7 +116,7 @@ fn run(request: &ProfileRequest, s: &Session) -> Result<ProfileResult, PluginErr
         prefill_c.len(),
         decode_c.len()
     ));
-    toolkit::make_result(&p, &d, PlannerProfile { prefill, decode }, notes)
+    toolkit::make_result(&p, &d, PlannerProfile::new(prefill, decode), notes)
 }
 
 profcmp_plugin_api::export_method!(OnlineAll);
