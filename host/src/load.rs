@@ -31,11 +31,12 @@ impl Candidate {
     pub fn status(&self) -> Result<&Manifest, String> {
         let manifest = self.manifest.as_ref().map_err(Clone::clone)?;
         check_name(&manifest.name).map_err(|e| format!("{}: {e}", self.path.display()))?;
-        if !api_compatible(API_VERSION, &manifest.api_version) {
-            return Err(incompatible_api(manifest, &self.path));
-        }
+        // First: a plugin newer than this host is told to upgrade profcmp, not to rebuild.
         if manifest.schema_version > PAYLOAD_SCHEMA_VERSION {
             return Err(newer_schema(manifest, &self.path));
+        }
+        if !api_compatible(API_VERSION, &manifest.api_version) {
+            return Err(incompatible_api(manifest, &self.path));
         }
         Version::parse(&manifest.version).map_err(|e| {
             format!(

@@ -1,7 +1,13 @@
 //! The stable boundary between the profcmp host and profiling-method plugins.
 //!
-//! A plugin author depends on this crate alone, implements [`Method`] as plain Rust and exports
-//! it with one line:
+//! This crate is the boundary only: the frozen `#[repr(C)]` types ([`abi`]), the JSON payloads
+//! ([`types`]), the safe SDK ([`Method`], [`HostContext`], [`sdk::HostServer`]), the export macro,
+//! [`PluginError`] and the host's [`limits`]. The helpers methods share (Dynamo's selection rule,
+//! sweeps, planner grids, a cost-counting session, the Bayesian search, a `FakeHost` for tests)
+//! are in the crate `profcmp-method-kit` (`plugin-api/kit`), which plugins link statically and
+//! which can change without touching this crate.
+//!
+//! A plugin author implements [`Method`] as plain Rust and exports it with one line:
 //!
 //! ```ignore
 //! profcmp_plugin_api::export_method!(MyMethod);
@@ -11,21 +17,26 @@
 //! (free), `deploy` / `measure` / `teardown` (GPU time metered by the host), `log`, `progress`
 //! and `cancelled`. Panics are caught on both sides of the boundary and become [`PluginError`]s.
 //!
-//! [`toolkit`] holds what every method shares (candidates, Dynamo's selection rule, sweeps,
-//! planner grids, the profile validity check, strict options, a cost-counting and
-//! tearing-down session, a GP and the Bayesian search); [`testing`] a scripted in-process host
-//! (`FakeHost`) for method unit tests.
-//!
 //! # Compatibility rule
 //!
 //! The `#[repr(C)]` surface ([`abi::MethodMod`], [`abi::HostCall`], [`abi::MANIFEST_SYMBOL`]) is
 //! frozen: abi_stable refuses any layout change at load time. Everything else travels as JSON
 //! of the serde types in [`types`], so:
-//! - adding an optional field (`#[serde(default)]`) or a new host call is compatible: a patch
-//!   release of this crate;
+//! - adding an optional field (`#[serde(default)]`), a host call, or a value of `Role`,
+//!   `ServingBackend` or `LogLevel` (read as `Unknown` by an older peer) is compatible: a patch
+//!   release of this crate. The payload structs are `#[non_exhaustive]` and built with
+//!   constructors, so a new field breaks no plugin's build either;
+//! - a new kind of `EstimateQuery`, `DeployRequest` or `Probe` is compatible on the wire: an
+//!   older host fails that one call with "upgrade profcmp";
 //! - removing or renaming a field, or changing its meaning, is incompatible: bump the minor
-//!   version (0.x) and `PAYLOAD_SCHEMA_VERSION`; the host then refuses older plugins with
-//!   "rebuild it against plugin-api X".
+//!   version (0.x) and [`PAYLOAD_SCHEMA_VERSION`]. The host refuses a plugin of another minor
+//!   with "rebuild it against plugin-api X", and a plugin whose manifest names a newer payload
+//!   schema than its own with "upgrade profcmp".
+//!
+//! The version of this crate is the boundary's: its minor changes only when a built plugin can
+//! no longer load. 0.1.1 moved the helpers to `profcmp-method-kit` and made the payloads
+//! non-exhaustive, a one-time change to plugin sources (use the constructors and the kit);
+//! plugins built against 0.1.0 load unchanged (`tests/compat`, checked by the e2e tests).
 
 #![warn(missing_docs)]
 

@@ -41,9 +41,15 @@ fn readme_crate() -> PathBuf {
     let readme = std::fs::read_to_string(workspace().join("README.md")).unwrap();
     let toml = readme_block(&readme, "## Writing a method plugin", "toml");
     let source = readme_block(&readme, "## Writing a method plugin", "rust");
-    assert!(source.lines().count() <= 40, "the README's plugin stays within 40 lines");
+    assert!(
+        source.lines().count() <= 40,
+        "the README's plugin stays within 40 lines"
+    );
     let dependency = "path = \"../profcmp/plugin-api\"";
-    assert!(toml.contains(dependency), "README's dependency line changed: update this test\n{toml}");
+    assert!(
+        toml.contains(dependency),
+        "README's dependency line changed: update this test\n{toml}"
+    );
     let checkout = workspace().join("plugin-api");
     // Its own workspace: target/ lies inside profcmp's, which it is not a member of.
     let toml = toml.replace(dependency, &format!("path = {:?}", checkout.display().to_string()))
@@ -87,7 +93,14 @@ fn a_plugin_built_against_plugin_api_0_1_0_profiles_like_the_readme_plugin_built
 
     let results = home.join("results");
     let (plugins, results_arg) = (plugins.to_str().unwrap(), results.to_str().unwrap());
-    let args = ["profile", "--plugin-dir", plugins, "--results", results_arg, "--no-progress"];
+    let args = [
+        "profile",
+        "--plugin-dir",
+        plugins,
+        "--results",
+        results_arg,
+        "--no-progress",
+    ];
     let methods = ["--method", "minimal_v0_1_0", "--method", "minimal"];
     let out = profcmp(&[&args[..], &methods].concat(), &home);
     assert!(out.status.success(), "{}", text(&out));
