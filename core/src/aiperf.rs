@@ -5,7 +5,7 @@
 //! and nulls are ignored, and a metric is any object with a `unit`.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use profcmp_plugin_api::{Measurement, Stat};
 use serde::{Deserialize, Serialize};
@@ -18,6 +18,34 @@ pub const SUMMARY_JSON: &str = "profile_export_aiperf.json";
 pub const SUMMARY_CSV: &str = "profile_export_aiperf.csv";
 /// File name of the per-request records.
 pub const RECORDS_JSONL: &str = "profile_export.jsonl";
+
+/// Why an AIPerf artifact cannot be read: a file that is missing or not what AIPerf (or profcmp)
+/// writes. Always bad input, never a cluster failure.
+#[derive(Debug, thiserror::Error)]
+pub enum AiperfError {
+    /// The file cannot be read.
+    #[error("{}: {message}; point at the directory AIPerf wrote (its --artifact-dir)", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        message: String,
+    },
+    /// The summary is not JSON, or not a JSON object.
+    #[error("{message}; expected AIPerf's {SUMMARY_JSON}")]
+    Summary {
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A file's content is not an AIPerf artifact: `{path}` or `{path} line N`, and why.
+    #[error("{place}: {message}")]
+    Content {
+        /// The file (and line).
+        place: String,
+        /// What is wrong there.
+        message: String,
+    },
+}
 
 /// One request as the load generator saw it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -277,9 +305,12 @@ impl Summary {
     }
 
     /// Parses an AIPerf summary JSON (any version profcmp knows).
-    pub fn from_json(text: &str) -> Result<Summary, String> {
-        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
-        let object = value.as_object().ok_or("the summary is not a JSON object")?;
+    pub fn from_json(text: &str) -> Result<Summary, AiperfError> {
+        let summary = |message: String| AiperfError::Summary { message };
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| summary(e.to_string()))?;
+        let object = value
+            .as_object()
+            .ok_or_else(|| summary("the summary is not a JSON object".into()))?;
         let mut metrics = BTreeMap::new();
         for (name, entry) in object {
             if entry.get("unit").is_some() {
@@ -293,10 +324,16 @@ impl Summary {
     }
 
     /// Reads `profile_export_aiperf.json` from an artifact directory.
-    pub fn read_dir(dir: &Path) -> Result<Summary, String> {
+    pub fn read_dir(dir: &Path) -> Result<Summary, AiperfError> {
         let path = dir.join(SUMMARY_JSON);
-        let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        Summary::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))
+        let text = std::fs::read_to_string(&path).map_err(|e| AiperfError::Read {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        Summary::from_json(&text).map_err(|e| AiperfError::Content {
+            place: path.display().to_string(),
+            message: e.to_string(),
+        })
     }
 
     /// The summary as AIPerf's JSON.
@@ -418,7 +455,24 @@ mod tests {
 
     #[test]
     fn rejects_non_objects_with_a_message() {
-        assert!(Summary::from_json("[1,2]").unwrap_err().contains("not a JSON object"));
+        assert!(Summary::from_json("[1,2]")
+            .unwrap_err()
+            .to_string()
+            .contains("not a JSON object"));
+        // A missing artifact is a read error naming the file; a file with the wrong content is a
+        // content error at that file.
+        let dir = std::env::temp_dir().join(format!("profcmp-aiperf-error-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        assert!(
+            matches!(Summary::read_dir(&dir), Err(AiperfError::Read { path, .. }) if path == dir.join(SUMMARY_JSON))
+        );
+        std::fs::write(dir.join(SUMMARY_JSON), "[1,2]").unwrap();
+        let err = Summary::read_dir(&dir).unwrap_err();
+        assert!(
+            matches!(&err, AiperfError::Content { place, .. } if place.ends_with(SUMMARY_JSON)),
+            "{err}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
         assert!(Summary::from_json("{").is_err());
     }
 }

@@ -101,10 +101,40 @@ pub struct PlannerData {
     pub notes: Vec<String>,
 }
 
+/// Why a `config_with_planner.yaml` cannot be written or read. Reading one is checking a method's
+/// output (or a file given to profcmp): every variant is bad input, to be fixed in that file.
+#[derive(Debug, thiserror::Error)]
+pub enum DynamoConfigError {
+    /// The profile data cannot be serialized (not finite numbers, for instance).
+    #[error("config_with_planner.yaml: {0}")]
+    Write(String),
+    /// The text is not YAML.
+    #[error("config_with_planner.yaml: not valid YAML: {0}")]
+    Yaml(String),
+    /// A document or field the planner needs is absent.
+    #[error("config_with_planner.yaml: {0} (write it as Dynamo's profiler does: a ConfigMap with the profile data and the DynamoGraphDeployment)")]
+    Missing(&'static str),
+    /// A profile blob of the ConfigMap is absent or not the planner's JSON.
+    #[error("config_with_planner.yaml: {key}{message}")]
+    Blob {
+        /// The ConfigMap key.
+        key: &'static str,
+        /// What is wrong with it (with its leading separator).
+        message: String,
+    },
+    /// Neither the worker's GPU limit nor the planner's argument gives a role's TP.
+    #[error("config_with_planner.yaml: no {role} worker GPU limit and no --{role}-engine-num-gpu; give the {role} worker a GPU limit or the planner that argument")]
+    NoTp {
+        /// `prefill` or `decode`.
+        role: &'static str,
+    },
+}
+
 /// Writes `config_with_planner.yaml` for `spec` with `profile` as the planner's data.
-pub fn write_config_with_planner(spec: &GraphSpec, profile: &PlannerProfile) -> Result<String, String> {
-    let prefill = serde_json::to_string(&profile.prefill).map_err(|e| format!("config_with_planner.yaml: {e}"))?;
-    let decode = serde_json::to_string(&profile.decode).map_err(|e| format!("config_with_planner.yaml: {e}"))?;
+pub fn write_config_with_planner(spec: &GraphSpec, profile: &PlannerProfile) -> Result<String, DynamoConfigError> {
+    let write = |e: &dyn std::fmt::Display| DynamoConfigError::Write(e.to_string());
+    let prefill = serde_json::to_string(&profile.prefill).map_err(|e| write(&e))?;
+    let decode = serde_json::to_string(&profile.decode).map_err(|e| write(&e))?;
     let config_map = json!({
         "apiVersion": "v1",
         "data": { DECODE_KEY: decode, PREFILL_KEY: prefill },
@@ -123,26 +153,26 @@ pub fn write_config_with_planner(spec: &GraphSpec, profile: &PlannerProfile) -> 
         "metadata": { "name": spec.name },
         "spec": { "services": services },
     });
-    serde_saphyr::to_string_multiple(&[config_map, graph]).map_err(|e| format!("config_with_planner.yaml: {e}"))
+    serde_saphyr::to_string_multiple(&[config_map, graph]).map_err(|e| write(&e))
 }
 
 /// Reads the profile data, the TPs and the planner's targets from `config_with_planner.yaml`.
-pub fn read_profile_data(yaml: &str) -> Result<PlannerData, String> {
-    let docs: Vec<Value> =
-        serde_saphyr::from_multiple(yaml).map_err(|e| format!("config_with_planner.yaml: not valid YAML: {e}"))?;
+pub fn read_profile_data(yaml: &str) -> Result<PlannerData, DynamoConfigError> {
+    use DynamoConfigError::Missing;
+    let docs: Vec<Value> = serde_saphyr::from_multiple(yaml).map_err(|e| DynamoConfigError::Yaml(e.to_string()))?;
     let config_map = docs
         .iter()
         .find(|d| kind(d) == "ConfigMap" && d["data"].get(PREFILL_KEY).is_some())
-        .ok_or("config_with_planner.yaml: no ConfigMap with prefill_raw_data.json")?;
+        .ok_or(Missing("no ConfigMap with prefill_raw_data.json"))?;
     let prefill: PrefillProfile = blob(&config_map["data"], PREFILL_KEY)?;
     let decode: DecodeProfile = blob(&config_map["data"], DECODE_KEY)?;
     let graph = docs
         .iter()
         .find(|d| kind(d) == "DynamoGraphDeployment")
-        .ok_or("config_with_planner.yaml: no DynamoGraphDeployment")?;
+        .ok_or(Missing("no DynamoGraphDeployment"))?;
     let services = graph["spec"]["services"]
         .as_object()
-        .ok_or("config_with_planner.yaml: the DynamoGraphDeployment has no spec.services")?;
+        .ok_or(Missing("the DynamoGraphDeployment has no spec.services"))?;
     let args = services
         .values()
         .find(|s| s["componentType"] == "planner")
@@ -152,7 +182,7 @@ pub fn read_profile_data(yaml: &str) -> Result<PlannerData, String> {
     let arg_f64 = |name: &str| arg(name).and_then(|v| v.parse::<f64>().ok());
     let arg_u32 = |name: &str| arg(name).and_then(|v| v.parse::<u32>().ok());
     let mut notes = Vec::new();
-    let mut tp = |role: &str| -> Result<u32, String> {
+    let mut tp = |role: &'static str| -> Result<u32, DynamoConfigError> {
         let limit = services.values().find(|s| is_worker(s, role)).and_then(gpu_limit);
         let from_arg = arg_u32(&format!("{role}-engine-num-gpu"));
         match (limit, from_arg) {
@@ -163,9 +193,7 @@ pub fn read_profile_data(yaml: &str) -> Result<PlannerData, String> {
                 Ok(l)
             }
             (Some(v), _) | (None, Some(v)) => Ok(v),
-            (None, None) => Err(format!(
-                "config_with_planner.yaml: no {role} worker GPU limit and no --{role}-engine-num-gpu"
-            )),
+            (None, None) => Err(DynamoConfigError::NoTp { role }),
         }
     };
     let prefill_tp = tp("prefill")?;
@@ -190,11 +218,15 @@ fn kind(doc: &Value) -> &str {
     doc["kind"].as_str().unwrap_or("")
 }
 
-fn blob<T: for<'de> serde::Deserialize<'de>>(data: &Value, key: &str) -> Result<T, String> {
-    let text = data[key]
-        .as_str()
-        .ok_or_else(|| format!("config_with_planner.yaml: {key} is missing or not a string"))?;
-    serde_json::from_str(text).map_err(|e| format!("config_with_planner.yaml: {key}: {e}"))
+fn blob<T: for<'de> serde::Deserialize<'de>>(data: &Value, key: &'static str) -> Result<T, DynamoConfigError> {
+    let text = data[key].as_str().ok_or_else(|| DynamoConfigError::Blob {
+        key,
+        message: " is missing or not a string".into(),
+    })?;
+    serde_json::from_str(text).map_err(|e| DynamoConfigError::Blob {
+        key,
+        message: format!(": {e}"),
+    })
 }
 
 /// A worker of `role` (`prefill`/`decode`): by `subComponentType`, else by its service name.
@@ -447,9 +479,17 @@ mod tests {
     fn reports_what_is_wrong() {
         assert!(read_profile_data("a: [")
             .unwrap_err()
+            .to_string()
             .starts_with("config_with_planner.yaml: not valid YAML"));
         let err = read_profile_data("kind: Service\n").unwrap_err();
-        assert!(err.contains("no ConfigMap"), "{err}");
+        assert!(err.to_string().contains("no ConfigMap"), "{err}");
+        // Without a GPU limit or the planner's argument, the role whose TP is unknown is named.
+        let no_decode_tp = fixture("online_all").replace("decode-engine-num-gpu", "decode-engine-gpus");
+        let no_decode_tp = no_decode_tp.replace("gpu: '1'", "cpu: '1'");
+        assert!(matches!(
+            read_profile_data(&no_decode_tp),
+            Err(DynamoConfigError::NoTp { role: "decode" })
+        ));
         // GPU limits of 2 against --prefill/decode-engine-num-gpu=1: the limits win, with a note each.
         let yaml = fixture("online_all").replace("'1'", "'2'");
         let data = read_profile_data(&yaml).unwrap();

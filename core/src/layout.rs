@@ -249,10 +249,40 @@ pub struct ColdStart {
     pub replicas: Vec<(f64, u32, u32)>,
 }
 
+/// Why a record of a results directory cannot be read. The texts are `{file}: {cause}` as the
+/// comparison's warnings have always printed them (reports quote them verbatim); the variant tells
+/// a missing or unreadable file (run the stage that writes it) from a damaged one (delete it and
+/// run that stage again).
+#[derive(Debug, thiserror::Error)]
+pub enum ResultsError {
+    /// The file cannot be read (absent, or no permission).
+    #[error("{}: {message}", path.display())]
+    Read {
+        /// The record.
+        path: PathBuf,
+        /// The I/O error.
+        message: String,
+    },
+    /// The file is not the record expected (damaged, or written by another version).
+    #[error("{}: {message}", path.display())]
+    Parse {
+        /// The record.
+        path: PathBuf,
+        /// The parser's message.
+        message: String,
+    },
+}
+
 /// Reads a JSON record, saying which file failed and why.
-pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, ResultsError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ResultsError::Read {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    serde_json::from_str(&text).map_err(|e| ResultsError::Parse {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
 }
 
 /// Writes a JSON record atomically.
@@ -264,4 +294,26 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
 /// Serde's default for a factor absent from older records: 1.
 pub(crate) fn one() -> f64 {
     1.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_record_is_a_read_error_and_a_damaged_one_a_parse_error() {
+        let dir = std::env::temp_dir().join(format!("profcmp-layout-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("run.json");
+        let err = read_json::<serde_json::Value>(&path).unwrap_err();
+        assert!(matches!(err, ResultsError::Read { .. }), "{err}");
+        assert!(err.to_string().starts_with(&path.display().to_string()), "{err}");
+        // The same file, now there but cut short: a parse error at the same path.
+        std::fs::write(&path, "{\"a\": ").unwrap();
+        let err = read_json::<serde_json::Value>(&path).unwrap_err();
+        assert!(matches!(err, ResultsError::Parse { .. }), "{err}");
+        write_json(&path, &serde_json::json!({"a": 1})).unwrap();
+        assert_eq!(read_json::<serde_json::Value>(&path).unwrap()["a"], 1);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

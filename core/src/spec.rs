@@ -80,13 +80,21 @@ impl DynamoVersion {
     }
 }
 
+/// Why a run setting given as text is not one profcmp knows.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    /// A Dynamo version other than the ones whose conventions profcmp follows.
+    #[error("unknown Dynamo version `{0}`; known: 0.7, 1.6")]
+    UnknownDynamoVersion(String),
+}
+
 impl std::str::FromStr for DynamoVersion {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = SpecError;
+    fn from_str(s: &str) -> Result<Self, SpecError> {
         match s {
             "0.7" | "0.7.0" | "0.7.1" => Ok(DynamoVersion::V0_7),
             "1.6" | "1.6.1" => Ok(DynamoVersion::V1_6),
-            other => Err(format!("unknown Dynamo version `{other}`; known: 0.7, 1.6")),
+            other => Err(SpecError::UnknownDynamoVersion(other.to_string())),
         }
     }
 }
@@ -290,6 +298,15 @@ pub fn input_hash(inputs: &impl Serialize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dynamo_versions_parse_with_their_patch_releases_and_others_are_refused() {
+        assert_eq!("0.7.1".parse::<DynamoVersion>().unwrap(), DynamoVersion::V0_7);
+        assert_eq!("1.6".parse::<DynamoVersion>().unwrap(), DynamoVersion::V1_6);
+        let err = "1.7".parse::<DynamoVersion>().unwrap_err();
+        assert!(matches!(&err, SpecError::UnknownDynamoVersion(v) if v == "1.7"));
+        assert_eq!(err.to_string(), "unknown Dynamo version `1.7`; known: 0.7, 1.6");
+    }
 
     #[test]
     fn the_simulator_version_is_the_workspace_pin() {

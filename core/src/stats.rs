@@ -62,6 +62,42 @@ pub fn quantile(values: &[f64], q: f64) -> Option<f64> {
     Some(v[lo] + (h - lo as f64) * (v[hi] - v[lo]))
 }
 
+/// The median of the finite values (the type-7 quantile at 0.5: the mean of the two middle
+/// values when their count is even). None when there are none.
+pub fn median(values: &[f64]) -> Option<f64> {
+    quantile(values, 0.5)
+}
+
+/// The nearest-rank `percent` percentile (0..=100) of the finite values: the smallest value with
+/// at least `percent`% of the values at or below it, always one of the values (what benchmark
+/// tables print for p90/p95). None when there are no values.
+pub fn nearest_rank(values: &[f64], percent: f64) -> Option<f64> {
+    let mut v = finite(values);
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let rank = ((percent / 100.0) * v.len() as f64).ceil() as usize;
+    Some(v[rank.clamp(1, v.len()) - 1])
+}
+
+/// The largest finite value (None when there are none).
+pub fn max(values: &[f64]) -> Option<f64> {
+    values.iter().copied().filter(|v| v.is_finite()).reduce(f64::max)
+}
+
+/// The most frequent value; of equally frequent ones, the first. None when `values` is empty.
+pub fn mode<T: PartialEq>(values: &[T]) -> Option<&T> {
+    let mut best: Option<(&T, usize)> = None;
+    for v in values {
+        let n = values.iter().filter(|w| *w == v).count();
+        if best.is_none_or(|(_, m)| n > m) {
+            best = Some((v, n));
+        }
+    }
+    best.map(|(v, _)| v)
+}
+
 /// Which direction of a quantity is bad.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Worse {
@@ -253,6 +289,25 @@ mod tests {
 
     fn close(a: f64, b: f64, tol: f64) -> bool {
         (a - b).abs() <= tol
+    }
+
+    #[test]
+    fn nearest_rank_is_one_of_the_values_and_median_interpolates() {
+        let v = [5.0, 1.0, 3.0, 2.0, 4.0];
+        assert_eq!(median(&v), Some(3.0));
+        assert_eq!(nearest_rank(&v, 95.0), Some(5.0));
+        assert_eq!(nearest_rank(&v, 40.0), Some(2.0));
+        // Adding a value above every other moves the median up by half a step; the nearest
+        // rank at 40% moves to the next value (the rank grows from 2 to 3).
+        let w = [5.0, 1.0, 3.0, 2.0, 4.0, 6.0];
+        assert_eq!(median(&w), Some(3.5));
+        assert_eq!(nearest_rank(&w, 40.0), Some(3.0));
+        assert_eq!(median(&[]), None);
+        assert_eq!(nearest_rank(&[f64::NAN], 50.0), None);
+        assert_eq!(max(&[1.0, f64::INFINITY, 7.0]), Some(7.0));
+        assert_eq!(mode(&["a", "b", "b", "a", "b"]), Some(&"b"));
+        assert_eq!(mode(&["a", "b"]), Some(&"a"));
+        assert_eq!(mode::<&str>(&[]), None);
     }
 
     #[test]

@@ -4,6 +4,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+// The method-selection flags live with the code that resolves them (and that `bench` uses
+// without depending on this module).
+pub use crate::methods::{MethodArgs, PluginPathArgs};
+
 /// Compare profiling methods for LLM serving: cost, predictive accuracy, optimization accuracy.
 #[derive(Parser, Debug)]
 #[command(name = "profcmp", version, about, long_about = None)]
@@ -132,33 +136,6 @@ pub enum PluginsCommand {
         #[command(flatten)]
         methods: MethodArgs,
     },
-}
-
-/// Which methods to run.
-#[derive(Args, Debug, Clone, Default)]
-pub struct MethodArgs {
-    #[command(flatten)]
-    pub path: PluginPathArgs,
-    /// A method to run, `name` or `name@version-requirement` (repeatable; default: every
-    /// installed method at its highest version).
-    #[arg(long = "method", value_name = "NAME[@REQ]")]
-    pub methods: Vec<String>,
-    /// A methods.toml: `[methods]` table of `name = "req"` or `name = { version = "req",
-    /// options = {...} }`.
-    #[arg(long = "methods-file", value_name = "FILE")]
-    pub methods_file: Option<PathBuf>,
-    /// Refuse to run unless the resolved set equals this methods.lock.
-    #[arg(long, value_name = "LOCK")]
-    pub locked: Option<PathBuf>,
-}
-
-/// Where to look for plugins.
-#[derive(Args, Debug, Clone, Default)]
-pub struct PluginPathArgs {
-    /// A directory to search for plugins (repeatable; searched before PROFCMP_PLUGIN_PATH, the
-    /// directory of this executable and the install directory).
-    #[arg(long = "plugin-dir", value_name = "DIR")]
-    pub plugin_dirs: Vec<PathBuf>,
 }
 
 /// Settings of a comparison run (defaults: the 2026-01 reference comparison).

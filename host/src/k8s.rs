@@ -170,7 +170,7 @@ impl K8sRun {
     ) -> anyhow::Result<K8sRun> {
         let run_id = new_run_id();
         let limits: WorkerLimits = Arc::new(move |tp| {
-            let estimator = estimators.get(tp).map_err(|e| e.to_string())?;
+            let estimator = estimators.get(tp)?;
             Ok((estimator.kv_capacity_tokens(), estimator.max_batch()))
         });
         let mut run = K8sRun {
@@ -272,7 +272,7 @@ impl K8sRun {
             job.decode_tp,
         );
         graph.max_gpu_budget = self.spec.search.gpu_budget;
-        let yaml = profcmp_core::dynamo::write_config_with_planner(&graph, &job.profile)?;
+        let yaml = profcmp_core::dynamo::write_config_with_planner(&graph, &job.profile).map_err(|e| e.to_string())?;
         let path = job.dir.parent().unwrap_or(&job.dir).join("config_with_planner.yaml");
         profcmp_core::fsio::write_atomic(&path, yaml.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(yaml)

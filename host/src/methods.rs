@@ -1,13 +1,40 @@
 //! The method set: `--method` flags or a methods.toml, resolved against the installed plugins.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail};
+use clap::Args;
 use semver::VersionReq;
 
-use crate::cli::MethodArgs;
 use crate::load::{self, MethodPin, Resolved};
 use crate::lock;
+
+/// Which methods to run.
+#[derive(Args, Debug, Clone, Default)]
+pub struct MethodArgs {
+    #[command(flatten)]
+    pub path: PluginPathArgs,
+    /// A method to run, `name` or `name@version-requirement` (repeatable; default: every
+    /// installed method at its highest version).
+    #[arg(long = "method", value_name = "NAME[@REQ]")]
+    pub methods: Vec<String>,
+    /// A methods.toml: `[methods]` table of `name = "req"` or `name = { version = "req",
+    /// options = {...} }`.
+    #[arg(long = "methods-file", value_name = "FILE")]
+    pub methods_file: Option<PathBuf>,
+    /// Refuse to run unless the resolved set equals this methods.lock.
+    #[arg(long, value_name = "LOCK")]
+    pub locked: Option<PathBuf>,
+}
+
+/// Where to look for plugins.
+#[derive(Args, Debug, Clone, Default)]
+pub struct PluginPathArgs {
+    /// A directory to search for plugins (repeatable; searched before PROFCMP_PLUGIN_PATH, the
+    /// directory of this executable and the install directory).
+    #[arg(long = "plugin-dir", value_name = "DIR")]
+    pub plugin_dirs: Vec<PathBuf>,
+}
 
 /// Parses a methods.toml.
 pub fn read_methods_file(path: &Path) -> anyhow::Result<Vec<MethodPin>> {

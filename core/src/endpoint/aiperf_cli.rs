@@ -8,7 +8,7 @@ use profcmp_plugin_api::Probe;
 
 use super::target::Target;
 use super::EndpointError;
-use crate::aiperf::{RequestRecord, Slo, Summary, RECORDS_JSONL};
+use crate::aiperf::{AiperfError, RequestRecord, Slo, Summary, RECORDS_JSONL};
 use crate::workload::write_mooncake;
 
 /// Where aiperf is and how to call it.
@@ -175,8 +175,8 @@ pub fn run(
         let tail: Vec<&str> = tail.into_iter().rev().collect();
         return Err(failed(format!("{status}; the end of its output:\n{}", tail.join("\n"))));
     }
-    let summary = Summary::read_dir(artifact_dir).map_err(failed)?;
-    let records = read_records(&artifact_dir.join(RECORDS_JSONL)).map_err(failed)?;
+    let summary = Summary::read_dir(artifact_dir).map_err(|e| failed(e.to_string()))?;
+    let records = read_records(&artifact_dir.join(RECORDS_JSONL)).map_err(|e| failed(e.to_string()))?;
     Ok((records, summary))
 }
 
@@ -209,12 +209,18 @@ fn hf_cache(dir: &Path, cache: &Path) -> Result<PathBuf, EndpointError> {
 /// Per-request records from a `profile_export.jsonl` written by aiperf (0.13: `metadata` +
 /// `metrics` + `error`; warm-up records are left out) or by profcmp. `start_ms` counts from the
 /// first request.
-pub fn read_records(path: &Path) -> Result<Vec<RequestRecord>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+pub fn read_records(path: &Path) -> Result<Vec<RequestRecord>, AiperfError> {
+    let text = std::fs::read_to_string(path).map_err(|e| AiperfError::Read {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
     let mut records = Vec::new();
     let mut starts_ns = Vec::new();
     for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let at = |e: String| format!("{} line {}: {e}", path.display(), i + 1);
+        let at = |message: String| AiperfError::Content {
+            place: format!("{} line {}", path.display(), i + 1),
+            message,
+        };
         let value: serde_json::Value = serde_json::from_str(line).map_err(|e| at(e.to_string()))?;
         if value.get("metrics").is_none() {
             records.push(serde_json::from_value(value).map_err(|e| at(e.to_string()))?);

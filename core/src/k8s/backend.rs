@@ -14,13 +14,13 @@ use tokio::runtime::Runtime;
 use super::cluster::{Cluster, Kind};
 use super::graph;
 use super::measure::{forward_frontend, Loadgen};
-use super::K8sError;
+use super::{K8sError, ManifestError};
 use crate::aiperf::{Slo, Summary};
 use crate::backend::{Backend, BackendError, PlannerSpec, Run};
 
 /// KV capacity (tokens) and max batch of one worker of a TP; the cluster cannot tell them
 /// before it runs, so the host answers from the estimator.
-pub type WorkerLimits = Arc<dyn Fn(u32) -> Result<(u64, u32), String> + Send + Sync>;
+pub type WorkerLimits = Arc<dyn Fn(u32) -> Result<(u64, u32), crate::estimator::EstimatorError> + Send + Sync>;
 
 /// What a Kubernetes backend deploys and how long it waits.
 #[derive(Clone, Debug)]
@@ -141,7 +141,7 @@ impl K8sBackend {
 
     /// The objects of a request: the planned file for a graph when one is set, else the base
     /// graph.
-    fn objects(&self, name: &str, request: &DeployRequest) -> Result<(Vec<Value>, bool), String> {
+    fn objects(&self, name: &str, request: &DeployRequest) -> Result<(Vec<Value>, bool), ManifestError> {
         let labels = graph::labels(&self.settings.run_id, &self.settings.method);
         if let (Some(yaml), DeployRequest::Graph { .. }) = (&self.settings.planned, request) {
             let (config_map, graph) = graph::planned_objects(yaml, name, request, &labels)?;
@@ -195,7 +195,7 @@ impl K8sBackend {
             .map_err(|e| BackendError::Measure(e.to_string()))?;
         self.loadgen
             .run(&forward.base_url(), &self.settings.model, probe)
-            .map_err(BackendError::Measure)
+            .map_err(|e| BackendError::Measure(e.to_string()))
     }
 }
 
@@ -224,10 +224,10 @@ impl Backend for K8sBackend {
             DeployRequest::PrefillOnly { tp } | DeployRequest::DecodeOnly { tp } => tp,
             DeployRequest::Graph { decode_tp, .. } => decode_tp,
         };
-        let (kv_capacity_tokens, max_batch) = (self.limits)(tp).map_err(&fail)?;
+        let (kv_capacity_tokens, max_batch) = (self.limits)(tp).map_err(|e| fail(e.to_string()))?;
         self.deployed += 1;
         let name = format!("{}-{}", self.settings.name_prefix, self.deployed);
-        let (objects, planned) = self.objects(&name, request).map_err(&fail)?;
+        let (objects, planned) = self.objects(&name, request).map_err(|e| fail(e.to_string()))?;
         let graph = objects.last().cloned().unwrap_or(Value::Null);
         // Recorded before the first call, so anything applied is torn down whatever happens next.
         self.live.insert(

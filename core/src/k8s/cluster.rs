@@ -219,12 +219,12 @@ impl Cluster {
     /// the cluster is spoken to in; a request is applied in the version its file is written in.
     pub async fn apply(&self, object: &Value) -> Result<Value, K8sError> {
         let kind = Kind::of(object).ok_or_else(|| K8sError::Api(format!("cannot apply kind {}", object["kind"])))?;
-        names::check_object(object).map_err(K8sError::Api)?;
+        names::check_object(object)?;
         let name = object["metadata"]["name"].as_str().unwrap_or_default();
         let version = self.dynamo_version();
         let object_version = object.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
         let (object, api) = match kind {
-            Kind::Graph if version == "v1beta1" => (graph_to_v1beta1(object).map_err(K8sError::Api)?, self.api(kind)),
+            Kind::Graph if version == "v1beta1" => (graph_to_v1beta1(object)?, self.api(kind)),
             Kind::Graph if object_version == V1BETA1 => {
                 return Err(K8sError::Api(format!(
                     "dynamographdeployment {name} is written in {V1BETA1}, which this cluster does not serve ({V1ALPHA1} only): write it in {V1ALPHA1}"

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::cluster::{Cluster, Kind};
 use super::graph;
-use super::K8sError;
+use super::{K8sError, ManifestError};
 use crate::layout::{Ledger, ProfileRecord, ResultsDir};
 
 /// Key of the generated config in the output ConfigMap.
@@ -44,7 +44,11 @@ pub struct DgdrOutcome {
 }
 
 /// Reads a DGDR file: one DynamoGraphDeploymentRequest with a name.
-pub fn read_request(yaml: &str) -> Result<Value, String> {
+pub fn read_request(yaml: &str) -> Result<Value, ManifestError> {
+    read_request_text(yaml).map_err(ManifestError::Request)
+}
+
+fn read_request_text(yaml: &str) -> Result<Value, String> {
     let request: Value = serde_saphyr::from_str(yaml).map_err(|e| format!("not valid YAML: {e}"))?;
     if request["kind"] != "DynamoGraphDeploymentRequest" {
         return Err(format!(
@@ -55,7 +59,7 @@ pub fn read_request(yaml: &str) -> Result<Value, String> {
     if !request["metadata"]["name"].is_string() {
         return Err("metadata.name is missing".into());
     }
-    super::names::check_object(&request)?;
+    super::names::check_object(&request).map_err(|e| e.to_string())?;
     Ok(request)
 }
 
@@ -136,7 +140,7 @@ async fn follow(
             data.keys().cloned().collect::<Vec<_>>().join(", ")
         ))
     })?;
-    let planner = crate::dynamo::read_profile_data(yaml).map_err(K8sError::Api)?;
+    let planner = crate::dynamo::read_profile_data(yaml).map_err(|e| K8sError::Api(e.to_string()))?;
     let job_object = cluster.get_any("batch", "v1", "Job", "jobs", &job).await?;
     let duration_s = job_object
         .as_ref()
@@ -447,17 +451,20 @@ mod tests {
     fn refuses_other_kinds() {
         assert!(read_request("kind: DynamoGraphDeployment\nmetadata: {name: x}\n")
             .unwrap_err()
+            .to_string()
             .contains("expected DynamoGraphDeploymentRequest"));
         assert!(read_request("kind: DynamoGraphDeploymentRequest\n")
             .unwrap_err()
+            .to_string()
             .contains("metadata.name"));
         // The profiling Job `profile-<name>` must fit 63 characters: refused when the file is read.
         let named = |name: &str| format!("kind: DynamoGraphDeploymentRequest\nmetadata: {{name: {name}}}\n");
         assert!(read_request(&named(&"q".repeat(55))).is_ok());
         let err = read_request(&named(&"q".repeat(56))).unwrap_err();
-        assert!(err.contains("its profiling Job profile-qqq"), "{err}");
+        assert!(err.to_string().contains("its profiling Job profile-qqq"), "{err}");
         assert!(read_request(&named("Qwen3_AIC"))
             .unwrap_err()
+            .to_string()
             .contains("not a DNS-1123 label"));
     }
 }

@@ -17,7 +17,7 @@ use std::path::Path;
 use profcmp_plugin_api::{DeployRequest, ServingBackend};
 use serde_json::{json, Map, Value};
 
-use super::names;
+use super::{names, ManifestError};
 use crate::dynamo::PROFILE_CONFIG_MAP;
 pub use crate::spec::DynamoVersion;
 
@@ -73,10 +73,19 @@ pub fn labels(run_id: &str, method: &str) -> BTreeMap<String, String> {
 
 /// The base graph for `backend`: `dir/<backend>.yaml` when a template directory is given and
 /// has that file, else the one shipped for the Dynamo version.
-pub fn template(backend: ServingBackend, conventions: DynamoVersion, dir: Option<&Path>) -> Result<String, String> {
+pub fn template(
+    backend: ServingBackend,
+    conventions: DynamoVersion,
+    dir: Option<&Path>,
+) -> Result<String, ManifestError> {
     if let Some(path) = dir.map(|d| d.join(format!("{}.yaml", backend.as_str()))) {
         if path.exists() {
-            return std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()));
+            return std::fs::read_to_string(&path).map_err(|e| {
+                ManifestError::BaseGraph(format!(
+                    "{}: {e}; check --templates (a directory of <backend>.yaml)",
+                    path.display()
+                ))
+            });
         }
     }
     let shipped = match conventions {
@@ -88,7 +97,9 @@ pub fn template(backend: ServingBackend, conventions: DynamoVersion, dir: Option
         ServingBackend::Vllm => 1,
         ServingBackend::Sglang => 2,
         ServingBackend::Unknown => {
-            return Err("unknown serving backend (from a newer profcmp?): use trtllm, vllm or sglang".into())
+            return Err(ManifestError::BaseGraph(
+                "unknown serving backend (from a newer profcmp?): use trtllm, vllm or sglang".into(),
+            ))
         }
     };
     Ok(shipped[index].to_string())
@@ -99,7 +110,11 @@ pub fn template(backend: ServingBackend, conventions: DynamoVersion, dir: Option
 /// A prefill-only or decode-only request is converted as Dynamo's profiler converts the graph
 /// for its sweeps ([`convert_for_sweep`]). A graph request keeps both workers and sets their
 /// replicas. Both set the model, the TP and the GPUs as the profiler does, the name and labels.
-pub fn graph_from_template(template: &str, spec: &SweepSpec, request: &DeployRequest) -> Result<Value, String> {
+pub fn graph_from_template(template: &str, spec: &SweepSpec, request: &DeployRequest) -> Result<Value, ManifestError> {
+    graph_from_template_text(template, spec, request).map_err(ManifestError::BaseGraph)
+}
+
+fn graph_from_template_text(template: &str, spec: &SweepSpec, request: &DeployRequest) -> Result<Value, String> {
     let mut graph: Value = serde_saphyr::from_str(template).map_err(|e| format!("base graph: not valid YAML: {e}"))?;
     if graph.get("kind").and_then(Value::as_str) != Some("DynamoGraphDeployment") {
         return Err("base graph: kind is not DynamoGraphDeployment".into());
@@ -111,8 +126,8 @@ pub fn graph_from_template(template: &str, spec: &SweepSpec, request: &DeployReq
         );
     }
     match *request {
-        DeployRequest::PrefillOnly { tp } => convert_for_sweep(&mut graph, spec, Role::Prefill, tp)?,
-        DeployRequest::DecodeOnly { tp } => convert_for_sweep(&mut graph, spec, Role::Decode, tp)?,
+        DeployRequest::PrefillOnly { tp } => convert_for_sweep_text(&mut graph, spec, Role::Prefill, tp)?,
+        DeployRequest::DecodeOnly { tp } => convert_for_sweep_text(&mut graph, spec, Role::Decode, tp)?,
         DeployRequest::Graph {
             prefill_workers,
             prefill_tp,
@@ -135,7 +150,7 @@ pub fn graph_from_template(template: &str, spec: &SweepSpec, request: &DeployReq
         }
     }
     set_metadata(&mut graph, spec.name, spec.labels);
-    names::check_object(&graph)?;
+    names::check_object(&graph).map_err(|e| e.to_string())?;
     Ok(graph)
 }
 
@@ -173,7 +188,11 @@ impl Role {
 /// - the TP as the profiler sets it, and a prefill engine limited to batch 1 (max tokens 32768
 ///   on 0.7, the SLA's ISL on the newest);
 /// - GPUs = TP (0.7: requests set, limits if present; newest: limits set, requests if present).
-pub fn convert_for_sweep(graph: &mut Value, spec: &SweepSpec, role: Role, tp: u32) -> Result<(), String> {
+pub fn convert_for_sweep(graph: &mut Value, spec: &SweepSpec, role: Role, tp: u32) -> Result<(), ManifestError> {
+    convert_for_sweep_text(graph, spec, role, tp).map_err(ManifestError::BaseGraph)
+}
+
+fn convert_for_sweep_text(graph: &mut Value, spec: &SweepSpec, role: Role, tp: u32) -> Result<(), String> {
     let prefill_key = worker_key(graph, spec.backend, Role::Prefill)?;
     let decode_key = worker_key(graph, spec.backend, Role::Decode)?;
     let services = graph
@@ -360,8 +379,17 @@ pub fn planned_objects(
     name: &str,
     request: &DeployRequest,
     labels: &BTreeMap<String, String>,
+) -> Result<(Value, Value), ManifestError> {
+    planned_objects_text(yaml, name, request, labels).map_err(ManifestError::PlannedGraph)
+}
+
+fn planned_objects_text(
+    yaml: &str,
+    name: &str,
+    request: &DeployRequest,
+    labels: &BTreeMap<String, String>,
 ) -> Result<(Value, Value), String> {
-    let data = crate::dynamo::read_profile_data(yaml)?;
+    let data = crate::dynamo::read_profile_data(yaml).map_err(|e| e.to_string())?;
     if let DeployRequest::Graph {
         prefill_tp, decode_tp, ..
     } = *request
@@ -412,8 +440,8 @@ pub fn planned_objects(
             }
         }
     }
-    names::check_object(&config_map)?;
-    names::check_object(&graph)?;
+    names::check_object(&config_map).map_err(|e| e.to_string())?;
+    names::check_object(&graph).map_err(|e| e.to_string())?;
     Ok((config_map, graph))
 }
 
@@ -998,7 +1026,7 @@ mod tests {
             .unwrap()
             .replace("          - --is-prefill-worker\n", "");
         let err = graph_from_template(&text, &spec, &DeployRequest::PrefillOnly { tp: 1 }).unwrap_err();
-        assert!(err.contains("has no --is-prefill-worker"), "{err}");
+        assert!(err.to_string().contains("has no --is-prefill-worker"), "{err}");
         // A base graph with a planner (keyed Planner, as in config_with_planner.yaml) loses it.
         let yaml = std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
@@ -1067,7 +1095,7 @@ mod tests {
         };
         let text = template(ServingBackend::Trtllm, DynamoVersion::V0_7, None).unwrap();
         let err = graph_from_template(&text, &spec, &DeployRequest::DecodeOnly { tp: 1 }).unwrap_err();
-        assert!(err.contains("Grove allows 45"), "{err}");
+        assert!(err.to_string().contains("Grove allows 45"), "{err}");
         // The same name fits the newest graph, whose worker is named `decode`.
         let spec = SweepSpec {
             dynamo_version: DynamoVersion::V1_6,
@@ -1122,7 +1150,8 @@ mod tests {
             decode_tp: 2,
         };
         let err = planned_objects(&yaml, "pc-x-2", &wrong, &labels("r1", "m")).unwrap_err();
-        assert!(err.contains("prefill TP 1"), "{err}");
+        assert!(err.to_string().contains("prefill TP 1"), "{err}");
+        assert!(matches!(err, ManifestError::PlannedGraph(_)), "{err}");
     }
 
     #[test]

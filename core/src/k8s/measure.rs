@@ -13,22 +13,22 @@ use tokio::task::JoinHandle;
 use super::cluster::Cluster;
 use super::K8sError;
 use crate::aiperf::RequestRecord;
-use crate::endpoint::{Api as OpenAiApi, LoadSettings, Target};
+use crate::endpoint::{Api as OpenAiApi, EndpointError, LoadSettings, Target};
 
 /// Runs a load against an OpenAI-compatible frontend and returns what each request saw and the
 /// benchmark's duration in seconds. [`Builtin`] is profcmp's load generator; tests give fakes.
 pub trait Loadgen: Send + Sync {
     /// Sends `probe`'s requests for `model` to `base_url` (e.g. `http://127.0.0.1:PORT`).
-    fn run(&self, base_url: &str, model: &str, probe: &Probe) -> Result<(Vec<RequestRecord>, f64), String>;
+    fn run(&self, base_url: &str, model: &str, probe: &Probe) -> Result<(Vec<RequestRecord>, f64), EndpointError>;
 }
 
 /// The built-in load generator (chat completions, streamed), as the endpoint backend uses it.
 pub struct Builtin(pub LoadSettings);
 
 impl Loadgen for Builtin {
-    fn run(&self, base_url: &str, model: &str, probe: &Probe) -> Result<(Vec<RequestRecord>, f64), String> {
-        let target = Target::new(base_url, model, OpenAiApi::Chat).map_err(|e| e.to_string())?;
-        let outcome = crate::endpoint::run_load(&target, probe, &self.0).map_err(|e| e.to_string())?;
+    fn run(&self, base_url: &str, model: &str, probe: &Probe) -> Result<(Vec<RequestRecord>, f64), EndpointError> {
+        let target = Target::new(base_url, model, OpenAiApi::Chat)?;
+        let outcome = crate::endpoint::run_load(&target, probe, &self.0)?;
         Ok((outcome.records, outcome.duration_s))
     }
 }

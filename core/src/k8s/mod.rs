@@ -93,6 +93,32 @@ pub enum K8sError {
     /// Anything else the API server said.
     #[error("{0}")]
     Api(String),
+    /// A manifest profcmp was about to apply is not usable (bad input, nothing reached the cluster).
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+}
+
+/// Why a manifest profcmp would apply (a base graph, a method's `config_with_planner.yaml`, a
+/// DGDR file, an object's name) is not usable: bad input, found before anything reaches the
+/// cluster. Each message names the file or object, the rule broken and, where there is one, the
+/// fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    /// A name breaks a Kubernetes or Grove limit.
+    #[error("{0}")]
+    Name(String),
+    /// A base graph template cannot be read or converted for the request.
+    #[error("{0}")]
+    BaseGraph(String),
+    /// A method's `config_with_planner.yaml` cannot be applied as asked.
+    #[error("{0}")]
+    PlannedGraph(String),
+    /// A DynamoGraphDeploymentRequest file is not one profcmp can submit.
+    #[error("{0}")]
+    Request(String),
+    /// A v1alpha1 graph has a field v1beta1 cannot express.
+    #[error("{0}")]
+    Conversion(String),
 }
 
 /// A short id for one run, used in object names and the run-id label: unix time and pid in hex.

@@ -17,6 +17,8 @@
 
 use serde_json::Value;
 
+use super::ManifestError;
+
 /// Longest DNS-1123 label (Kubernetes `DNS1123LabelMaxLength`).
 pub const LABEL_MAX: usize = 63;
 /// Longest graph name + component name Grove accepts.
@@ -45,44 +47,44 @@ pub fn dns_label(text: &str, max: usize) -> String {
 }
 
 /// Checks a DNS-1123 label; the error names the name, what is wrong and the limit.
-pub fn check_label(what: &str, name: &str) -> Result<(), String> {
+pub fn check_label(what: &str, name: &str) -> Result<(), ManifestError> {
     let valid_chars = name
         .chars()
         .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
     let valid_ends =
         name.starts_with(|c: char| c.is_ascii_alphanumeric()) && name.ends_with(|c: char| c.is_ascii_alphanumeric());
     if name.is_empty() || !valid_chars || !valid_ends {
-        return Err(format!(
+        return Err(ManifestError::Name(format!(
             "{what} name {name:?} is not a DNS-1123 label (lowercase letters, digits and '-', starting and ending with a letter or digit)"
-        ));
+        )));
     }
     if name.len() > LABEL_MAX {
-        return Err(format!(
+        return Err(ManifestError::Name(format!(
             "{what} name {name} is {} characters; Kubernetes allows {LABEL_MAX}",
             name.len()
-        ));
+        )));
     }
     Ok(())
 }
 
 /// Checks an object before it is applied: its name is a DNS-1123 label; a graph's name plus
 /// each component's name fits Grove's 45; a request's profiling Job name fits 63.
-pub fn check_object(object: &Value) -> Result<(), String> {
+pub fn check_object(object: &Value) -> Result<(), ManifestError> {
     let kind = object.get("kind").and_then(Value::as_str).unwrap_or("object");
     let name = object
         .pointer("/metadata/name")
         .and_then(Value::as_str)
-        .ok_or_else(|| format!("{kind} has no metadata.name"))?;
+        .ok_or_else(|| ManifestError::Name(format!("{kind} has no metadata.name: give it one")))?;
     check_label(kind, name)?;
     match kind {
         "DynamoGraphDeployment" => {
             for component in component_names(object) {
                 let total = name.len() + component.len();
                 if total > GROVE_MAX {
-                    return Err(format!(
+                    return Err(ManifestError::Name(format!(
                         "DynamoGraphDeployment {name} with component {component} makes {total} characters; \
                          Grove allows {GROVE_MAX} (graph name + component name): shorten the graph or service name"
-                    ));
+                    )));
                 }
             }
             Ok(())
@@ -90,12 +92,12 @@ pub fn check_object(object: &Value) -> Result<(), String> {
         "DynamoGraphDeploymentRequest" => {
             let job = format!("{PROFILE_JOB_PREFIX}{name}");
             if job.len() > LABEL_MAX {
-                return Err(format!(
+                return Err(ManifestError::Name(format!(
                     "DynamoGraphDeploymentRequest {name}: its profiling Job {job} is {} characters; \
                      Kubernetes allows {LABEL_MAX}: rename the request to at most {} characters",
                     job.len(),
                     LABEL_MAX - PROFILE_JOB_PREFIX.len()
-                ));
+                )));
             }
             Ok(())
         }
@@ -135,11 +137,17 @@ mod tests {
     fn bad_labels_are_refused_with_the_rule() {
         assert!(check_label("DynamoGraphDeployment", "pc-a-1").is_ok());
         let err = check_label("DynamoGraphDeployment", "PC_a").unwrap_err();
-        assert!(err.contains("not a DNS-1123 label"), "{err}");
+        assert!(err.to_string().contains("not a DNS-1123 label"), "{err}");
         assert!(check_label("x", "-a").is_err());
         assert!(check_label("x", "a-").is_err());
+        // At the cluster boundary a bad name stays a manifest error (bad input), same text.
+        let name_err = check_label("DynamoGraphDeployment", "PC_a").unwrap_err();
+        let text = name_err.to_string();
+        let k8s: crate::k8s::K8sError = name_err.into();
+        assert!(matches!(k8s, crate::k8s::K8sError::Manifest(ManifestError::Name(_))));
+        assert_eq!(k8s.to_string(), text);
         let err = check_label("x", &"a".repeat(64)).unwrap_err();
-        assert!(err.contains("64 characters; Kubernetes allows 63"), "{err}");
+        assert!(err.to_string().contains("64 characters; Kubernetes allows 63"), "{err}");
     }
 
     #[test]
@@ -152,13 +160,15 @@ mod tests {
         assert!(check_object(&graph(&"g".repeat(26))).is_ok());
         let err = check_object(&graph(&"g".repeat(27))).unwrap_err();
         assert!(
-            err.contains("component trtllmprefillworker makes 46 characters; Grove allows 45"),
+            err.to_string()
+                .contains("component trtllmprefillworker makes 46 characters; Grove allows 45"),
             "{err}"
         );
         let v1beta1 = json!({ "kind": "DynamoGraphDeployment", "metadata": { "name": "g".repeat(40) },
                               "spec": { "components": [{ "name": "decode" }] } });
         assert!(check_object(&v1beta1)
             .unwrap_err()
+            .to_string()
             .contains("component decode makes 46"));
     }
 
@@ -167,7 +177,10 @@ mod tests {
         let request = |name: String| json!({ "kind": "DynamoGraphDeploymentRequest", "metadata": { "name": name } });
         assert!(check_object(&request("r".repeat(55))).is_ok());
         let err = check_object(&request("r".repeat(56))).unwrap_err();
-        assert!(err.contains("is 64 characters; Kubernetes allows 63"), "{err}");
-        assert!(err.contains("at most 55 characters"), "{err}");
+        assert!(
+            err.to_string().contains("is 64 characters; Kubernetes allows 63"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("at most 55 characters"), "{err}");
     }
 }

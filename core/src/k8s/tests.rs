@@ -27,8 +27,8 @@ const GRAPH: DeployRequest = DeployRequest::Graph {
 struct NoLoad;
 
 impl Loadgen for NoLoad {
-    fn run(&self, _: &str, _: &str, _: &Probe) -> Result<(Vec<RequestRecord>, f64), String> {
-        Err("no load in these tests".into())
+    fn run(&self, _: &str, _: &str, _: &Probe) -> Result<(Vec<RequestRecord>, f64), crate::endpoint::EndpointError> {
+        Err(crate::endpoint::EndpointError::Config("no load in these tests".into()))
     }
 }
 

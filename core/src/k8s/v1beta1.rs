@@ -25,13 +25,19 @@
 
 use serde_json::{json, Map, Value};
 
+use super::ManifestError;
+
 /// The group's versions profcmp speaks, newest first.
 pub const V1BETA1: &str = "nvidia.com/v1beta1";
 /// The version every Dynamo release so far serves.
 pub const V1ALPHA1: &str = "nvidia.com/v1alpha1";
 
 /// The v1beta1 form of a v1alpha1 graph (a v1beta1 graph is returned as is).
-pub fn graph_to_v1beta1(graph: &Value) -> Result<Value, String> {
+pub fn graph_to_v1beta1(graph: &Value) -> Result<Value, ManifestError> {
+    graph_to_v1beta1_text(graph).map_err(ManifestError::Conversion)
+}
+
+fn graph_to_v1beta1_text(graph: &Value) -> Result<Value, String> {
     let api = graph.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
     if api == V1BETA1 {
         return Ok(graph.clone());
@@ -217,9 +223,12 @@ mod tests {
         let graph = json!({ "apiVersion": V1ALPHA1, "kind": "DynamoGraphDeployment", "metadata": { "name": "g" },
             "spec": { "services": { "w": { "componentType": "worker", "ingress": { "enabled": true } } } } });
         let err = graph_to_v1beta1(&graph).unwrap_err();
-        assert!(err.contains("service w: ingress has no v1beta1 mapping"), "{err}");
+        assert!(
+            err.to_string().contains("service w: ingress has no v1beta1 mapping"),
+            "{err}"
+        );
         let pvcs = json!({ "apiVersion": V1ALPHA1, "kind": "DynamoGraphDeployment", "metadata": { "name": "g" },
             "spec": { "pvcs": [], "services": {} } });
-        assert!(graph_to_v1beta1(&pvcs).unwrap_err().contains("spec.pvcs"));
+        assert!(graph_to_v1beta1(&pvcs).unwrap_err().to_string().contains("spec.pvcs"));
     }
 }

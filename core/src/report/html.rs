@@ -66,7 +66,7 @@ impl PageData {
         } else if run_json.exists() {
             match read_json(&run_json) {
                 Ok(run) => data.run = Some(run),
-                Err(e) if !c.warnings.iter().any(|w| w.contains("run.json")) => data.warnings.push(e),
+                Err(e) if !c.warnings.iter().any(|w| w.contains("run.json")) => data.warnings.push(e.to_string()),
                 Err(_) => {}
             }
         }
@@ -133,7 +133,7 @@ impl PageData {
             let record = match read_json::<OptimizationRecord>(&path) {
                 Ok(r) => r,
                 Err(e) => {
-                    self.warnings.push(e);
+                    self.warnings.push(e.to_string());
                     continue;
                 }
             };

@@ -230,7 +230,7 @@ fn read_method(results: &ResultsDir, name: &str, options: &CompareOptions, warni
     let profile_json = results.profile_json(name);
     let record = if profile_json.exists() {
         read_json::<ProfileRecord>(&profile_json)
-            .map_err(|e| warnings.push(e))
+            .map_err(|e| warnings.push(e.to_string()))
             .ok()
     } else {
         None
@@ -264,7 +264,7 @@ fn read_method(results: &ResultsDir, name: &str, options: &CompareOptions, warni
     let capacity_path = results.method(name).join("validation").join(CAPACITY_JSON);
     if capacity_path.exists() {
         m.capacity = read_json::<CapacityRecord>(&capacity_path)
-            .map_err(|e| warnings.push(e))
+            .map_err(|e| warnings.push(e.to_string()))
             .ok();
     }
     let optimization = results.optimization(name);
@@ -415,7 +415,7 @@ fn read_summary(dir: &Path, warnings: &mut Vec<String>) -> Option<Summary> {
         warnings.push(format!("{}: missing", dir.join(SUMMARY_JSON).display()));
         return None;
     }
-    Summary::read_dir(dir).map_err(|e| warnings.push(e)).ok()
+    Summary::read_dir(dir).map_err(|e| warnings.push(e.to_string())).ok()
 }
 
 /// (good requests, requests) of a summary, when both are recorded and there were requests.
@@ -436,7 +436,7 @@ fn read_level_run(
     let record_path = dir.join("validation.json");
     let record = if record_path.exists() {
         read_json::<ValidationRecord>(&record_path)
-            .map_err(|e| warnings.push(e))
+            .map_err(|e| warnings.push(e.to_string()))
             .ok()
     } else {
         None
@@ -475,7 +475,7 @@ fn read_optimization(dir: &Path, warnings: &mut Vec<String>) -> Optimization {
         let record_path = seed_dir.join("optimization.json");
         let record = if record_path.exists() {
             read_json::<OptimizationRecord>(&record_path)
-                .map_err(|e| warnings.push(e))
+                .map_err(|e| warnings.push(e.to_string()))
                 .ok()
         } else {
             None
