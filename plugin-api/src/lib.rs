@@ -160,6 +160,20 @@ mod tests {
     }
 
     #[test]
+    fn the_boundary_depends_on_abi_stable_and_serde_only() {
+        // ARCHITECTURE.md's invariant: helpers with dependencies of their own go to the kit.
+        let manifest = include_str!("../Cargo.toml");
+        let deps = manifest.split("[dependencies]").nth(1).expect("a [dependencies] table");
+        let names: Vec<&str> = deps
+            .lines()
+            .take_while(|l| !l.starts_with('['))
+            .filter_map(|l| l.split(['=', '.']).next().map(str::trim))
+            .filter(|n| !n.is_empty() && !n.starts_with('#'))
+            .collect();
+        assert_eq!(names, ["abi_stable", "serde", "serde_json"]);
+    }
+
+    #[test]
     fn api_compatibility_follows_semver_at_zero() {
         assert!(api_compatible("0.1.0", "0.1.7"));
         assert!(!api_compatible("0.2.0", "0.1.0"));
