@@ -327,17 +327,8 @@ fn run_spec(args: &RunArgs) -> anyhow::Result<RunSpec> {
         model: args.target.model.clone(),
         system: args.target.system.clone(),
         backend,
-        sla: Sla {
-            isl: args.isl,
-            osl: args.osl,
-            ttft_ms: args.ttft,
-            itl_ms: args.itl,
-        },
-        search: SearchSpace {
-            prefill_tp: args.prefill_tp.clone(),
-            decode_tp: args.decode_tp.clone(),
-            gpu_budget,
-        },
+        sla: Sla::new(args.isl, args.osl, args.ttft, args.itl),
+        search: SearchSpace::new(args.prefill_tp.clone(), args.decode_tp.clone(), gpu_budget),
         seed: args.seed,
         reality: args.reality.clone(),
         requests_per_level: args.requests,
@@ -701,10 +692,7 @@ fn optimize(ctx: &Context_, console: &Console) -> anyhow::Result<Outcome> {
                 subject: format!("oracle {p}x{d}"),
                 prefill_tp: p,
                 decode_tp: d,
-                profile: profcmp_plugin_api::PlannerProfile {
-                    prefill: prefill.clone(),
-                    decode: decode.clone(),
-                },
+                profile: profcmp_plugin_api::PlannerProfile::new(prefill.clone(), decode.clone()),
                 args: Default::default(),
                 dir: seed_dir(ctx.results.oracle(p, d)),
             });

@@ -91,7 +91,8 @@ impl SimCluster {
         seed: u64,
     ) -> SimCluster {
         let engine_backend = match backend {
-            ServingBackend::Trtllm => EngineBackend::Trtllm,
+            // Unknown is only read from a newer host's request, never built by this host.
+            ServingBackend::Trtllm | ServingBackend::Unknown => EngineBackend::Trtllm,
             ServingBackend::Vllm => EngineBackend::Vllm,
             ServingBackend::Sglang => EngineBackend::Sglang,
         };
@@ -378,12 +379,12 @@ impl SimCluster {
         let id = format!("sim-{}", self.n_deployments);
         self.live.insert(id.clone(), *request);
         self.clock_s += self.reality.deployment_startup_s;
-        Ok(Deployment {
+        Ok(Deployment::new(
             id,
-            request: *request,
-            kv_capacity_tokens: serving.kv_capacity_tokens,
-            max_batch: serving.max_batch,
-        })
+            *request,
+            serving.kv_capacity_tokens,
+            serving.max_batch,
+        ))
     }
 
     fn measure_inner(&mut self, deployment: &Deployment, probe: &Probe, slo: Option<Slo>) -> Result<Run, BackendError> {
@@ -402,11 +403,7 @@ impl SimCluster {
                         "concurrency probe needs concurrency, requests, isl and osl >= 1 (got {concurrency}, {requests}, {isl}, {osl})"
                     )));
                 }
-                let one = TraceRequest {
-                    timestamp_ms: 0.0,
-                    input_length: *isl,
-                    output_length: *osl,
-                };
+                let one = TraceRequest::new(0.0, *isl, *osl);
                 // In u64: `requests + warmup` near u32::MAX must not wrap.
                 let total = usize::try_from(u64::from(*requests) + u64::from(*warmup)).map_err(|_| {
                     BackendError::Measure(format!("{requests} + {warmup} requests do not fit in memory"))
@@ -421,7 +418,7 @@ impl SimCluster {
         let requests = if prefill_only {
             requests
                 .into_iter()
-                .map(|r| TraceRequest { output_length: 1, ..r })
+                .map(|r| TraceRequest::new(r.timestamp_ms, r.input_length, 1))
                 .collect()
         } else {
             requests
