@@ -150,11 +150,7 @@ fn main() {
     for rate in [100.0, 400.0, 1600.0, 3200.0, 6400.0, 8000.0, 9600.0, 11200.0, 12800.0] {
         let n = (rate * 5.0) as usize;
         let requests: Vec<TraceRequest> = (0..n)
-            .map(|i| TraceRequest {
-                timestamp_ms: i as f64 * 1e3 / rate,
-                input_length: 128,
-                output_length: 8,
-            })
+            .map(|i| TraceRequest::new(i as f64 * 1e3 / rate, 128, 8))
             .collect();
         let server_pid = server.0.id().to_string();
         let (cpu0, server0, wall0) = (cpu_s(), process_cpu_s(&server_pid), Instant::now());

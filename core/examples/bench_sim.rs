@@ -53,12 +53,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         trace.len(),
         ms(started)
     );
-    let sla = Sla {
-        isl: 2048,
-        osl: 256,
-        ttft_ms: 500.0,
-        itl_ms: 50.0,
-    };
+    let sla = Sla::new(2048, 256, 500.0, 50.0);
     let planner = PlannerSpec {
         profile: aic_profile(1, 2, &sla)?,
         prefill_tp: 1,
@@ -117,10 +112,7 @@ fn aic_profile(ptp: u32, dtp: u32, sla: &Sla) -> Result<PlannerProfile, Box<dyn 
     }
     let decode = Estimator::load(&model, SYSTEM, "trtllm", dtp, None)?;
     let max_kv = decode.kv_capacity_tokens();
-    let mut decode_profile = DecodeProfile {
-        max_kv_tokens: max_kv,
-        ..Default::default()
-    };
+    let mut decode_profile = DecodeProfile::new(vec![], vec![], vec![], vec![], max_kv);
     for context in [sla.isl + sla.osl / 2, 4 * sla.isl] {
         let max_concurrency = (max_kv / u64::from(context)).min(u64::from(decode.max_batch()));
         for step in 1..=6u64 {
@@ -136,10 +128,7 @@ fn aic_profile(ptp: u32, dtp: u32, sla: &Sla) -> Result<PlannerProfile, Box<dyn 
                 .push(f64::from(concurrency) / (itl / 1e3) / f64::from(dtp));
         }
     }
-    Ok(PlannerProfile {
-        prefill: profile,
-        decode: decode_profile,
-    })
+    Ok(PlannerProfile::new(profile, decode_profile))
 }
 
 fn peak_memory() -> Option<String> {

@@ -178,14 +178,14 @@ impl MetricStats {
 
     fn stat(&self) -> Stat {
         let v = |x: Option<f64>| x.unwrap_or(f64::NAN);
-        Stat {
-            avg: v(self.avg),
-            p50: v(self.p50),
-            p90: v(self.p90),
-            p99: v(self.p99),
-            min: v(self.min),
-            max: v(self.max),
-        }
+        Stat::new(
+            v(self.avg),
+            v(self.p50),
+            v(self.p90),
+            v(self.p99),
+            v(self.min),
+            v(self.max),
+        )
     }
 }
 
@@ -290,16 +290,18 @@ impl Summary {
     /// The statistics a plugin sees for this benchmark.
     pub fn measurement(&self) -> Measurement {
         let stat = |name| self.metric(name).map(MetricStats::stat).unwrap_or_default();
-        Measurement {
-            request_count: self.value("request_count").unwrap_or(0.0) as u64,
-            error_count: self.value("error_request_count").unwrap_or(0.0) as u64,
-            ttft_ms: stat("time_to_first_token"),
-            itl_ms: stat("inter_token_latency"),
-            request_latency_ms: stat("request_latency"),
-            output_token_throughput: self.value("output_token_throughput").unwrap_or(0.0),
-            request_throughput: self.value("request_throughput").unwrap_or(0.0),
-            duration_s: self.value("benchmark_duration").unwrap_or(0.0),
-        }
+        Measurement::new(
+            self.value("request_count").unwrap_or(0.0) as u64,
+            self.value("error_request_count").unwrap_or(0.0) as u64,
+            stat("time_to_first_token"),
+            stat("inter_token_latency"),
+            stat("request_latency"),
+        )
+        .with_throughput(
+            self.value("output_token_throughput").unwrap_or(0.0),
+            self.value("request_throughput").unwrap_or(0.0),
+            self.value("benchmark_duration").unwrap_or(0.0),
+        )
     }
 
     /// Parses an AIPerf summary JSON (any version profcmp knows).

@@ -53,7 +53,8 @@ impl GraphSpec {
         decode_tp: u32,
     ) -> Self {
         let runtime = match backend {
-            ServingBackend::Trtllm => "tensorrtllm-runtime",
+            // Unknown is only read from a newer host's request, never built by this host.
+            ServingBackend::Trtllm | ServingBackend::Unknown => "tensorrtllm-runtime",
             ServingBackend::Vllm => "vllm-runtime",
             ServingBackend::Sglang => "sglang-runtime",
         };
@@ -198,7 +199,7 @@ pub fn read_profile_data(yaml: &str) -> Result<PlannerData, DynamoConfigError> {
     let prefill_tp = tp("prefill")?;
     let decode_tp = tp("decode")?;
     Ok(PlannerData {
-        profile: PlannerProfile { prefill, decode },
+        profile: PlannerProfile::new(prefill, decode),
         prefill_tp,
         decode_tp,
         ttft_ms: arg_f64("ttft"),
@@ -273,7 +274,7 @@ fn planner_args(service: &Value) -> Vec<(String, String)> {
 
 fn worker_names(backend: ServingBackend) -> (&'static str, &'static str) {
     match backend {
-        ServingBackend::Trtllm => ("TRTLLMPrefillWorker", "TRTLLMDecodeWorker"),
+        ServingBackend::Trtllm | ServingBackend::Unknown => ("TRTLLMPrefillWorker", "TRTLLMDecodeWorker"),
         ServingBackend::Vllm => ("VllmPrefillWorker", "VllmDecodeWorker"),
         ServingBackend::Sglang => ("prefill", "decode"),
     }
@@ -330,7 +331,7 @@ fn planner(spec: &GraphSpec) -> Value {
 fn worker(spec: &GraphSpec, role: &str, tp: u32) -> Value {
     let model = spec.model.as_str();
     let (module, args): (&str, Vec<String>) = match spec.backend {
-        ServingBackend::Trtllm => (
+        ServingBackend::Trtllm | ServingBackend::Unknown => (
             "dynamo.trtllm",
             vec![
                 "--model-path".into(),
@@ -400,20 +401,16 @@ mod tests {
     }
 
     fn profile() -> PlannerProfile {
-        PlannerProfile {
-            prefill: PrefillProfile {
-                prefill_isl: vec![100.0, 2621.0],
-                prefill_ttft: vec![46.3, 286.2],
-                prefill_thpt_per_gpu: vec![2159.6, 9159.2],
-            },
-            decode: DecodeProfile {
-                x_kv_usage: vec![0.04, 0.5],
-                y_context_length: vec![350.0, 350.0],
-                z_itl: vec![20.1, 21.3],
-                z_thpt_per_gpu: vec![49.4, 605.4],
-                max_kv_tokens: 8224,
-            },
-        }
+        PlannerProfile::new(
+            PrefillProfile::new(vec![100.0, 2621.0], vec![46.3, 286.2], vec![2159.6, 9159.2]),
+            DecodeProfile::new(
+                vec![0.04, 0.5],
+                vec![350.0, 350.0],
+                vec![20.1, 21.3],
+                vec![49.4, 605.4],
+                8224,
+            ),
+        )
     }
 
     #[test]

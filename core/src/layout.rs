@@ -316,4 +316,19 @@ mod tests {
         assert_eq!(read_json::<serde_json::Value>(&path).unwrap()["a"], 1);
         let _ = std::fs::remove_dir_all(&dir);
     }
+
+    proptest::proptest! {
+        /// A record read back holds the very floats written: cache keys hash what was measured
+        /// in memory on the first run and what is read from disk on a rerun, so a float that
+        /// came back one ULP off would make every rerun redo its work (serde_json parses
+        /// exactly only with its `float_roundtrip` feature).
+        #[test]
+        fn floats_survive_a_write_and_a_read(bits in proptest::prelude::any::<u64>()) {
+            let value = f64::from_bits(bits);
+            proptest::prop_assume!(value.is_finite());
+            let text = serde_json::to_string(&value).unwrap();
+            let back: f64 = serde_json::from_str(&text).unwrap();
+            proptest::prop_assert_eq!(back.to_bits(), value.to_bits(), "{}", text);
+        }
+    }
 }

@@ -279,21 +279,21 @@ mod tests {
     use super::*;
 
     fn prefill() -> PrefillProfile {
-        PrefillProfile {
-            prefill_isl: vec![100.0, 2621.0, 5142.0],
-            prefill_ttft: vec![46.30453, 286.161764, 572.150154],
-            prefill_thpt_per_gpu: vec![0.0; 3],
-        }
+        PrefillProfile::new(
+            vec![100.0, 2621.0, 5142.0],
+            vec![46.30453, 286.161764, 572.150154],
+            vec![0.0; 3],
+        )
     }
 
     fn decode() -> DecodeProfile {
-        DecodeProfile {
-            x_kv_usage: vec![0.1, 0.5, 0.1, 0.5],
-            y_context_length: vec![1000.0, 1000.0, 3000.0, 3000.0],
-            z_itl: vec![10.0, 20.0, 30.0, 40.0],
-            z_thpt_per_gpu: vec![0.0; 4],
-            max_kv_tokens: 10_000,
-        }
+        DecodeProfile::new(
+            vec![0.1, 0.5, 0.1, 0.5],
+            vec![1000.0, 1000.0, 3000.0, 3000.0],
+            vec![10.0, 20.0, 30.0, 40.0],
+            vec![0.0; 4],
+            10_000,
+        )
     }
 
     #[test]
@@ -330,20 +330,16 @@ mod tests {
     /// `itl0 + slope x kv usage` at every context.
     fn flat(ttft: f64, itl0: f64, slope: f64, max_kv_tokens: u64) -> PlannerProfile {
         let per_gpu = 2048.0 * 1e3 / ttft;
-        PlannerProfile {
-            prefill: PrefillProfile {
-                prefill_isl: vec![1024.0, 4096.0],
-                prefill_ttft: vec![ttft, ttft],
-                prefill_thpt_per_gpu: vec![per_gpu, per_gpu],
-            },
-            decode: DecodeProfile {
-                x_kv_usage: vec![0.0, 1.0],
-                y_context_length: vec![2176.0, 2176.0],
-                z_itl: vec![itl0, itl0 + slope],
-                z_thpt_per_gpu: vec![0.0; 2],
+        PlannerProfile::new(
+            PrefillProfile::new(vec![1024.0, 4096.0], vec![ttft, ttft], vec![per_gpu, per_gpu]),
+            DecodeProfile::new(
+                vec![0.0, 1.0],
+                vec![2176.0, 2176.0],
+                vec![itl0, itl0 + slope],
+                vec![0.0; 2],
                 max_kv_tokens,
-            },
-        }
+            ),
+        )
     }
 
     #[test]
@@ -394,22 +390,8 @@ mod tests {
 
     #[test]
     fn explicit_predictions_win_and_interpolate() {
-        let explicit = [
-            LoadPrediction {
-                concurrency: 1,
-                ttft_ms: 100.0,
-                itl_ms: 10.0,
-            },
-            LoadPrediction {
-                concurrency: 5,
-                ttft_ms: 500.0,
-                itl_ms: 30.0,
-            },
-        ];
-        let profile = PlannerProfile {
-            prefill: prefill(),
-            decode: decode(),
-        };
+        let explicit = [LoadPrediction::new(1, 100.0, 10.0), LoadPrediction::new(5, 500.0, 30.0)];
+        let profile = PlannerProfile::new(prefill(), decode());
         let p = predict_at(&profile, &explicit, 4, 2048, 256, None);
         assert_eq!(
             (p.ttft_ms, p.itl_ms, p.source),

@@ -1,6 +1,6 @@
 //! What a run compares: the resolved, validated settings every stage reads.
 
-use profcmp_plugin_api::{ProfileRequest, SearchSpace, ServingBackend, Sla, PAYLOAD_SCHEMA_VERSION};
+use profcmp_plugin_api::{ProfileRequest, SearchSpace, ServingBackend, Sla};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -212,17 +212,8 @@ impl RunSpec {
             model: "Qwen/Qwen3-32B".into(),
             system: "h200_sxm".into(),
             backend: ServingBackend::Trtllm,
-            sla: Sla {
-                isl: 2048,
-                osl: 256,
-                ttft_ms: 500.0,
-                itl_ms: 50.0,
-            },
-            search: SearchSpace {
-                prefill_tp: vec![1, 2, 4, 8],
-                decode_tp: vec![1, 2, 4, 8],
-                gpu_budget: 8,
-            },
+            sla: Sla::new(2048, 256, 500.0, 50.0),
+            search: SearchSpace::new(vec![1, 2, 4, 8], vec![1, 2, 4, 8], 8),
             seed: 42,
             reality: crate::sim::DEFAULT_REALITY.into(),
             requests_per_level: 100,
@@ -282,16 +273,15 @@ impl RunSpec {
 
     /// The request a method gets.
     pub fn profile_request(&self, options: serde_json::Value) -> ProfileRequest {
-        ProfileRequest {
-            schema_version: PAYLOAD_SCHEMA_VERSION,
-            model: self.model.clone(),
-            system: self.system.clone(),
-            backend: self.backend,
-            sla: self.sla,
-            search: self.search.clone(),
-            seed: self.seed,
-            options,
-        }
+        ProfileRequest::new(
+            self.model.clone(),
+            self.system.clone(),
+            self.backend,
+            self.sla,
+            self.search.clone(),
+        )
+        .with_seed(self.seed)
+        .with_options(options)
     }
 }
 

@@ -68,20 +68,16 @@ fn text() -> impl Strategy<Value = String> {
 }
 
 fn profile() -> PlannerProfile {
-    PlannerProfile {
-        prefill: PrefillProfile {
-            prefill_isl: vec![128.0, 2048.0],
-            prefill_ttft: vec![20.0, 200.0],
-            prefill_thpt_per_gpu: vec![6400.0, 10240.0],
-        },
-        decode: DecodeProfile {
-            x_kv_usage: vec![0.1, 0.5],
-            y_context_length: vec![2176.0, 2176.0],
-            z_itl: vec![20.0, 25.0],
-            z_thpt_per_gpu: vec![50.0, 400.0],
-            max_kv_tokens: 100_000,
-        },
-    }
+    PlannerProfile::new(
+        PrefillProfile::new(vec![128.0, 2048.0], vec![20.0, 200.0], vec![6400.0, 10240.0]),
+        DecodeProfile::new(
+            vec![0.1, 0.5],
+            vec![2176.0, 2176.0],
+            vec![20.0, 25.0],
+            vec![50.0, 400.0],
+            100_000,
+        ),
+    )
 }
 
 fn config_yaml() -> &'static str {
@@ -107,7 +103,7 @@ proptest! {
             .into_iter()
             .map(|(gap, input_length, output_length)| {
                 at += f64::from(gap);
-                TraceRequest { timestamp_ms: at, input_length, output_length }
+                TraceRequest::new(at, input_length, output_length)
             })
             .collect();
         prop_assert_eq!(parse_mooncake(&to_mooncake(&requests, 512), "t").unwrap(), requests);
@@ -223,7 +219,7 @@ proptest! {
     fn host_calls_from_a_plugin_never_panic(calls in proptest::collection::vec(call(), 1..12)) {
         let reality = Reality::named("nominal").unwrap();
         let mut cluster = SimCluster::new(Box::new(Flat), 1000, ServingBackend::Trtllm, reality, 1);
-        let estimates = |_: &EstimateQuery| Ok(Estimate { latency_ms: Some(1.0), kv_capacity_tokens: 1000 });
+        let estimates = |_: &EstimateQuery| Ok(Estimate::new(Some(1.0), 1000));
         let host = MeteredHost::new("m", &mut cluster, &estimates, &Quiet);
         let server = HostServer::new(&host);
         for (method, payload) in &calls {

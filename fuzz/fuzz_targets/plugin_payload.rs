@@ -3,7 +3,7 @@
 //! stage. The first input byte picks the call.
 #![no_main]
 use profcmp_plugin_api::sdk::HostServer;
-use profcmp_plugin_api::testing::FakeHost;
+use profcmp_method_kit::testing::FakeHost;
 use profcmp_plugin_api::ProfileResult;
 
 const METHODS: [&str; 8] = ["estimate", "deploy", "measure", "teardown", "log", "progress", "cancelled", "result"];

@@ -12,6 +12,7 @@ use profcmp_plugin_api::abi::{MethodModRef, MANIFEST_SYMBOL};
 use profcmp_plugin_api::sdk::HostServer;
 use profcmp_plugin_api::{
     api_compatible, CostReport, HostContext, Manifest, PluginError, ProfileRequest, ProfileResult, API_VERSION,
+    PAYLOAD_SCHEMA_VERSION,
 };
 use semver::{Version, VersionReq};
 use sha2::{Digest, Sha256};
@@ -30,6 +31,10 @@ impl Candidate {
     pub fn status(&self) -> Result<&Manifest, String> {
         let manifest = self.manifest.as_ref().map_err(Clone::clone)?;
         check_name(&manifest.name).map_err(|e| format!("{}: {e}", self.path.display()))?;
+        // First: a plugin newer than this host is told to upgrade profcmp, not to rebuild.
+        if manifest.schema_version > PAYLOAD_SCHEMA_VERSION {
+            return Err(newer_schema(manifest, &self.path));
+        }
         if !api_compatible(API_VERSION, &manifest.api_version) {
             return Err(incompatible_api(manifest, &self.path));
         }
@@ -42,6 +47,19 @@ impl Candidate {
         })?;
         Ok(manifest)
     }
+}
+
+/// A plugin may speak an older payload schema (its fields are a subset) but not a newer one.
+fn newer_schema(manifest: &Manifest, path: &Path) -> String {
+    format!(
+        "{} {} ({}) speaks payload schema {}, this profcmp reads up to {}: upgrade profcmp, or rebuild the plugin against plugin-api {}",
+        manifest.name,
+        manifest.version,
+        path.display(),
+        manifest.schema_version,
+        PAYLOAD_SCHEMA_VERSION,
+        API_VERSION
+    )
 }
 
 fn incompatible_api(manifest: &Manifest, path: &Path) -> String {
@@ -432,5 +450,30 @@ impl MethodRunner for LoadedPlugin {
 
     fn report_cost(&self) -> Option<CostReport> {
         serde_json::from_str((self.module.report_cost())().as_str()).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use profcmp_plugin_api::Role;
+
+    fn candidate(schema_version: u32) -> Candidate {
+        let mut manifest = Manifest::new("m", "1.0.0", "d", Role::Experimental);
+        manifest.schema_version = schema_version;
+        Candidate {
+            path: PathBuf::from("libm.so"),
+            manifest: Ok(manifest),
+        }
+    }
+
+    #[test]
+    fn a_plugin_speaking_a_newer_payload_schema_is_refused_with_what_to_do() {
+        assert!(candidate(PAYLOAD_SCHEMA_VERSION).status().is_ok());
+        assert!(candidate(1).status().is_ok(), "older schemas are read");
+        let error = candidate(PAYLOAD_SCHEMA_VERSION + 1).status().unwrap_err();
+        assert!(error.contains("speaks payload schema"), "{error}");
+        assert!(error.contains("upgrade profcmp"), "{error}");
+        assert_eq!(error.lines().count(), 1);
     }
 }

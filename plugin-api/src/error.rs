@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// An error as data: a stable code, a message, and what to do about it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct PluginError {
     /// Stable, machine-readable kind, e.g. `panic`, `invalid_options`, `host`, `cancelled`.
     pub code: String,

@@ -1,7 +1,13 @@
 //! The stable boundary between the profcmp host and profiling-method plugins.
 //!
-//! A plugin author depends on this crate alone, implements [`Method`] as plain Rust and exports
-//! it with one line:
+//! This crate is the boundary only: the frozen `#[repr(C)]` types ([`abi`]), the JSON payloads
+//! ([`types`]), the safe SDK ([`Method`], [`HostContext`], [`sdk::HostServer`]), the export macro,
+//! [`PluginError`] and the host's [`limits`]. The helpers methods share (Dynamo's selection rule,
+//! sweeps, planner grids, a cost-counting session, the Bayesian search, a `FakeHost` for tests)
+//! are in the crate `profcmp-method-kit` (`plugin-api/kit`), which plugins link statically and
+//! which can change without touching this crate.
+//!
+//! A plugin author implements [`Method`] as plain Rust and exports it with one line:
 //!
 //! ```ignore
 //! profcmp_plugin_api::export_method!(MyMethod);
@@ -11,21 +17,26 @@
 //! (free), `deploy` / `measure` / `teardown` (GPU time metered by the host), `log`, `progress`
 //! and `cancelled`. Panics are caught on both sides of the boundary and become [`PluginError`]s.
 //!
-//! [`toolkit`] holds what every method shares (candidates, Dynamo's selection rule, sweeps,
-//! planner grids, the profile validity check, strict options, a cost-counting and
-//! tearing-down session, a GP and the Bayesian search); [`testing`] a scripted in-process host
-//! (`FakeHost`) for method unit tests.
-//!
 //! # Compatibility rule
 //!
 //! The `#[repr(C)]` surface ([`abi::MethodMod`], [`abi::HostCall`], [`abi::MANIFEST_SYMBOL`]) is
 //! frozen: abi_stable refuses any layout change at load time. Everything else travels as JSON
 //! of the serde types in [`types`], so:
-//! - adding an optional field (`#[serde(default)]`) or a new host call is compatible: a patch
-//!   release of this crate;
+//! - adding an optional field (`#[serde(default)]`), a host call, or a value of `Role`,
+//!   `ServingBackend` or `LogLevel` (read as `Unknown` by an older peer) is compatible: a patch
+//!   release of this crate. The payload structs are `#[non_exhaustive]` and built with
+//!   constructors, so a new field breaks no plugin's build either;
+//! - a new kind of `EstimateQuery`, `DeployRequest` or `Probe` is compatible on the wire: an
+//!   older host fails that one call with "upgrade profcmp";
 //! - removing or renaming a field, or changing its meaning, is incompatible: bump the minor
-//!   version (0.x) and `PAYLOAD_SCHEMA_VERSION`; the host then refuses older plugins with
-//!   "rebuild it against plugin-api X".
+//!   version (0.x) and [`PAYLOAD_SCHEMA_VERSION`]. The host refuses a plugin of another minor
+//!   with "rebuild it against plugin-api X", and a plugin whose manifest names a newer payload
+//!   schema than its own with "upgrade profcmp".
+//!
+//! The version of this crate is the boundary's: its minor changes only when a built plugin can
+//! no longer load. 0.1.1 moved the helpers to `profcmp-method-kit` and made the payloads
+//! non-exhaustive, a one-time change to plugin sources (use the constructors and the kit);
+//! plugins built against 0.1.0 load unchanged (`tests/compat`, checked by the e2e tests).
 
 #![warn(missing_docs)]
 
@@ -33,8 +44,6 @@ pub mod abi;
 mod error;
 pub mod limits;
 pub mod sdk;
-pub mod testing;
-pub mod toolkit;
 pub mod types;
 
 pub use abi_stable;
@@ -83,6 +92,85 @@ mod tests {
         let back: Stat = serde_json::from_str(&json).unwrap();
         assert!(back.avg.is_nan());
         assert_eq!(back.p50, 1.0);
+    }
+
+    #[test]
+    fn values_from_a_newer_peer_read_as_unknown() {
+        let read = |json: &str| serde_json::from_str::<ServingBackend>(json).unwrap();
+        assert_eq!(read("\"vllm\""), ServingBackend::Vllm);
+        assert_eq!(read("\"tensorrt_next\""), ServingBackend::Unknown);
+        assert_eq!(serde_json::from_str::<Role>("\"baseline\"").unwrap(), Role::Baseline);
+        assert_eq!(serde_json::from_str::<Role>("\"oracle\"").unwrap(), Role::Unknown);
+        assert_eq!(
+            serde_json::from_str::<LogLevel>("\"trace\"").unwrap(),
+            LogLevel::Unknown
+        );
+    }
+
+    #[test]
+    fn a_manifest_without_a_schema_version_speaks_schema_1() {
+        let manifest = Manifest::new("m", "1.0.0", "d", Role::Baseline);
+        assert_eq!(manifest.schema_version, PAYLOAD_SCHEMA_VERSION);
+        let mut json = serde_json::to_value(&manifest).unwrap();
+        json.as_object_mut().unwrap().remove("schema_version");
+        let old: Manifest = serde_json::from_value(json).unwrap();
+        assert_eq!(old.schema_version, 1);
+        assert_eq!(
+            Manifest {
+                schema_version: manifest.schema_version,
+                ..old
+            },
+            manifest
+        );
+    }
+
+    #[test]
+    fn an_unknown_call_kind_fails_that_call_saying_to_upgrade() {
+        struct Host;
+        impl HostContext for Host {
+            fn estimate(&self, _: &EstimateQuery) -> Result<Estimate, PluginError> {
+                Ok(Estimate::new(None, 7))
+            }
+            fn deploy(&self, request: &DeployRequest) -> Result<Deployment, PluginError> {
+                Ok(Deployment::new("d", *request, 7, 1))
+            }
+            fn measure(&self, _: &Deployment, _: &Probe) -> Result<Measurement, PluginError> {
+                Ok(Measurement::default())
+            }
+            fn teardown(&self, _: &Deployment) -> Result<(), PluginError> {
+                Ok(())
+            }
+            fn log(&self, _: LogLevel, _: &str) {}
+            fn progress(&self, _: u64, _: u64, _: &str) {}
+            fn cancelled(&self) -> bool {
+                false
+            }
+        }
+        let server = sdk::HostServer::new(&Host);
+        assert!(server.dispatch("deploy", r#"{"kind":"prefill_only","tp":2}"#).is_ok());
+        let error = server
+            .dispatch("deploy", r#"{"kind":"pipeline","tp":2,"pp":2}"#)
+            .unwrap_err();
+        assert_eq!(error.code, "invalid_call");
+        assert!(error.help.unwrap_or_default().contains("upgrade profcmp"));
+        let typo = server
+            .dispatch("deploy", r#"{"kind":"prefill_only","tp":"two"}"#)
+            .unwrap_err();
+        assert_eq!(typo.help, None, "only an unknown kind says to upgrade");
+    }
+
+    #[test]
+    fn the_boundary_depends_on_abi_stable_and_serde_only() {
+        // ARCHITECTURE.md's invariant: helpers with dependencies of their own go to the kit.
+        let manifest = include_str!("../Cargo.toml");
+        let deps = manifest.split("[dependencies]").nth(1).expect("a [dependencies] table");
+        let names: Vec<&str> = deps
+            .lines()
+            .take_while(|l| !l.starts_with('['))
+            .filter_map(|l| l.split(['=', '.']).next().map(str::trim))
+            .filter(|n| !n.is_empty() && !n.starts_with('#'))
+            .collect();
+        assert_eq!(names, ["abi_stable", "serde", "serde_json"]);
     }
 
     #[test]

@@ -49,13 +49,7 @@ pub trait Method: Default {
 
 /// The manifest of a method type, stamped with this plugin-api's version.
 pub fn manifest_of<M: Method>() -> Manifest {
-    Manifest {
-        name: M::NAME.to_string(),
-        version: M::VERSION.to_string(),
-        description: M::DESCRIPTION.to_string(),
-        role: M::ROLE,
-        api_version: crate::API_VERSION.to_string(),
-    }
+    Manifest::new(M::NAME, M::VERSION, M::DESCRIPTION, M::ROLE)
 }
 
 static LAST_COST: Mutex<Option<CostReport>> = Mutex::new(None);
@@ -210,8 +204,15 @@ impl<'a> HostServer<'a> {
 
     fn dispatch_unguarded(&self, method: &str, payload: &str) -> Result<String, PluginError> {
         fn arg<T: DeserializeOwned>(method: &str, payload: &str) -> Result<T, PluginError> {
-            serde_json::from_str(payload)
-                .map_err(|e| PluginError::new("invalid_call", format!("bad payload for {method}: {e}")))
+            serde_json::from_str(payload).map_err(|e| {
+                let error = PluginError::new("invalid_call", format!("bad payload for {method}: {e}"));
+                // A kind added to a non-exhaustive enum after this host was built.
+                if e.to_string().starts_with("unknown variant") {
+                    error.with_help("the plugin was built against a newer plugin-api: upgrade profcmp")
+                } else {
+                    error
+                }
+            })
         }
         fn answer(value: impl Serialize) -> Result<String, PluginError> {
             Ok(serde_json::to_string(&value).expect("host answer serializes"))

@@ -1,6 +1,7 @@
 //! End-to-end tests: build fixture plugins, run the `profcmp` binary, check what it does.
 
 mod accuracy;
+mod compat;
 mod endpoint;
 mod estimate;
 mod k8s;

@@ -17,7 +17,7 @@ fn check_accepts_a_plugin_and_refuses_others_in_one_line() {
         (fixture("not_a_plugin"), "not a profcmp plugin"),
         (
             fixture("old_api"),
-            "was built against plugin-api 0.0.1, this host has 0.1.0: rebuild it against plugin-api 0.1",
+            "was built against plugin-api 0.0.1, this host has 0.1.1: rebuild it against plugin-api 0.1",
         ),
         (home.join("missing.so"), "cannot read the file"),
     ];

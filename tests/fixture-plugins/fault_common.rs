@@ -13,18 +13,11 @@ fn answer(req: &ProfileRequest, host: &dyn HostContext, notes: Vec<String>) -> R
     let step = host.estimate(&EstimateQuery::Decode { tp: dtp, batch: 1, context: ctx })?;
     let (itl, kv) = (step.latency_ms.unwrap_or(f64::NAN), step.kv_capacity_tokens);
     let (p_thpt, d_thpt) = (f64::from(isl) * 1000.0 / ttft / f64::from(ptp), 1000.0 / itl / f64::from(dtp));
-    Ok(ProfileResult {
-        prefill: WorkerConfig { tp: ptp, gpus: ptp },
-        decode: WorkerConfig { tp: dtp, gpus: dtp },
-        predicted: Prediction { ttft_ms: ttft, itl_ms: itl, prefill_thpt_per_gpu: p_thpt, decode_thpt_per_gpu: d_thpt },
-        profile_data: PlannerProfile {
-            prefill: PrefillProfile { prefill_isl: vec![isl.into()], prefill_ttft: vec![ttft], prefill_thpt_per_gpu: vec![p_thpt] },
-            decode: DecodeProfile { x_kv_usage: vec![f64::from(ctx) / kv as f64], y_context_length: vec![ctx.into()],
-                z_itl: vec![itl], z_thpt_per_gpu: vec![d_thpt], max_kv_tokens: kv },
-        },
-        load_predictions: vec![],
-        notes,
-    })
+    let prefill = PrefillProfile::new(vec![isl.into()], vec![ttft], vec![p_thpt]);
+    let decode = DecodeProfile::new(vec![f64::from(ctx) / kv as f64], vec![ctx.into()], vec![itl], vec![d_thpt], kv);
+    let predicted = Prediction::new(ttft, itl, p_thpt, d_thpt);
+    let (p, d) = (WorkerConfig::new(ptp, ptp), WorkerConfig::new(dtp, dtp));
+    Ok(ProfileResult::new(p, d, predicted, PlannerProfile::new(prefill, decode)).with_notes(notes))
 }
 
 impl Method for Fault {

@@ -26,20 +26,15 @@ impl Method for Fixture {
         let ttft = measured?.ttft_ms.p50;
         let kv = host.estimate(&EstimateQuery::KvCapacity { tp })?.kv_capacity_tokens;
         let thpt = f64::from(req.sla.isl) * 1000.0 / ttft / f64::from(tp);
-        Ok(ProfileResult {
-            prefill: WorkerConfig { tp, gpus: tp },
-            decode: WorkerConfig { tp, gpus: tp },
-            predicted: Prediction { ttft_ms: ttft, itl_ms: 20.0, prefill_thpt_per_gpu: thpt, decode_thpt_per_gpu: 50.0 },
-            profile_data: PlannerProfile {
-                prefill: PrefillProfile { prefill_isl: vec![f64::from(req.sla.isl)], prefill_ttft: vec![ttft], prefill_thpt_per_gpu: vec![thpt] },
-                decode: DecodeProfile { x_kv_usage: vec![0.1], y_context_length: vec![2048.0], z_itl: vec![20.0], z_thpt_per_gpu: vec![50.0], max_kv_tokens: kv },
-            },
-            load_predictions: vec![],
-            notes: vec![format!("fixture {}", env!("CARGO_PKG_VERSION"))],
-        })
+        let prefill = PrefillProfile::new(vec![f64::from(req.sla.isl)], vec![ttft], vec![thpt]);
+        let decode = DecodeProfile::new(vec![0.1], vec![2048.0], vec![20.0], vec![50.0], kv);
+        let worker = WorkerConfig::new(tp, tp);
+        let predicted = Prediction::new(ttft, 20.0, thpt, 50.0);
+        Ok(ProfileResult::new(worker, worker, predicted, PlannerProfile::new(prefill, decode))
+            .with_notes(vec![format!("fixture {}", env!("CARGO_PKG_VERSION"))]))
     }
 
     fn cost(&self) -> CostReport {
-        CostReport { deployments: self.deployments, ..CostReport::default() }
+        CostReport::new(0.0, 0.0, self.deployments, 0)
     }
 }

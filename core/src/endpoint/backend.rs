@@ -212,12 +212,12 @@ impl Backend for EndpointBackend {
         self.n_deployments += 1;
         let id = format!("endpoint-{}", self.n_deployments);
         self.live.insert(id.clone(), *request);
-        Ok(Deployment {
+        Ok(Deployment::new(
             id,
-            request: *request,
-            kv_capacity_tokens: graph.kv_capacity_tokens.unwrap_or(0),
+            *request,
+            graph.kv_capacity_tokens.unwrap_or(0),
             max_batch,
-        })
+        ))
     }
 
     fn measure(&mut self, deployment: &Deployment, probe: &Probe, slo: Option<Slo>) -> Result<Run, BackendError> {

@@ -230,11 +230,7 @@ fn open_loop_replays_a_trace_on_its_timestamps() {
     let target = Target::new(&server.url(), "test-model", Api::Chat).unwrap();
     let requests: Vec<_> = [0.0, 100.0, 250.0, 400.0]
         .iter()
-        .map(|&t| profcmp_plugin_api::TraceRequest {
-            timestamp_ms: t,
-            input_length: 256,
-            output_length: 4,
-        })
+        .map(|&t| profcmp_plugin_api::TraceRequest::new(t, 256, 4))
         .collect();
     let outcome = run_load(&target, &Probe::Trace { requests }, &LoadSettings::default()).unwrap();
     let starts: Vec<f64> = outcome.records.iter().map(|r| r.start_ms).collect();

@@ -258,12 +258,7 @@ impl Backend for K8sBackend {
             };
             return Err(fail(format!("{e}{torn_down}")));
         }
-        Ok(Deployment {
-            id: name,
-            request: *request,
-            kv_capacity_tokens,
-            max_batch,
-        })
+        Ok(Deployment::new(name, *request, kv_capacity_tokens, max_batch))
     }
 
     fn measure(&mut self, deployment: &Deployment, probe: &Probe, slo: Option<Slo>) -> Result<Run, BackendError> {

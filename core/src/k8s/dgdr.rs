@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use profcmp_plugin_api::{
     Manifest, Prediction, ProfileRequest, ProfileResult, Role, SearchSpace, ServingBackend, Sla, WorkerConfig,
-    PAYLOAD_SCHEMA_VERSION,
 };
 use serde_json::Value;
 
@@ -344,32 +343,26 @@ fn record(
 ) -> ProfileRecord {
     let spec = &request["spec"];
     let config = &spec["profilingConfig"]["config"];
-    let sla = Sla {
-        isl: config["sla"]["isl"].as_u64().unwrap_or(2048) as u32,
-        osl: config["sla"]["osl"].as_u64().unwrap_or(256) as u32,
-        ttft_ms: config["sla"]["ttft"].as_f64().or(planner.ttft_ms).unwrap_or(f64::NAN),
-        itl_ms: config["sla"]["itl"].as_f64().or(planner.itl_ms).unwrap_or(f64::NAN),
-    };
+    let sla = Sla::new(
+        config["sla"]["isl"].as_u64().unwrap_or(2048) as u32,
+        config["sla"]["osl"].as_u64().unwrap_or(256) as u32,
+        config["sla"]["ttft"].as_f64().or(planner.ttft_ms).unwrap_or(f64::NAN),
+        config["sla"]["itl"].as_f64().or(planner.itl_ms).unwrap_or(f64::NAN),
+    );
     let backend = match spec["backend"].as_str().unwrap_or("trtllm") {
         "vllm" => ServingBackend::Vllm,
         "sglang" => ServingBackend::Sglang,
         _ => ServingBackend::Trtllm,
     };
     let tps = candidates(config);
-    let profile_request = ProfileRequest {
-        schema_version: PAYLOAD_SCHEMA_VERSION,
-        model: spec["model"].as_str().unwrap_or_default().to_string(),
-        system: config["sweep"]["aic_system"].as_str().unwrap_or("unknown").to_string(),
+    let profile_request = ProfileRequest::new(
+        spec["model"].as_str().unwrap_or_default(),
+        config["sweep"]["aic_system"].as_str().unwrap_or("unknown"),
         backend,
         sla,
-        search: SearchSpace {
-            prefill_tp: tps.clone(),
-            decode_tp: tps,
-            gpu_budget: planner.max_gpu_budget.unwrap_or(8),
-        },
-        seed: 0,
-        options: config.clone(),
-    };
+        SearchSpace::new(tps.clone(), tps, planner.max_gpu_budget.unwrap_or(8)),
+    )
+    .with_options(config.clone());
     let (deployments, gpu_hours, note) = estimate_cost(request, duration_s, planner.prefill_tp, planner.decode_tp);
     // The headline TTFT is the isolated prefill's, as Dynamo's profiler reports it.
     let at = crate::predict::predict_at(&planner.profile, &[], 1, sla.isl, sla.osl, None);
@@ -382,37 +375,30 @@ fn record(
         .filter(|(itl, _)| **itl <= sla.itl_ms)
         .map(|(_, t)| *t)
         .fold(f64::NAN, f64::max);
-    let result = ProfileResult {
-        prefill: WorkerConfig {
-            tp: planner.prefill_tp,
-            gpus: planner.prefill_tp,
-        },
-        decode: WorkerConfig {
-            tp: planner.decode_tp,
-            gpus: planner.decode_tp,
-        },
-        predicted: Prediction {
-            ttft_ms,
-            itl_ms: at.itl_ms.unwrap_or(f64::NAN),
-            prefill_thpt_per_gpu: f64::from(sla.isl) * 1000.0 / ttft_ms / f64::from(planner.prefill_tp),
-            decode_thpt_per_gpu: decode_thpt,
-        },
-        profile_data: planner.profile.clone(),
-        load_predictions: Vec::new(),
-        notes: [vec![note], planner.notes.clone()].concat(),
-    };
+    let predicted = Prediction::new(
+        ttft_ms,
+        at.itl_ms.unwrap_or(f64::NAN),
+        f64::from(sla.isl) * 1000.0 / ttft_ms / f64::from(planner.prefill_tp),
+        decode_thpt,
+    );
+    let result = ProfileResult::new(
+        WorkerConfig::new(planner.prefill_tp, planner.prefill_tp),
+        WorkerConfig::new(planner.decode_tp, planner.decode_tp),
+        predicted,
+        planner.profile.clone(),
+    )
+    .with_notes([vec![note], planner.notes.clone()].concat());
     ProfileRecord {
         schema_version: 1,
-        manifest: Manifest {
-            name: settings.method.clone(),
-            version: "0.0.0-dgdr".into(),
-            description: format!(
+        manifest: Manifest::new(
+            settings.method.clone(),
+            "0.0.0-dgdr",
+            format!(
                 "Dynamo's profiler (DynamoGraphDeploymentRequest {})",
                 request["metadata"]["name"].as_str().unwrap_or("?")
             ),
-            role: Role::Baseline,
-            api_version: profcmp_plugin_api::API_VERSION.to_string(),
-        },
+            Role::Baseline,
+        ),
         request: profile_request,
         input_hash: crate::spec::input_hash(&yaml),
         result: Some(result),

@@ -96,6 +96,11 @@ pub fn template(
         ServingBackend::Trtllm => 0,
         ServingBackend::Vllm => 1,
         ServingBackend::Sglang => 2,
+        ServingBackend::Unknown => {
+            return Err(ManifestError::BaseGraph(
+                "unknown serving backend (from a newer profcmp?): use trtllm, vllm or sglang".into(),
+            ))
+        }
     };
     Ok(shipped[index].to_string())
 }
@@ -211,7 +216,8 @@ fn convert_for_sweep_text(graph: &mut Value, spec: &SweepSpec, role: Role, tp: u
     let mut args = args_of(service);
     set_model(&mut args, spec.backend, spec.model);
     match spec.backend {
-        ServingBackend::Trtllm => {
+        // Unknown never gets here: `template` refuses it before any graph is made.
+        ServingBackend::Trtllm | ServingBackend::Unknown => {
             remove_flag(&mut args, "--disaggregation-mode", true);
             remove_flag(&mut args, "--disaggregation-strategy", true);
             let mut overrides = vec![
@@ -277,8 +283,8 @@ fn worker_key(graph: &Value, backend: ServingBackend, role: Role) -> Result<Stri
         return Ok(key.clone());
     }
     let defaults: &[&str] = match (backend, role) {
-        (ServingBackend::Trtllm, Role::Prefill) => &["TRTLLMPrefillWorker", "prefill"],
-        (ServingBackend::Trtllm, Role::Decode) => &["TRTLLMDecodeWorker", "decode"],
+        (ServingBackend::Trtllm | ServingBackend::Unknown, Role::Prefill) => &["TRTLLMPrefillWorker", "prefill"],
+        (ServingBackend::Trtllm | ServingBackend::Unknown, Role::Decode) => &["TRTLLMDecodeWorker", "decode"],
         (ServingBackend::Vllm, Role::Prefill) => &["VllmPrefillWorker"],
         (ServingBackend::Vllm, Role::Decode) => &["VllmDecodeWorker"],
         (ServingBackend::Sglang, Role::Prefill) => &["prefill"],
@@ -524,7 +530,9 @@ pub fn set_metadata(object: &mut Value, name: &str, labels: &BTreeMap<String, St
 fn set_model(args: &mut Vec<String>, backend: ServingBackend, model: &str) {
     let flags: &[&str] = match backend {
         ServingBackend::Vllm => &["--model"],
-        ServingBackend::Trtllm | ServingBackend::Sglang => &["--model-path", "--served-model-name"],
+        ServingBackend::Trtllm | ServingBackend::Sglang | ServingBackend::Unknown => {
+            &["--model-path", "--served-model-name"]
+        }
     };
     for flag in flags {
         set_flag(args, flag, model);
@@ -537,7 +545,9 @@ fn set_model(args: &mut Vec<String>, backend: ServingBackend, model: &str) {
 fn set_tp(args: &mut Vec<String>, spec: &SweepSpec, tp: u32) {
     let newest = spec.dynamo_version == DynamoVersion::V1_6;
     match spec.backend {
-        ServingBackend::Trtllm => trtllm_overrides(args, spec.dynamo_version, &[("tensor_parallel_size", json!(tp))]),
+        ServingBackend::Trtllm | ServingBackend::Unknown => {
+            trtllm_overrides(args, spec.dynamo_version, &[("tensor_parallel_size", json!(tp))])
+        }
         ServingBackend::Vllm => {
             if newest {
                 remove_flag(args, "-tp", true);
@@ -561,7 +571,7 @@ fn set_tp(args: &mut Vec<String>, spec: &SweepSpec, tp: u32) {
 /// `--max-running-requests`, `--chunked-prefill-size`.
 fn prefill_limits(args: &mut Vec<String>, spec: &SweepSpec, batch: u32, tokens: u32) {
     match spec.backend {
-        ServingBackend::Trtllm => trtllm_overrides(
+        ServingBackend::Trtllm | ServingBackend::Unknown => trtllm_overrides(
             args,
             spec.dynamo_version,
             &[("max_batch_size", json!(batch)), ("max_num_tokens", json!(tokens))],

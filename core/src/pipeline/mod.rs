@@ -491,10 +491,7 @@ fn optimize(run: &Run, observer: &dyn Observer) -> Result<Outcome, PipelineError
                 subject: format!("oracle {p}x{d}"),
                 prefill_tp: p,
                 decode_tp: d,
-                profile: PlannerProfile {
-                    prefill: prefill.clone(),
-                    decode: decode.clone(),
-                },
+                profile: PlannerProfile::new(prefill.clone(), decode.clone()),
                 args: Default::default(),
                 dir: seed_dir(run.results.oracle(p, d)),
             });

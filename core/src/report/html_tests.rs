@@ -147,11 +147,7 @@ fn optimization_record(dir: &Path, replicas: Vec<(f64, u32, u32)>, goodput: f64)
 
 fn trace(path: &Path, seconds: u32, per_second: u32) {
     let requests: Vec<profcmp_plugin_api::TraceRequest> = (0..seconds * per_second)
-        .map(|i| profcmp_plugin_api::TraceRequest {
-            timestamp_ms: f64::from(i) * 1000.0 / f64::from(per_second),
-            input_length: 100,
-            output_length: 10,
-        })
+        .map(|i| profcmp_plugin_api::TraceRequest::new(f64::from(i) * 1000.0 / f64::from(per_second), 100, 10))
         .collect();
     crate::workload::write_mooncake(path, &requests, 512).unwrap();
 }

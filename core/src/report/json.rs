@@ -68,12 +68,7 @@ mod tests {
         let c = Comparison {
             schema_version: SCHEMA_VERSION,
             results_dir: "results".into(),
-            sla: Sla {
-                isl: 2048,
-                osl: 256,
-                ttft_ms: 500.0,
-                itl_ms: 50.0,
-            },
+            sla: Sla::new(2048, 256, 500.0, 50.0),
             methods: Vec::new(),
             oracle: None,
             verdicts: Vec::new(),

@@ -118,11 +118,7 @@ pub fn run(
         let base_ms = history[0].0.at_ms;
         let trace: Vec<TraceRequest> = history
             .iter()
-            .map(|(a, _)| TraceRequest {
-                timestamp_ms: a.at_ms - base_ms,
-                input_length: a.isl,
-                output_length: a.osl,
-            })
+            .map(|(a, _)| TraceRequest::new(a.at_ms - base_ms, a.isl, a.osl))
             .collect();
         let replayed = cluster.replay_history(&deployment, &trace);
         let mut timings = book.lock();

@@ -34,6 +34,7 @@ impl SimCluster {
         let load = Load {
             requests,
             max_in_flight: None,
+            records: true,
         };
         let replayed = replay::run(self.engine_backend, &shape?, &load, None).map_err(BackendError::Measure)?;
         let mut records = replayed.records;
@@ -80,11 +81,7 @@ mod tests {
             decode_tp: 1,
         };
         let deployment = cluster.deploy(&graph).unwrap();
-        let request = |t: f64| TraceRequest {
-            timestamp_ms: t,
-            input_length: 1024,
-            output_length: 64,
-        };
+        let request = |t: f64| TraceRequest::new(t, 1024, 64);
         let alone = cluster.replay_history(&deployment, &[request(0.0)]).unwrap();
         let first = alone[0].ttft_ms.unwrap();
         // A second request arriving after the first token: the first token's time is kept.

@@ -54,6 +54,17 @@ pub trait StepTimesSource: Send + Sync {
     fn step_times(&self, tp: u32) -> Result<Arc<dyn StepTimes>, String>;
 }
 
+/// What a [`SimCluster::replay_floor`] replay did.
+#[derive(Clone, Debug)]
+pub struct ReplayFloor {
+    /// Requests completed.
+    pub completed: u64,
+    /// Output tokens generated.
+    pub output_tokens: u64,
+    /// Simulated seconds from the first arrival to the last completion.
+    pub duration_s: f64,
+}
+
 /// The simulated cluster.
 pub struct SimCluster {
     source: Box<dyn StepTimesSource>,
@@ -80,7 +91,8 @@ impl SimCluster {
         seed: u64,
     ) -> SimCluster {
         let engine_backend = match backend {
-            ServingBackend::Trtllm => EngineBackend::Trtllm,
+            // Unknown is only read from a newer host's request, never built by this host.
+            ServingBackend::Trtllm | ServingBackend::Unknown => EngineBackend::Trtllm,
             ServingBackend::Vllm => EngineBackend::Vllm,
             ServingBackend::Sglang => EngineBackend::Sglang,
         };
@@ -141,6 +153,25 @@ impl SimCluster {
     /// Wall-clock seconds actually spent in this cluster's calls (estimator tables and replays).
     pub fn cpu_seconds(&self) -> f64 {
         self.cpu_s
+    }
+
+    /// aisimulate's own cost on a trace: `deployment` (a graph) replays `trace` open-loop with no
+    /// planner and no per-request records. This is the floor a planner replay cannot go below.
+    pub fn replay_floor(&mut self, deployment: &Deployment, trace: &[TraceRequest]) -> Result<ReplayFloor, BackendError> {
+        let request = self.live_request(deployment)?;
+        check_trace(trace)?;
+        let shape = self.shape(&request)?;
+        let load = Load {
+            requests: trace,
+            max_in_flight: None,
+            records: false,
+        };
+        let replayed = replay::run(self.engine_backend, &shape, &load, None).map_err(BackendError::Measure)?;
+        Ok(ReplayFloor {
+            completed: replayed.completed,
+            output_tokens: replayed.output_tokens,
+            duration_s: replayed.duration_s,
+        })
     }
 
     /// The tables of a worker at `tp`, built on first use.
@@ -348,12 +379,12 @@ impl SimCluster {
         let id = format!("sim-{}", self.n_deployments);
         self.live.insert(id.clone(), *request);
         self.clock_s += self.reality.deployment_startup_s;
-        Ok(Deployment {
+        Ok(Deployment::new(
             id,
-            request: *request,
-            kv_capacity_tokens: serving.kv_capacity_tokens,
-            max_batch: serving.max_batch,
-        })
+            *request,
+            serving.kv_capacity_tokens,
+            serving.max_batch,
+        ))
     }
 
     fn measure_inner(&mut self, deployment: &Deployment, probe: &Probe, slo: Option<Slo>) -> Result<Run, BackendError> {
@@ -372,11 +403,7 @@ impl SimCluster {
                         "concurrency probe needs concurrency, requests, isl and osl >= 1 (got {concurrency}, {requests}, {isl}, {osl})"
                     )));
                 }
-                let one = TraceRequest {
-                    timestamp_ms: 0.0,
-                    input_length: *isl,
-                    output_length: *osl,
-                };
+                let one = TraceRequest::new(0.0, *isl, *osl);
                 // In u64: `requests + warmup` near u32::MAX must not wrap.
                 let total = usize::try_from(u64::from(*requests) + u64::from(*warmup)).map_err(|_| {
                     BackendError::Measure(format!("{requests} + {warmup} requests do not fit in memory"))
@@ -391,7 +418,7 @@ impl SimCluster {
         let requests = if prefill_only {
             requests
                 .into_iter()
-                .map(|r| TraceRequest { output_length: 1, ..r })
+                .map(|r| TraceRequest::new(r.timestamp_ms, r.input_length, 1))
                 .collect()
         } else {
             requests
@@ -400,6 +427,7 @@ impl SimCluster {
         let load = Load {
             requests: &requests,
             max_in_flight,
+            records: true,
         };
         let (records, duration_s, _) = self.replay(&shape, &load, skip, None)?;
         let summary = Summary::from_records(&records, slo, duration_s);
@@ -453,6 +481,7 @@ impl SimCluster {
         let load = Load {
             requests: trace,
             max_in_flight: None,
+            records: true,
         };
         let (records, duration_s, gpu_seconds) = self.replay(&shape, &load, 0, Some(Box::new(policy)))?;
         let summary = Summary::from_records(&records, slo, duration_s);

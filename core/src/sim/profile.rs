@@ -331,31 +331,18 @@ mod tests {
     use super::*;
 
     fn decode(kv: &[f64], ctx: &[f64], itl: &[f64], thpt: &[f64]) -> DecodeProfile {
-        DecodeProfile {
-            x_kv_usage: kv.to_vec(),
-            y_context_length: ctx.to_vec(),
-            z_itl: itl.to_vec(),
-            z_thpt_per_gpu: thpt.to_vec(),
-            max_kv_tokens: 10_000,
-        }
+        DecodeProfile::new(kv.to_vec(), ctx.to_vec(), itl.to_vec(), thpt.to_vec(), 10_000)
     }
 
     #[test]
     fn prefill_curve_interpolates_and_clamps() {
-        let profile = PrefillProfile {
-            prefill_isl: vec![2000.0, 1000.0],
-            prefill_ttft: vec![200.0, 100.0],
-            prefill_thpt_per_gpu: vec![9000.0, 10000.0],
-        };
+        let profile = PrefillProfile::new(vec![2000.0, 1000.0], vec![200.0, 100.0], vec![9000.0, 10000.0]);
         // Two points: linear (scipy needs four for a cubic).
         let curve = PrefillCurve::new(&profile).unwrap();
         assert_eq!(curve.thpt_per_gpu(1500.0), 9500.0);
         assert_eq!(curve.thpt_per_gpu(10.0), 10000.0);
         assert_eq!(curve.thpt_per_gpu(1e6), 9000.0);
-        let bad = PrefillProfile {
-            prefill_thpt_per_gpu: vec![1.0],
-            ..profile
-        };
+        let bad = PrefillProfile::new(profile.prefill_isl, profile.prefill_ttft, vec![1.0]);
         assert!(PrefillCurve::new(&bad).unwrap_err().contains("must match"));
     }
 
@@ -376,10 +363,13 @@ mod tests {
         assert!((surface.best_thpt_per_gpu(1.0, 1000.0) - 100.0).abs() < 1e-9);
         // Halfway in context the two curves average: ITL 30 is met up to kv 0.5 (thpt 375).
         assert!((surface.best_thpt_per_gpu(30.001, 2000.0) - 375.0).abs() < 1e-6);
-        let mismatched = DecodeProfile {
-            z_itl: vec![1.0],
-            ..profile
-        };
+        let mismatched = DecodeProfile::new(
+            profile.x_kv_usage,
+            profile.y_context_length,
+            vec![1.0],
+            profile.z_thpt_per_gpu,
+            profile.max_kv_tokens,
+        );
         assert!(DecodeSurface::new(&mismatched).unwrap_err().contains("z_itl has 1"));
     }
 }

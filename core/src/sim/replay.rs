@@ -87,6 +87,8 @@ pub struct Load<'a> {
     pub requests: &'a [TraceRequest],
     /// Closed-loop concurrency.
     pub max_in_flight: Option<usize>,
+    /// Keep one record per request (off only to measure aisimulate's own cost).
+    pub records: bool,
 }
 
 /// The outcome of one replay.
@@ -97,6 +99,10 @@ pub struct Replayed {
     pub duration_s: f64,
     /// GPU-seconds held by all workers over the run.
     pub gpu_seconds: f64,
+    /// Requests that completed.
+    pub completed: u64,
+    /// Output tokens generated, by aisimulate's count.
+    pub output_tokens: u64,
 }
 
 /// Runs the replay.
@@ -169,7 +175,7 @@ pub fn run(
         adapters: Default::default(),
         max_sim_time_ms: None,
         max_in_flight: load.max_in_flight,
-        record_per_request: true,
+        record_per_request: load.records,
         sla: Default::default(),
         requests: if open_loop {
             Vec::new()
@@ -198,7 +204,8 @@ pub fn run(
         )?));
     }
     let report = replayer.run().map_err(|e| e.to_string())?;
-    Ok(convert(&report, load.requests.len()))
+    let n_records = if load.records { load.requests.len() } else { 0 };
+    Ok(convert(&report, n_records))
 }
 
 /// Round-robin placement (as aisimulate's engine composition) plus an optional planner.
@@ -340,6 +347,8 @@ fn convert(report: &ReplayReport, n_requests: usize) -> Replayed {
         records,
         duration_s: throughput.duration_ms / 1e3,
         gpu_seconds,
+        completed: report.request_counts.completed_requests as u64,
+        output_tokens: report.request_counts.total_output_tokens as u64,
     }
 }
 

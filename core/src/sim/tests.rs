@@ -319,28 +319,19 @@ fn warmup_requests_are_not_recorded() {
 fn planner_spec(budget: u32) -> PlannerSpec {
     // Profile of the fake timings: 2048 tokens in ~190 ms per GPU; decode ~15 ms per step.
     PlannerSpec {
-        profile: PlannerProfile {
-            prefill: PrefillProfile {
-                prefill_isl: vec![1024.0, 4096.0],
-                prefill_ttft: vec![97.0, 374.0],
-                prefill_thpt_per_gpu: vec![10500.0, 10900.0],
-            },
-            decode: DecodeProfile {
-                x_kv_usage: vec![0.01, 0.5],
-                y_context_length: vec![2176.0, 2176.0],
-                z_itl: vec![15.0, 30.0],
-                z_thpt_per_gpu: vec![66.0, 2000.0],
-                max_kv_tokens: 200_000,
-            },
-        },
+        profile: PlannerProfile::new(
+            PrefillProfile::new(vec![1024.0, 4096.0], vec![97.0, 374.0], vec![10500.0, 10900.0]),
+            DecodeProfile::new(
+                vec![0.01, 0.5],
+                vec![2176.0, 2176.0],
+                vec![15.0, 30.0],
+                vec![66.0, 2000.0],
+                200_000,
+            ),
+        ),
         prefill_tp: 1,
         decode_tp: 1,
-        sla: Sla {
-            isl: 2048,
-            osl: 256,
-            ttft_ms: 500.0,
-            itl_ms: 50.0,
-        },
+        sla: Sla::new(2048, 256, 500.0, 50.0),
         gpu_budget: budget,
         adjustment_interval_s: 60.0,
         predictor: LoadPredictor::Constant,
@@ -452,10 +443,7 @@ fn measured_truth() -> PlannerProfile {
     let measured =
         crate::stage::optimize::measured_profiles(&spec, &results, &factory, &no_estimates, &crate::stage::Quiet)
             .unwrap();
-    PlannerProfile {
-        prefill: measured.prefill[&1].clone(),
-        decode: measured.decode[&1].clone(),
-    }
+    PlannerProfile::new(measured.prefill[&1].clone(), measured.decode[&1].clone())
 }
 
 #[test]
@@ -601,10 +589,7 @@ fn copying_the_oracles_best_with_its_measured_profile_scores_zero_regret() {
         subject,
         prefill_tp: p,
         decode_tp: d,
-        profile: PlannerProfile {
-            prefill: measured.prefill[&p].clone(),
-            decode: measured.decode[&d].clone(),
-        },
+        profile: PlannerProfile::new(measured.prefill[&p].clone(), measured.decode[&d].clone()),
         args: MethodPlannerArgs::default(),
         dir,
     };

@@ -41,12 +41,7 @@ impl Default for CompareOptions {
     /// The reference comparison: ISL 2048, OSL 256, TTFT 500 ms, ITL 50 ms, levels 1/4/7/8.
     fn default() -> Self {
         CompareOptions {
-            sla: Sla {
-                isl: 2048,
-                osl: 256,
-                ttft_ms: 500.0,
-                itl_ms: 50.0,
-            },
+            sla: Sla::new(2048, 256, 500.0, 50.0),
             default_concurrency: [1, 4, 7, 8],
             methods: None,
         }

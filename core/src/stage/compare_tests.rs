@@ -128,21 +128,17 @@ fn check_plots(dir: &Path) {
 }
 
 fn profile_data() -> PlannerProfile {
-    PlannerProfile {
-        prefill: PrefillProfile {
-            prefill_isl: vec![1000.0, 3000.0],
-            prefill_ttft: vec![100.0, 300.0],
-            prefill_thpt_per_gpu: vec![10000.0, 10000.0],
-        },
+    PlannerProfile::new(
+        PrefillProfile::new(vec![1000.0, 3000.0], vec![100.0, 300.0], vec![10000.0, 10000.0]),
         // One context row at 2048 + 256/2 = 2176; kv usage = concurrency x 0.1.
-        decode: DecodeProfile {
-            x_kv_usage: vec![0.1, 0.9],
-            y_context_length: vec![2176.0, 2176.0],
-            z_itl: vec![10.0, 50.0],
-            z_thpt_per_gpu: vec![100.0, 800.0],
-            max_kv_tokens: 21760,
-        },
-    }
+        DecodeProfile::new(
+            vec![0.1, 0.9],
+            vec![2176.0, 2176.0],
+            vec![10.0, 50.0],
+            vec![100.0, 800.0],
+            21760,
+        ),
+    )
 }
 
 fn record(
@@ -152,49 +148,22 @@ fn record(
     explicit: Vec<LoadPrediction>,
     error: Option<&str>,
 ) -> ProfileRecord {
-    let sla = Sla {
-        isl: 2048,
-        osl: 256,
-        ttft_ms: 500.0,
-        itl_ms: 50.0,
-    };
-    let worker = WorkerConfig { tp: 1, gpus: 1 };
-    let result = ProfileResult {
-        prefill: worker,
-        decode: worker,
-        predicted: Prediction {
-            ttft_ms: 204.8,
-            itl_ms: 10.0,
-            prefill_thpt_per_gpu: 1.0,
-            decode_thpt_per_gpu: 1.0,
-        },
-        profile_data: profile_data(),
-        load_predictions: explicit,
-        notes: Vec::new(),
-    };
+    let sla = Sla::new(2048, 256, 500.0, 50.0);
+    let worker = WorkerConfig::new(1, 1);
+    let result = ProfileResult::new(worker, worker, Prediction::new(204.8, 10.0, 1.0, 1.0), profile_data())
+        .with_load_predictions(explicit);
     ProfileRecord {
         schema_version: 1,
-        manifest: Manifest {
-            name: name.into(),
-            version: "0.1.0".into(),
-            description: "test".into(),
-            role: Role::Experimental,
-            api_version: "0.1.0".into(),
-        },
-        request: ProfileRequest {
-            schema_version: 1,
-            model: "Qwen/Qwen3-32B".into(),
-            system: "h200_sxm".into(),
-            backend: ServingBackend::Trtllm,
+        manifest: Manifest::new(name, "0.1.0", "test", Role::Experimental).with_api_version("0.1.0"),
+        request: ProfileRequest::new(
+            "Qwen/Qwen3-32B",
+            "h200_sxm",
+            ServingBackend::Trtllm,
             sla,
-            search: SearchSpace {
-                prefill_tp: vec![1, 2],
-                decode_tp: vec![1, 2],
-                gpu_budget: 8,
-            },
-            seed: 1,
-            options: json!({}),
-        },
+            SearchSpace::new(vec![1, 2], vec![1, 2], 8),
+        )
+        .with_seed(1)
+        .with_options(json!({})),
         input_hash: "h".into(),
         result: error.is_none().then_some(result),
         error: error.map(str::to_string),
@@ -261,12 +230,8 @@ fn synthetic(root: &Path) -> ResultsDir {
         leaked_deployments: 0,
         ..Ledger::default()
     };
-    let own = |duration_s, gpu_hours, deployments, estimate_calls| CostReport {
-        duration_s,
-        gpu_hours,
-        deployments,
-        estimate_calls,
-        details: json!(null),
+    let own = |duration_s, gpu_hours, deployments, estimate_calls| {
+        CostReport::new(duration_s, gpu_hours, deployments, estimate_calls).with_details(json!(null))
     };
     let alpha = record(
         "alpha",
@@ -288,11 +253,7 @@ fn synthetic(root: &Path) -> ResultsDir {
         optimization_json(&dir, goodput, 4.0, 0.8);
     }
 
-    let explicit = vec![LoadPrediction {
-        concurrency: 1,
-        ttft_ms: 100.0,
-        itl_ms: 20.0,
-    }];
+    let explicit = vec![LoadPrediction::new(1, 100.0, 20.0)];
     let beta = record(
         "beta",
         ledger(30.0, 0.0, 0, 100),

@@ -440,7 +440,7 @@ pub fn measured_profiles(
     estimates: crate::stage::profile::EstimateFn<'_>,
     observer: &dyn Observer,
 ) -> Result<OracleProfiles, String> {
-    use profcmp_plugin_api::toolkit::{grid, probe};
+    use profcmp_method_kit::{grid, probe};
     use profcmp_plugin_api::HostContext;
 
     let path = results.root.join("oracle").join("profiles.json");

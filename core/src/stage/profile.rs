@@ -169,7 +169,7 @@ impl<'a> MeteredHost<'a> {
         let prefix = |level: LogLevel| {
             let name = match level {
                 LogLevel::Debug => "DEBUG",
-                LogLevel::Info => "INFO",
+                LogLevel::Info | LogLevel::Unknown => "INFO",
                 LogLevel::Warn => "WARNING",
                 LogLevel::Error => "ERROR",
             };
@@ -545,10 +545,7 @@ pub fn answer_estimate(set: &crate::estimator::EstimatorSet, query: &EstimateQue
         EstimateQuery::KvCapacity { tp } => (tp, None),
     };
     let estimator = set.get(tp).map_err(estimator_error)?;
-    Ok(Estimate {
-        latency_ms: latency,
-        kv_capacity_tokens: estimator.kv_capacity_tokens(),
-    })
+    Ok(Estimate::new(latency, estimator.kv_capacity_tokens()))
 }
 
 /// A method to profile, with what identifies its code and its options.
@@ -665,32 +662,21 @@ mod tests {
     use crate::spec::RunSpec;
 
     fn good() -> ProfileResult {
-        ProfileResult {
-            prefill: WorkerConfig { tp: 1, gpus: 1 },
-            decode: WorkerConfig { tp: 2, gpus: 2 },
-            predicted: Prediction {
-                ttft_ms: 200.0,
-                itl_ms: 20.0,
-                prefill_thpt_per_gpu: 1e4,
-                decode_thpt_per_gpu: 500.0,
-            },
-            profile_data: PlannerProfile {
-                prefill: PrefillProfile {
-                    prefill_isl: vec![100.0, 2048.0],
-                    prefill_ttft: vec![20.0, 200.0],
-                    prefill_thpt_per_gpu: vec![5e3, 1e4],
-                },
-                decode: DecodeProfile {
-                    x_kv_usage: vec![0.1, 0.5],
-                    y_context_length: vec![2176.0, 2176.0],
-                    z_itl: vec![20.0, 25.0],
-                    z_thpt_per_gpu: vec![50.0, 400.0],
-                    max_kv_tokens: 100_000,
-                },
-            },
-            load_predictions: vec![],
-            notes: vec![],
-        }
+        ProfileResult::new(
+            WorkerConfig::new(1, 1),
+            WorkerConfig::new(2, 2),
+            Prediction::new(200.0, 20.0, 1e4, 500.0),
+            PlannerProfile::new(
+                PrefillProfile::new(vec![100.0, 2048.0], vec![20.0, 200.0], vec![5e3, 1e4]),
+                DecodeProfile::new(
+                    vec![0.1, 0.5],
+                    vec![2176.0, 2176.0],
+                    vec![20.0, 25.0],
+                    vec![50.0, 400.0],
+                    100_000,
+                ),
+            ),
+        )
     }
 
     #[test]
@@ -707,7 +693,7 @@ mod tests {
             (Box::new(|r| r.decode.gpus = 4), "decode.gpus is 4 but decode.tp is 2"),
             (
                 Box::new(|r| {
-                    r.prefill = WorkerConfig { tp: 8, gpus: 8 };
+                    r.prefill = WorkerConfig::new(8, 8);
                 }),
                 "prefill.gpus + decode.gpus = 8 + 2 = 10 GPUs is over the GPU budget of 8 (search.gpu_budget)",
             ),
@@ -734,7 +720,7 @@ mod tests {
     }
 
     mod metered {
-        use profcmp_plugin_api::toolkit::session::run_session;
+        use profcmp_method_kit::session::run_session;
         use profcmp_plugin_api::*;
 
         use crate::aiperf::Slo;

@@ -91,11 +91,7 @@ pub fn parse_mooncake(text: &str, origin: &str) -> Result<Vec<TraceRequest>, Wor
                 return Err(bad("hash_ids", "not an array of non-negative integers".into()));
             }
         }
-        requests.push(TraceRequest {
-            timestamp_ms: timestamp,
-            input_length,
-            output_length,
-        });
+        requests.push(TraceRequest::new(timestamp, input_length, output_length));
     }
     if requests.is_empty() {
         return Err(WorkloadError::Empty {
@@ -110,11 +106,7 @@ mod tests {
     use super::*;
 
     fn request(t: f64, isl: u32, osl: u32) -> TraceRequest {
-        TraceRequest {
-            timestamp_ms: t,
-            input_length: isl,
-            output_length: osl,
-        }
+        TraceRequest::new(t, isl, osl)
     }
 
     #[test]

@@ -110,11 +110,7 @@ pub fn sinusoidal(spec: &SinusoidSpec) -> Result<Vec<TraceRequest>, WorkloadErro
             } else {
                 spec.pair2
             };
-            requests.push(TraceRequest {
-                timestamp_ms,
-                input_length: isl,
-                output_length: osl,
-            });
+            requests.push(TraceRequest::new(timestamp_ms, isl, osl));
         }
     }
     Ok(requests)

@@ -91,12 +91,7 @@ pub fn scenario_spec(s: &Scenario, tps: &[u32], load: Load) -> anyhow::Result<Ru
     let mut spec = RunSpec::defaults();
     spec.model = s.model.into();
     spec.system = s.system.into();
-    spec.sla = Sla {
-        isl: s.isl,
-        osl: s.osl,
-        ttft_ms: s.ttft_ms,
-        itl_ms: s.itl_ms,
-    };
+    spec.sla = Sla::new(s.isl, s.osl, s.ttft_ms, s.itl_ms);
     spec.search.prefill_tp = tps.to_vec();
     spec.search.decode_tp = tps.to_vec();
     let capacity = capacity_rps(&spec)?;

@@ -6,9 +6,9 @@
 //! concurrencies up to the estimated KV capacity. Dynamo's selection rule picks both TPs; the
 //! planner data is the estimator's on the chosen TPs (17 prefill ISLs, the decode grid).
 
-use profcmp_plugin_api::toolkit::probe::{self, Correction};
-use profcmp_plugin_api::toolkit::session::{run_session, Session};
-use profcmp_plugin_api::toolkit::{self, grid};
+use profcmp_method_kit::probe::{self, Correction};
+use profcmp_method_kit::session::{run_session, Session};
+use profcmp_method_kit::{self as toolkit, grid};
 use profcmp_plugin_api::{
     CostReport, HostContext, Method, PlannerProfile, PluginError, ProfileRequest, ProfileResult, Role,
 };
@@ -81,7 +81,7 @@ fn run(request: &ProfileRequest, s: &Session) -> Result<ProfileResult, PluginErr
     )?;
     let mut notes = toolkit::explain_choice(&sla, &prefill_rows, &decode_rows, &p, &d, "estimated");
     notes.push("no deployment: every number comes from the estimator".into());
-    toolkit::make_result(&p, &d, PlannerProfile { prefill, decode }, notes)
+    toolkit::make_result(&p, &d, PlannerProfile::new(prefill, decode), notes)
 }
 
 profcmp_plugin_api::export_method!(AicAll);
@@ -89,7 +89,7 @@ profcmp_plugin_api::export_method!(AicAll);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use profcmp_plugin_api::testing::{reference_request, run_method, FakeHost};
+    use profcmp_method_kit::testing::{reference_request, run_method, FakeHost};
     use serde_json::json;
 
     #[test]

@@ -5,7 +5,7 @@
 //! unknown level (`TTFT ~ tp^-0.7`, `ITL ~ tp^-0.6 batch^0.15`, exponents uncertain). The
 //! estimator is asked only which TPs the model supports and their KV capacity (memory
 //! arithmetic, to know the concurrencies of undeployed decode TPs). See
-//! `profcmp_plugin_api::toolkit::bo` for the objective and the loop.
+//! `profcmp_method_kit::bo` for the objective and the loop.
 //!
 //! Spending: one deployment per TP per phase; a decode engine is measured at all of Dynamo's
 //! concurrencies. Initial design: the smallest prefill TP (prefill throughput per GPU falls with
@@ -15,10 +15,10 @@
 //! of the objective. The incumbent engines are kept alive and reused for the interpolation
 //! sweeps, so the budget covers everything.
 
-use profcmp_plugin_api::toolkit::bo::{self, PhysicsPrior, Settings, Space};
-use profcmp_plugin_api::toolkit::search::{Fill, Search};
-use profcmp_plugin_api::toolkit::session::{run_session, Session};
-use profcmp_plugin_api::toolkit::{self};
+use profcmp_method_kit::bo::{self, PhysicsPrior, Settings, Space};
+use profcmp_method_kit::search::{Fill, Search};
+use profcmp_method_kit::session::{run_session, Session};
+use profcmp_method_kit as toolkit;
 use profcmp_plugin_api::{CostReport, HostContext, Method, PluginError, ProfileRequest, ProfileResult, Role};
 use serde::{Deserialize, Serialize};
 
@@ -141,14 +141,14 @@ profcmp_plugin_api::export_method!(Bayesian);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use profcmp_plugin_api::testing::{reference_request, run_method, FakeHost};
+    use profcmp_method_kit::testing::{reference_request, run_method, FakeHost};
     use serde_json::json;
 
     #[test]
     fn finds_online_alls_choice_within_budget() {
         // In the 2026-01-like landscape a TP-specific deviation one doubling from the initial
         // design goes unexplored: the method keeps decode TP2 (1% regret).
-        profcmp_plugin_api::testing::check_against_online::<Bayesian>(
+        profcmp_method_kit::testing::check_against_online::<Bayesian>(
             4,
             &["2026-01-like: decode TP1 beats the estimator's TP2"],
         );

@@ -7,9 +7,9 @@
 //! interpolation sweeps: 4 + 4 + 2 = 10 deployments for TP 1/2/4/8. Each engine is torn down as
 //! soon as it is measured; the session tears down whatever is left on error or cancellation.
 
-use profcmp_plugin_api::toolkit::probe::{self, OnFailure};
-use profcmp_plugin_api::toolkit::session::{run_session, Session};
-use profcmp_plugin_api::toolkit::{self, grid};
+use profcmp_method_kit::probe::{self, OnFailure};
+use profcmp_method_kit::session::{run_session, Session};
+use profcmp_method_kit::{self as toolkit, grid};
 use profcmp_plugin_api::{
     CostReport, DeployRequest, HostContext, Method, PlannerProfile, PluginError, ProfileRequest, ProfileResult, Role,
 };
@@ -116,7 +116,7 @@ fn run(request: &ProfileRequest, s: &Session) -> Result<ProfileResult, PluginErr
         prefill_c.len(),
         decode_c.len()
     ));
-    toolkit::make_result(&p, &d, PlannerProfile { prefill, decode }, notes)
+    toolkit::make_result(&p, &d, PlannerProfile::new(prefill, decode), notes)
 }
 
 profcmp_plugin_api::export_method!(OnlineAll);
@@ -124,7 +124,7 @@ profcmp_plugin_api::export_method!(OnlineAll);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use profcmp_plugin_api::testing::{reference_request, run_method, FakeHost};
+    use profcmp_method_kit::testing::{reference_request, run_method, FakeHost};
     use serde_json::json;
 
     #[test]

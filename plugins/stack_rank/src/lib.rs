@@ -8,10 +8,10 @@
 //! failed point, or everything with `interpolation = "corrected"`) the estimator times the
 //! chosen TPs' measured-to-estimated ratios.
 
-use profcmp_plugin_api::toolkit::probe::{self, Correction};
-use profcmp_plugin_api::toolkit::search::{Fill, Search};
-use profcmp_plugin_api::toolkit::session::{run_session, Session};
-use profcmp_plugin_api::toolkit::{self};
+use profcmp_method_kit::probe::{self, Correction};
+use profcmp_method_kit::search::{Fill, Search};
+use profcmp_method_kit::session::{run_session, Session};
+use profcmp_method_kit as toolkit;
 use profcmp_plugin_api::{CostReport, HostContext, Method, PluginError, ProfileRequest, ProfileResult, Role};
 use serde::{Deserialize, Serialize};
 
@@ -146,7 +146,7 @@ profcmp_plugin_api::export_method!(StackRank);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use profcmp_plugin_api::testing::{reference_request, run_method, FakeHost};
+    use profcmp_method_kit::testing::{reference_request, run_method, FakeHost};
     use serde_json::json;
 
     #[test]

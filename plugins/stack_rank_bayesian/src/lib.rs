@@ -4,7 +4,7 @@
 //! The GPs model the residual `ln measured - ln estimated` of TTFT (over TP) and ITL (over TP
 //! and batch): one measurement teaches the overall measured-to-estimated ratio, and the kernel
 //! allows that ratio to drift by about 10% per TP doubling. The objective, the expected
-//! improvement and the loop are the toolkit's (`profcmp_plugin_api::toolkit::bo`), shared with
+//! improvement and the loop are the toolkit's (`profcmp_method_kit::bo`), shared with
 //! the `bayesian` method.
 //!
 //! Spending: the top `top_k` TPs per phase by the estimator are the candidates; the estimator's
@@ -14,11 +14,11 @@
 //! The incumbent engines are kept alive and reused for the interpolation sweeps (failed points
 //! from the corrected estimator), so the budget covers everything.
 
-use profcmp_plugin_api::toolkit::bo::{self, EstimatorPrior, Settings, Space};
-use profcmp_plugin_api::toolkit::probe::{self, Correction};
-use profcmp_plugin_api::toolkit::search::{Fill, Search};
-use profcmp_plugin_api::toolkit::session::{run_session, Session};
-use profcmp_plugin_api::toolkit::{self};
+use profcmp_method_kit::bo::{self, EstimatorPrior, Settings, Space};
+use profcmp_method_kit::probe::{self, Correction};
+use profcmp_method_kit::search::{Fill, Search};
+use profcmp_method_kit::session::{run_session, Session};
+use profcmp_method_kit as toolkit;
 use profcmp_plugin_api::{CostReport, HostContext, Method, PluginError, ProfileRequest, ProfileResult, Role};
 use serde::{Deserialize, Serialize};
 
@@ -186,14 +186,14 @@ profcmp_plugin_api::export_method!(StackRankBayesian);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use profcmp_plugin_api::testing::{reference_request, run_method, FakeHost};
+    use profcmp_method_kit::testing::{reference_request, run_method, FakeHost};
     use serde_json::json;
 
     #[test]
     fn finds_online_alls_choice_within_budget() {
         // In the 2026-01-like landscape a TP-specific deviation one doubling from the initial
         // design goes unexplored: the method keeps decode TP2 (1% regret).
-        profcmp_plugin_api::testing::check_against_online::<StackRankBayesian>(
+        profcmp_method_kit::testing::check_against_online::<StackRankBayesian>(
             4,
             &["2026-01-like: decode TP1 beats the estimator's TP2"],
         );

@@ -6,20 +6,16 @@ use profcmp_plugin_api::{DecodeProfile, PlannerProfile, PrefillProfile, Sla};
 
 /// A profile with flat prefill and decode throughput per GPU (ITL 20 ms everywhere).
 fn flat_profile(prefill_thpt: f64, decode_thpt: f64) -> PlannerProfile {
-    PlannerProfile {
-        prefill: PrefillProfile {
-            prefill_isl: vec![100.0, 8000.0],
-            prefill_ttft: vec![10.0, 800.0],
-            prefill_thpt_per_gpu: vec![prefill_thpt, prefill_thpt],
-        },
-        decode: DecodeProfile {
-            x_kv_usage: vec![0.1, 0.9],
-            y_context_length: vec![3000.0, 3000.0],
-            z_itl: vec![20.0, 20.0],
-            z_thpt_per_gpu: vec![decode_thpt, decode_thpt],
-            max_kv_tokens: 100_000,
-        },
-    }
+    PlannerProfile::new(
+        PrefillProfile::new(vec![100.0, 8000.0], vec![10.0, 800.0], vec![prefill_thpt, prefill_thpt]),
+        DecodeProfile::new(
+            vec![0.1, 0.9],
+            vec![3000.0, 3000.0],
+            vec![20.0, 20.0],
+            vec![decode_thpt, decode_thpt],
+            100_000,
+        ),
+    )
 }
 
 fn spec(
@@ -34,12 +30,7 @@ fn spec(
         profile,
         prefill_tp: pg,
         decode_tp: dg,
-        sla: Sla {
-            isl: 2048,
-            osl: 256,
-            ttft_ms: 500.0,
-            itl_ms: 50.0,
-        },
+        sla: Sla::new(2048, 256, 500.0, 50.0),
         gpu_budget: budget,
         adjustment_interval_s: interval,
         predictor: LoadPredictor::Constant,
