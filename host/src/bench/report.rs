@@ -7,8 +7,8 @@ use profcmp_core::stage::optimize::DEFAULT_ADJUSTMENT_INTERVAL_S;
 use profcmp_core::stats::{max, median, mode, nearest_rank};
 
 use super::runner::{
-    tp_list, MethodRun, MethodsBench, PluginsBench, ReplayCosts, RunBench, Scaling, ScenarioRun, Timings, TARGET_DEPLOYMENTS,
-    TARGET_REGRET_PCT,
+    tp_list, MethodRun, MethodsBench, PluginsBench, ReplayCosts, RunBench, Scaling, ScenarioRun, Timings,
+    TARGET_DEPLOYMENTS, TARGET_REGRET_PCT,
 };
 use super::scenarios::{INTERVAL_DIVISOR, MIN_RATE_DIVISOR, MIN_TRACE_S, WORKER_STARTUP_DIVISOR};
 
@@ -782,8 +782,17 @@ mod tests {
         );
         // The whole run (23 s) misses 20 s; the replay (3 s CPU over 2 s of floor) misses 2 s.
         assert!(text.contains("**Missed**: wall time 23.0 s (target < 20 s)"), "{text}");
-        assert!(text.contains("at 1.50x the floor's CPU and 3.00x its peak memory"), "{text}");
-        assert!(text.contains("| floor: aisimulate alone | 2.00 s | 2.00 s | 100 MB | 50 ms | 250 ms |"), "{text}");
-        assert!(text.contains("**Missed**: 3.00 s (target < 2 s); 300 MB (target < 250 MB)"), "{text}");
+        assert!(
+            text.contains("at 1.50x the floor's CPU and 3.00x its peak memory"),
+            "{text}"
+        );
+        assert!(
+            text.contains("| floor: aisimulate alone | 2.00 s | 2.00 s | 100 MB | 50 ms | 250 ms |"),
+            "{text}"
+        );
+        assert!(
+            text.contains("**Missed**: 3.00 s (target < 2 s); 300 MB (target < 250 MB)"),
+            "{text}"
+        );
     }
 }

@@ -496,7 +496,11 @@ pub fn run(
         methods,
         &console,
     )?;
-    let replay = replay_costs(&defaults, &ResultsDir::new(scratch.0.join("defaults")), &scratch.0.join("replay"))?;
+    let replay = replay_costs(
+        &defaults,
+        &ResultsDir::new(scratch.0.join("defaults")),
+        &scratch.0.join("replay"),
+    )?;
     let mut scaling = Vec::new();
     let default_tps = tp_list(&defaults.search.prefill_tp);
     for &duration in trace_durations.iter().filter(|_| !no_scaling) {
@@ -574,7 +578,14 @@ fn replay_costs(spec: &RunSpec, results: &ResultsDir, scratch: &Path) -> anyhow:
     };
     let cluster = || -> anyhow::Result<SimCluster> {
         let reality = Reality::resolve(&spec.reality)?;
-        Ok(SimCluster::aic(&spec.model, &spec.system, spec.backend, reality, spec.seed, None)?)
+        Ok(SimCluster::aic(
+            &spec.model,
+            &spec.system,
+            spec.backend,
+            reality,
+            spec.seed,
+            None,
+        )?)
     };
     let graph = DeployRequest::Graph {
         prefill_workers: warm.0,
@@ -603,8 +614,7 @@ fn replay_costs(spec: &RunSpec, results: &ResultsDir, scratch: &Path) -> anyhow:
     let deployment = sim.deploy(&graph)?;
     sim.teardown(&deployment)?;
     let observer = profcmp_core::stage::Quiet;
-    let (wall, cpu, peak, ran) =
-        measured(|| optimize::run_job(spec, &job, &trace, spec.seed, &mut sim, &observer));
+    let (wall, cpu, peak, ran) = measured(|| optimize::run_job(spec, &job, &trace, spec.seed, &mut sim, &observer));
     ran.map_err(anyhow::Error::msg)?;
     Ok(ReplayCosts {
         graph: (p, d),
