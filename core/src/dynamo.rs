@@ -12,6 +12,8 @@
 use profcmp_plugin_api::{DecodeProfile, PlannerProfile, PrefillProfile, ServingBackend};
 use serde_json::{json, Value};
 
+pub use crate::spec::DynamoVersion;
+
 /// Name of the ConfigMap holding the planner's profile data.
 pub const PROFILE_CONFIG_MAP: &str = "planner-profile-data";
 /// Key of the prefill interpolation data in the ConfigMap.
@@ -497,4 +499,3 @@ mod tests {
         assert_eq!(data.notes.len(), 2);
     }
 }
-pub use crate::spec::DynamoVersion;

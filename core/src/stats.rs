@@ -165,7 +165,8 @@ pub fn t_interval(values: &[f64]) -> Option<[f64; 2]> {
 /// The 95% Wilson score interval of a proportion: `successes` of `trials` (None when there are
 /// no trials or the counts are inconsistent). Always within [0, 1].
 pub fn wilson(successes: f64, trials: f64) -> Option<[f64; 2]> {
-    if !(trials > 0.0) || !(0.0..=trials).contains(&successes) {
+    // Written so that NaN counts are refused too.
+    if trials.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) || !(0.0..=trials).contains(&successes) {
         return None;
     }
     let z = z_quantile(1.0 - ALPHA / 2.0);
@@ -399,7 +400,7 @@ mod tests {
             "{steady:?} {spread:?}"
         );
         for [lo, hi] in [steady, spread] {
-            assert!(0.0 <= lo && lo < 0.02 && 0.02 < hi && hi <= 1.0);
+            assert!((0.0..0.02).contains(&lo) && 0.02 < hi && hi <= 1.0);
         }
         // Seeds that all fail: [0, small], not [0, 0]; with two seeds the degrees-of-freedom
         // factor (1.96 / 12.71)^2 makes it wider than Wilson on the 2000 pooled requests.

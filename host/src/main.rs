@@ -16,6 +16,10 @@ mod run;
 mod serve;
 mod simulate;
 
+// mimalloc: glibc malloc and free are ~15% of a planner replay's CPU; see docs/benchmarks.md "Run".
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = <cli::Cli as clap::Parser>::parse();
     output::init(cli.verbose, cli.quiet, cli.json_events);

@@ -228,11 +228,13 @@ impl<'a> HostServer<'a> {
             "teardown" => answer(ctx.teardown(&arg(method, payload)?)?),
             "log" => {
                 let call: LogCall = arg(method, payload)?;
-                answer(ctx.log(call.level, &call.message))
+                ctx.log(call.level, &call.message);
+                answer(())
             }
             "progress" => {
                 let call: ProgressCall = arg(method, payload)?;
-                answer(ctx.progress(call.done, call.total, &call.message))
+                ctx.progress(call.done, call.total, &call.message);
+                answer(())
             }
             "cancelled" => answer(ctx.cancelled()),
             other => Err(PluginError::new("invalid_call", format!("unknown host call `{other}`"))),

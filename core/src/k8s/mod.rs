@@ -24,11 +24,11 @@ pub mod measure;
 #[cfg(test)]
 mod mock;
 pub mod names;
+pub mod run;
 #[cfg(test)]
 mod schema;
 #[cfg(test)]
 mod tests;
-pub mod run;
 pub mod v1beta1;
 
 pub use backend::{K8sBackend, K8sSettings};

@@ -522,7 +522,9 @@ fn needs(c: &Comparison) -> Markup {
             format!("; not distinguishable (paired t-test) from {}", names.join(", "))
         }
     };
-    let rows: Vec<(String, Option<(usize, &MethodComparison)>, String, &str)> = vec![
+    // (question, the method that answers it with its index, the value, why)
+    type Row<'a> = (String, Option<(usize, &'a MethodComparison)>, String, &'a str);
+    let rows: Vec<Row> = vec![
         (
             "Cheapest to run".into(),
             find(&r.cheapest),

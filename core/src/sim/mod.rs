@@ -157,7 +157,11 @@ impl SimCluster {
 
     /// aisimulate's own cost on a trace: `deployment` (a graph) replays `trace` open-loop with no
     /// planner and no per-request records. This is the floor a planner replay cannot go below.
-    pub fn replay_floor(&mut self, deployment: &Deployment, trace: &[TraceRequest]) -> Result<ReplayFloor, BackendError> {
+    pub fn replay_floor(
+        &mut self,
+        deployment: &Deployment,
+        trace: &[TraceRequest],
+    ) -> Result<ReplayFloor, BackendError> {
         let request = self.live_request(deployment)?;
         check_trace(trace)?;
         let shape = self.shape(&request)?;

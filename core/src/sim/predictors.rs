@@ -196,8 +196,9 @@ fn least_squares(x: &[Vec<f64>], y: &[f64]) -> Option<Vec<f64>> {
         for row in 0..k {
             if row != col {
                 let factor = a[row][col] / a[col][col];
-                for j in col..=k {
-                    a[row][j] -= factor * a[col][j];
+                let pivot_row = a[col].clone();
+                for (x, p) in a[row].iter_mut().zip(&pivot_row).skip(col) {
+                    *x -= factor * p;
                 }
             }
         }

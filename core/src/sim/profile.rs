@@ -41,7 +41,8 @@ impl PrefillCurve {
             })
             .collect();
         if let Some((isl, thpt, ttft)) = points.iter().find(|(isl, thpt, ttft)| {
-            !isl.is_finite() || !(*thpt > 0.0 && thpt.is_finite()) || !(*ttft > 0.0 && ttft.is_finite())
+            let positive = |v: f64| v > 0.0 && v.is_finite();
+            !(isl.is_finite() && positive(*thpt) && positive(*ttft))
         }) {
             return Err(format!(
                 "prefill profile: point (isl {isl}, thpt_per_gpu {thpt}, ttft {ttft}) is invalid; throughput and TTFT must be > 0"
@@ -135,8 +136,9 @@ fn not_a_knot_second_derivatives(points: &[(f64, f64)]) -> Option<Vec<f64>> {
         for row in 0..n {
             if row != col && a[row][col] != 0.0 {
                 let factor = a[row][col] / a[col][col];
-                for j in col..=n {
-                    a[row][j] -= factor * a[col][j];
+                let pivot_row = a[col].clone();
+                for (x, p) in a[row].iter_mut().zip(&pivot_row).skip(col) {
+                    *x -= factor * p;
                 }
             }
         }

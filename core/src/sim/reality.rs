@@ -326,7 +326,7 @@ pub struct RealityRanges {
     pub name: String,
     /// Where the ranges come from.
     pub description: String,
-    /// `(low, high)` per field of [`FIELDS`], in order (low = high: fixed).
+    /// `(low, high)` per field of `FIELDS`, in order (low = high: fixed).
     pub ranges: Vec<(f64, f64)>,
 }
 

@@ -640,7 +640,7 @@ fn copying_the_oracles_best_with_its_measured_profile_scores_zero_regret() {
     assert!(mean(method("copy_goodput").regret_pct).abs() < 1e-9);
     assert!(mean(method("copy_cost").cost_regret_pct).abs() < 1e-9);
     let worst = method("copy_worst").cost_regret_pct;
-    assert!(mean(worst.clone()) > 5.0, "{worst:?}");
+    assert!(mean(worst) > 5.0, "{worst:?}");
 }
 
 #[test]

@@ -450,7 +450,27 @@ pub struct RunBench {
     /// Threads the optimize stage's jobs ran on.
     pub threads: usize,
     pub main: TimedRun,
+    /// One planner job of the main run against aisimulate alone on its trace.
+    pub replay: ReplayCosts,
     pub scaling: Vec<(Scaling, TimedRun)>,
+}
+
+/// Wall s, CPU s and peak memory kB of one measured piece.
+pub type Cost = (f64, f64, u64);
+
+/// What one planner job of the optimize stage costs, next to the floor under it.
+pub struct ReplayCosts {
+    /// The oracle candidate replayed (prefill TP, decode TP) and its warm start (P, D workers).
+    pub graph: (u32, u32),
+    pub warm: (u32, u32),
+    pub requests: u64,
+    pub output_tokens: u64,
+    /// aisimulate alone: the warm start's graph, fixed, no planner, no per-request records.
+    pub floor: Cost,
+    /// The same replay with the planner and per-request records (the job's warm run).
+    pub planned: Cost,
+    /// The whole job as the optimize stage runs it: warm run, cold start, artifacts written.
+    pub job: Cost,
 }
 
 /// `1,2,4` for TPs.
@@ -475,6 +495,11 @@ pub fn run(
         &scratch.0.join("defaults"),
         methods,
         &console,
+    )?;
+    let replay = replay_costs(
+        &defaults,
+        &ResultsDir::new(scratch.0.join("defaults")),
+        &scratch.0.join("replay"),
     )?;
     let mut scaling = Vec::new();
     let default_tps = tp_list(&defaults.search.prefill_tp);
@@ -512,7 +537,93 @@ pub fn run(
         methods: method_count,
         threads: super::proc::cores(),
         main,
+        replay,
         scaling,
+    })
+}
+
+/// Times the oracle's best-goodput candidate of a finished run three ways (see `ReplayCosts`),
+/// each on a fresh simulated cluster like the optimize stage's, into `scratch`.
+fn replay_costs(spec: &RunSpec, results: &ResultsDir, scratch: &Path) -> anyhow::Result<ReplayCosts> {
+    use profcmp_core::backend::Backend;
+    use profcmp_core::layout::{read_json, OptimizationRecord};
+    use profcmp_core::sim::{Reality, SimCluster};
+    use profcmp_core::stage::optimize::{self, OracleProfiles, PlannedJob};
+    use profcmp_plugin_api::{DeployRequest, PlannerProfile};
+
+    let mut best: Option<OptimizationRecord> = None;
+    for (p, d) in optimize::oracle_candidates(spec) {
+        if let Ok(record) = read_json::<OptimizationRecord>(&results.oracle(p, d).join("optimization.json")) {
+            if best.as_ref().is_none_or(|b| record.goodput > b.goodput) {
+                best = Some(record);
+            }
+        }
+    }
+    let best = best.context("the run left no oracle candidate to replay")?;
+    let profiles: OracleProfiles = read_json(&results.root.join("oracle").join("profiles.json"))?;
+    let (p, d) = (best.prefill_tp, best.decode_tp);
+    let profile = PlannerProfile::new(
+        profiles.prefill.get(&p).context("no measured prefill profile")?.clone(),
+        profiles.decode.get(&d).context("no measured decode profile")?.clone(),
+    );
+    let warm = best.initial_replicas.context("the record has no warm start")?;
+    let trace = profcmp_core::workload::read_mooncake(&results.trace())?;
+    let job = PlannedJob {
+        subject: format!("oracle {p}x{d}"),
+        prefill_tp: p,
+        decode_tp: d,
+        profile,
+        args: Default::default(),
+        dir: scratch.to_path_buf(),
+    };
+    let cluster = || -> anyhow::Result<SimCluster> {
+        let reality = Reality::resolve(&spec.reality)?;
+        Ok(SimCluster::aic(
+            &spec.model,
+            &spec.system,
+            spec.backend,
+            reality,
+            spec.seed,
+            None,
+        )?)
+    };
+    let graph = DeployRequest::Graph {
+        prefill_workers: warm.0,
+        prefill_tp: p,
+        decode_workers: warm.1,
+        decode_tp: d,
+    };
+    // Each piece gets a cluster whose tables are already built (deploying builds them).
+    let mut sim = cluster()?;
+    let deployment = sim.deploy(&graph)?;
+    let (wall, cpu, peak, floor) = measured(|| sim.replay_floor(&deployment, &trace));
+    let floor_run = floor?;
+    let floor = (wall, cpu, peak);
+    let (planner, _) = optimize::planner_spec(spec, &job).map_err(anyhow::Error::msg)?;
+    let slo = profcmp_core::aiperf::Slo {
+        ttft_ms: spec.sla.ttft_ms,
+        itl_ms: spec.sla.itl_ms,
+    };
+    let mut sim = cluster()?;
+    let deployment = sim.deploy(&graph)?;
+    let (wall, cpu, peak, planned) = measured(|| sim.measure_planned(&deployment, &trace, &planner, Some(slo)));
+    planned?;
+    let planned = (wall, cpu, peak);
+    std::fs::create_dir_all(scratch)?;
+    let mut sim = cluster()?;
+    let deployment = sim.deploy(&graph)?;
+    sim.teardown(&deployment)?;
+    let observer = profcmp_core::stage::Quiet;
+    let (wall, cpu, peak, ran) = measured(|| optimize::run_job(spec, &job, &trace, spec.seed, &mut sim, &observer));
+    ran.map_err(anyhow::Error::msg)?;
+    Ok(ReplayCosts {
+        graph: (p, d),
+        warm,
+        requests: floor_run.completed,
+        output_tokens: floor_run.output_tokens,
+        floor,
+        planned,
+        job: (wall, cpu, peak),
     })
 }
 

@@ -15,10 +15,10 @@
 //! of the objective. The incumbent engines are kept alive and reused for the interpolation
 //! sweeps, so the budget covers everything.
 
+use profcmp_method_kit as toolkit;
 use profcmp_method_kit::bo::{self, PhysicsPrior, Settings, Space};
 use profcmp_method_kit::search::{Fill, Search};
 use profcmp_method_kit::session::{run_session, Session};
-use profcmp_method_kit as toolkit;
 use profcmp_plugin_api::{CostReport, HostContext, Method, PluginError, ProfileRequest, ProfileResult, Role};
 use serde::{Deserialize, Serialize};
 

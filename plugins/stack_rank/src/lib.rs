@@ -8,10 +8,10 @@
 //! failed point, or everything with `interpolation = "corrected"`) the estimator times the
 //! chosen TPs' measured-to-estimated ratios.
 
+use profcmp_method_kit as toolkit;
 use profcmp_method_kit::probe::{self, Correction};
 use profcmp_method_kit::search::{Fill, Search};
 use profcmp_method_kit::session::{run_session, Session};
-use profcmp_method_kit as toolkit;
 use profcmp_plugin_api::{CostReport, HostContext, Method, PluginError, ProfileRequest, ProfileResult, Role};
 use serde::{Deserialize, Serialize};
 

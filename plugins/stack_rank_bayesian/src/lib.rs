@@ -14,11 +14,11 @@
 //! The incumbent engines are kept alive and reused for the interpolation sweeps (failed points
 //! from the corrected estimator), so the budget covers everything.
 
+use profcmp_method_kit as toolkit;
 use profcmp_method_kit::bo::{self, EstimatorPrior, Settings, Space};
 use profcmp_method_kit::probe::{self, Correction};
 use profcmp_method_kit::search::{Fill, Search};
 use profcmp_method_kit::session::{run_session, Session};
-use profcmp_method_kit as toolkit;
 use profcmp_plugin_api::{CostReport, HostContext, Method, PluginError, ProfileRequest, ProfileResult, Role};
 use serde::{Deserialize, Serialize};
 
