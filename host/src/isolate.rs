@@ -27,6 +27,8 @@ const MARK: &str = "\u{1e}profcmp:";
 /// The hidden subcommand the child runs.
 pub const WORKER_COMMAND: &str = "__plugin-worker";
 
+// One message per line, serialized: the size of the in-memory enum does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Serialize, Deserialize)]
 enum ToParent {
     Call {
@@ -304,6 +306,7 @@ pub fn worker(path: &Path) -> std::process::ExitCode {
         );
         let _ = out.flush();
     };
+    #[allow(clippy::result_large_err)] // once per worker process
     let mut run = || -> Result<(ProfileResult, Option<CostReport>), (PluginError, Option<CostReport>)> {
         let request: ProfileRequest = lines
             .next()

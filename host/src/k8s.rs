@@ -31,7 +31,7 @@ pub struct K8sArgs {
     pub cluster: ClusterArgs,
     /// Directory of base graphs replacing the shipped ones (`trtllm.yaml`, `vllm.yaml`,
     /// `sglang.yaml`: a disaggregated DynamoGraphDeployment in nvidia.com/v1alpha1 form; see
-    /// core/data/k8s/<dynamo version>/). Sweep graphs are converted from them as the
+    /// `core/data/k8s/<dynamo version>/`). Sweep graphs are converted from them as the
     /// --dynamo-version's profiler converts them.
     #[arg(long, value_name = "DIR")]
     pub k8s_templates: Option<PathBuf>,

@@ -24,7 +24,7 @@ fn main() -> std::process::ExitCode {
     let cli = <cli::Cli as clap::Parser>::parse();
     output::init(cli.verbose, cli.quiet, cli.json_events);
     match commands::run(cli) {
-        Ok(code) => code.into(),
+        Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error}");
             for cause in error.chain().skip(1) {

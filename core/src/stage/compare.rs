@@ -316,7 +316,7 @@ pub(crate) fn cost(record: &ProfileRecord) -> Cost {
         // only a report matching neither is a discrepancy.
         let metered_only = ledger.measured_s > 0.0 || ledger.measured_gpu_hours > 0.0;
         if differ(ledger.duration_s, r.duration_s, 1.0)
-            && !(metered_only && !differ(ledger.measured_s, r.duration_s, 1.0))
+            && (!metered_only || differ(ledger.measured_s, r.duration_s, 1.0))
         {
             mismatches.push(format!(
                 "duration: metered {:.1} s ({:.1} s measuring), reported {:.1} s",
@@ -324,7 +324,7 @@ pub(crate) fn cost(record: &ProfileRecord) -> Cost {
             ));
         }
         if differ(ledger.gpu_hours, r.gpu_hours, 0.001)
-            && !(metered_only && !differ(ledger.measured_gpu_hours, r.gpu_hours, 0.001))
+            && (!metered_only || differ(ledger.measured_gpu_hours, r.gpu_hours, 0.001))
         {
             mismatches.push(format!(
                 "GPU-hours: metered {:.3} ({:.3} measuring), reported {:.3}",
@@ -781,7 +781,9 @@ fn differences_to_best(methods: &mut [MethodComparison]) {
 /// Pairwise paired tests (see [`Paired`]) of goodput, goodput per GPU and the p50 errors per
 /// level, for every pair of methods with two or more seeds in common.
 fn verdicts(methods: &[MethodComparison]) -> Vec<Verdict> {
-    let mut metrics: Vec<(String, Vec<Vec<(u32, f64)>>)> = vec![
+    // Per metric, per method: (seed, value) pairs.
+    type BySeed = Vec<Vec<(u32, f64)>>;
+    let mut metrics: Vec<(String, BySeed)> = vec![
         (
             "goodput".into(),
             methods

@@ -683,7 +683,8 @@ mod tests {
     fn garbage_results_are_refused_with_the_field_named() {
         let request = RunSpec::defaults().profile_request(serde_json::Value::Null);
         assert!(check_result(&request, &good()).is_ok());
-        let cases: Vec<(Box<dyn Fn(&mut ProfileResult)>, &str)> = vec![
+        type Mutation = Box<dyn Fn(&mut ProfileResult)>;
+        let cases: Vec<(Mutation, &str)> = vec![
             (Box::new(|r| r.predicted.ttft_ms = f64::NAN), "predicted.ttft_ms is NaN"),
             (
                 Box::new(|r| r.prefill.tp = 3),

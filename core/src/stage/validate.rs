@@ -204,6 +204,7 @@ struct LevelInputs<'a> {
 
 /// Measures one method's graph at each level; levels whose inputs are unchanged are skipped.
 /// `seed_dir` is `Some(k)` for repeat k > 0 (written under `seed-<k>/`).
+#[allow(clippy::too_many_arguments)]
 pub fn validate_method(
     spec: &RunSpec,
     results: &ResultsDir,
