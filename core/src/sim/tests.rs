@@ -679,4 +679,36 @@ fn identical_planner_jobs_replay_once_and_share_the_result() {
     assert_eq!(read(&jobs[0].dir), read(&jobs[1].dir));
     assert!(jobs[1].dir.join(crate::aiperf::SUMMARY_JSON).exists());
     assert_ne!(out[2].as_ref().unwrap().input_hash, a.input_hash);
+
+    // The shortcuts change nothing: each job run alone, one at a time on its own cluster (the
+    // unshared path), gives the same record and the same artifacts, byte for byte.
+    for (i, shared) in out.iter().enumerate() {
+        let alone = PlannedJob {
+            dir: temp_dir(&format!("dedup-alone-{i}")),
+            ..jobs[i].clone()
+        };
+        let mut cluster = fake_cluster("nominal");
+        let record = crate::stage::optimize::run_job(&spec, &alone, &trace, 1, &mut cluster, &crate::stage::Quiet);
+        assert_eq!(&record.unwrap(), shared.as_ref().unwrap(), "job {i}");
+        for file in [
+            "optimization.json",
+            crate::aiperf::SUMMARY_JSON,
+            crate::aiperf::RECORDS_JSONL,
+        ] {
+            let read = |dir: &Path| std::fs::read(dir.join(file)).unwrap();
+            assert!(read(&alone.dir) == read(&jobs[i].dir), "job {i}: {file} differs");
+        }
+    }
+
+    // A rerun whose profile was read back from disk (as the oracle's are) is recognised as
+    // unchanged: no cluster is made.
+    let reread: PlannerProfile = serde_json::from_str(&serde_json::to_string(&jobs[2].profile).unwrap()).unwrap();
+    let rerun = PlannedJob {
+        profile: reread,
+        ..jobs[2].clone()
+    };
+    made.store(0, std::sync::atomic::Ordering::SeqCst);
+    let again = run_jobs(&spec, &[rerun], &trace, 1, 2, &factory, &crate::stage::Quiet);
+    assert_eq!(made.load(std::sync::atomic::Ordering::SeqCst), 0);
+    assert_eq!(again[0].as_ref().unwrap(), out[2].as_ref().unwrap());
 }

@@ -237,11 +237,8 @@ fn run_keyed_job(
     observer: &dyn Observer,
 ) -> Result<OptimizationRecord, String> {
     let record_path = job.dir.join("optimization.json");
-    if let Ok(record) = read_json::<OptimizationRecord>(&record_path) {
-        if record.input_hash == hash && job.dir.join(crate::aiperf::SUMMARY_JSON).exists() {
-            observer.stage_progress("optimize", &job.subject, "unchanged, skipped");
-            return Ok(record);
-        }
+    if let Some(record) = unchanged(job, &hash, observer) {
+        return Ok(record);
     }
     let (planner, ran) = planner_spec(spec, job)?;
     let (rate, isl, osl) = opening_load(trace, planner.adjustment_interval_s, &spec.sla);
@@ -316,6 +313,16 @@ fn run_keyed_job(
     Ok(record)
 }
 
+/// The job's record from an earlier run with the same inputs, if its results are all there.
+fn unchanged(job: &PlannedJob, hash: &str, observer: &dyn Observer) -> Option<OptimizationRecord> {
+    let record = read_json::<OptimizationRecord>(&job.dir.join("optimization.json")).ok()?;
+    if record.input_hash != hash || !job.dir.join(crate::aiperf::SUMMARY_JSON).exists() {
+        return None;
+    }
+    observer.stage_progress("optimize", &job.subject, "unchanged, skipped");
+    Some(record)
+}
+
 /// Deploys the job's graph at `replicas`, replays `trace` under the planner, tears it down.
 fn planned_run(
     backend: &mut dyn Backend,
@@ -377,6 +384,9 @@ pub fn run_jobs(
                 let job = &jobs[i];
                 let outcome = if observer.cancelled() {
                     Err("cancelled".to_string())
+                } else if let Some(record) = unchanged(job, &keys[i], observer) {
+                    // Before making a backend: a rerun with nothing changed deploys nothing.
+                    Ok(record)
                 } else {
                     make_backend(seed).and_then(|mut backend| {
                         run_keyed_job(spec, job, trace, seed, keys[i].clone(), backend.as_mut(), observer)
