@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use profcmp_core::layout::ResultsDir;
+use profcmp_core::layout::{read_json, ResultsDir, RunRecord};
 use profcmp_core::report::Comparison;
 use profcmp_core::spec::RunSpec;
 use profcmp_core::stage::compare::{compare, CompareOptions};
@@ -450,6 +450,8 @@ pub struct RunBench {
     /// Threads the optimize stage's jobs ran on.
     pub threads: usize,
     pub main: TimedRun,
+    /// The same run again in the same results directory, nothing changed.
+    pub rerun: TimedRun,
     /// One planner job of the main run against aisimulate alone on its trace.
     pub replay: ReplayCosts,
     pub scaling: Vec<(Scaling, TimedRun)>,
@@ -488,7 +490,10 @@ pub fn run(
     let method_count = methods::resolve(methods)?.len();
     let console = Console::new(false, false);
     let scratch = TempDir::new("run")?;
-    let defaults = RunSpec::defaults();
+    let mut defaults = RunSpec::defaults();
+    // The CLI's default `--gpu-budget auto` (0 here), resolved by the run; the report reads the
+    // resolved settings back from its run.json.
+    defaults.search.gpu_budget = 0;
     let main = timed_run(
         "defaults",
         defaults.clone(),
@@ -496,11 +501,11 @@ pub fn run(
         methods,
         &console,
     )?;
-    let replay = replay_costs(
-        &defaults,
-        &ResultsDir::new(scratch.0.join("defaults")),
-        &scratch.0.join("replay"),
-    )?;
+    let main_dir = ResultsDir::new(scratch.0.join("defaults"));
+    let resolved = read_json::<RunRecord>(&main_dir.run_json())?.spec;
+    let rerun = timed_run("rerun", defaults.clone(), &main_dir.root, methods, &console)?;
+    let replay = replay_costs(&resolved, &main_dir, &scratch.0.join("replay"))?;
+    let defaults = resolved;
     let mut scaling = Vec::new();
     let default_tps = tp_list(&defaults.search.prefill_tp);
     for &duration in trace_durations.iter().filter(|_| !no_scaling) {
@@ -537,6 +542,7 @@ pub fn run(
         methods: method_count,
         threads: super::proc::cores(),
         main,
+        rerun,
         replay,
         scaling,
     })
@@ -546,7 +552,7 @@ pub fn run(
 /// each on a fresh simulated cluster like the optimize stage's, into `scratch`.
 fn replay_costs(spec: &RunSpec, results: &ResultsDir, scratch: &Path) -> anyhow::Result<ReplayCosts> {
     use profcmp_core::backend::Backend;
-    use profcmp_core::layout::{read_json, OptimizationRecord};
+    use profcmp_core::layout::OptimizationRecord;
     use profcmp_core::sim::{Reality, SimCluster};
     use profcmp_core::stage::optimize::{self, OracleProfiles, PlannedJob};
     use profcmp_plugin_api::{DeployRequest, PlannerProfile};
@@ -659,7 +665,10 @@ fn timed_run(
     });
     result.with_context(|| format!("cannot write reports into {}", dir.display()))?;
     stages.push(("compare", wall, cpu, peak));
-    let requests = trace_requests(&ResultsDir::new(dir));
+    let results = ResultsDir::new(dir);
+    let requests = trace_requests(&results);
+    // As it ran (an `auto` GPU budget resolved).
+    let spec = read_json::<RunRecord>(&results.run_json()).map_or(spec, |run| run.spec);
     Ok(TimedRun {
         label: label.to_string(),
         trace_s: spec.trace.duration_s,
