@@ -450,7 +450,7 @@ pub fn run(bench: &RunBench) -> String {
             format!("**Missed**: {:.2} s.", rerun.wall())
         }
     );
-    out += &replay_costs(&bench.replay);
+    out += &replay_costs(&bench.replay, bench.methods + main.candidates, bench.threads);
     if bench.scaling.is_empty() {
         return out;
     }
@@ -496,7 +496,7 @@ pub fn run(bench: &RunBench) -> String {
 }
 
 /// One planner job against aisimulate alone on the same trace.
-fn replay_costs(r: &ReplayCosts) -> String {
+fn replay_costs(r: &ReplayCosts, jobs: usize, threads: usize) -> String {
     let mut out = format!(
         "\nOne planner job of this run, timed apart: the oracle's best-goodput candidate (prefill TP{} + decode \
          TP{}, warm start {}P+{}D) on the run's trace ({} requests, {} output tokens), each piece on a fresh \
@@ -538,7 +538,14 @@ fn replay_costs(r: &ReplayCosts) -> String {
         target_size(TARGET_REPLAY_PEAK_KB * 1024)
     );
     out += &verdict(&misses, "Both met.");
-    out += "\n";
+    // What the run's jobs would cost if each were this one at the floor, warm run only.
+    let floor_cpu = r.floor.1 * jobs as f64;
+    out += &format!(
+        " The run has {jobs} planner jobs (methods and oracle candidates); at this job's floor each, warm \
+         runs only, they would need about {floor_cpu:.0} s CPU, {:.0} s on {threads} threads: the simulation \
+         the optimize stage must do, before any planner, record or cold start.\n",
+        floor_cpu / threads.max(1) as f64,
+    );
     out
 }
 
@@ -813,5 +820,10 @@ mod tests {
         // The rerun's stages took 1 s each but optimize: 3 s in all, over the 1 s target.
         assert!(text.contains("nothing changed: 3.00 s wall"), "{text}");
         assert!(text.contains("Target: < 1 s. **Missed**: 3.00 s."), "{text}");
+        // 3 methods + 9 candidates at the 2 s floor on 4 threads.
+        assert!(
+            text.contains("12 planner jobs (methods and oracle candidates); at this job's floor each, warm runs only, they would need about 24 s CPU, 6 s on 4 threads"),
+            "{text}"
+        );
     }
 }
