@@ -273,6 +273,21 @@ pub enum ResultsError {
     },
 }
 
+/// The subdirectories of `dir` named `<prefix><k>` (`seed-2`, `reality-1`), in k order.
+pub fn numbered_subdirs(dir: &Path, prefix: &str) -> Vec<(u32, PathBuf)> {
+    let mut dirs: Vec<(u32, PathBuf)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let k = entry.file_name().to_string_lossy().strip_prefix(prefix)?.parse().ok()?;
+            entry.path().is_dir().then(|| (k, entry.path()))
+        })
+        .collect();
+    dirs.sort();
+    dirs
+}
+
 /// Reads a JSON record, saying which file failed and why.
 pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, ResultsError> {
     let text = std::fs::read_to_string(path).map_err(|e| ResultsError::Read {

@@ -14,7 +14,8 @@ pub fn compare(results: &std::path::Path) -> anyhow::Result<usize> {
             results.display()
         );
     }
-    let realities = reality_dirs(results);
+    // `reality-<k>/` subdirectories: a `--realities` run.
+    let realities = profcmp_core::layout::numbered_subdirs(results, "reality-");
     if !realities.is_empty() {
         return compare_ensemble(results, &realities);
     }
@@ -68,26 +69,6 @@ fn run_settings(
         }
         Err(e) => (options, None, Some(format!("{e}; compared with the default SLA"))),
     }
-}
-
-/// `reality-<k>/` subdirectories (a `--realities` run), in k order.
-fn reality_dirs(results: &std::path::Path) -> Vec<(u32, std::path::PathBuf)> {
-    let mut dirs: Vec<(u32, std::path::PathBuf)> = std::fs::read_dir(results)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|entry| {
-            let k = entry
-                .file_name()
-                .to_string_lossy()
-                .strip_prefix("reality-")?
-                .parse()
-                .ok()?;
-            entry.path().is_dir().then(|| (k, entry.path()))
-        })
-        .collect();
-    dirs.sort();
-    dirs
 }
 
 /// Compares each reality's results, then the methods' errors and regrets over the realities.

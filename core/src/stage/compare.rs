@@ -384,21 +384,7 @@ fn read_validation(results: &ResultsDir, m: &mut MethodInput, warnings: &mut Vec
 /// subdirectories, then the `seed-<k>/` subdirectories (seed k) in seed order. Methods are
 /// paired by this index: the run stage gives every method seed `--seed + k` in `seed-<k>/`.
 fn seed_dirs(dir: &Path) -> Vec<(u32, PathBuf)> {
-    let mut seeds: Vec<(u32, PathBuf)> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|entry| {
-            let k = entry
-                .file_name()
-                .to_string_lossy()
-                .strip_prefix("seed-")?
-                .parse()
-                .ok()?;
-            entry.path().is_dir().then(|| (k, entry.path()))
-        })
-        .collect();
-    seeds.sort();
+    let seeds = crate::layout::numbered_subdirs(dir, "seed-");
     let own = [SUMMARY_JSON, "validation.json", "optimization.json"]
         .iter()
         .any(|f| dir.join(f).exists());
