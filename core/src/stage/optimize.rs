@@ -223,10 +223,14 @@ pub fn run_job(
     observer: &dyn Observer,
 ) -> Result<OptimizationRecord, String> {
     let hash = job_key(spec, job, &input_hash(&trace), seed);
+    if let Some(record) = unchanged(job, &hash, observer) {
+        return Ok(record);
+    }
     run_keyed_job(spec, job, trace, seed, hash, backend, observer)
 }
 
-/// `run_job` with its input key already computed (hashing the trace is not free).
+/// Runs a job whose input key is already computed (hashing the trace is not free) and found
+/// changed.
 fn run_keyed_job(
     spec: &RunSpec,
     job: &PlannedJob,
@@ -237,9 +241,6 @@ fn run_keyed_job(
     observer: &dyn Observer,
 ) -> Result<OptimizationRecord, String> {
     let record_path = job.dir.join("optimization.json");
-    if let Some(record) = unchanged(job, &hash, observer) {
-        return Ok(record);
-    }
     let (planner, ran) = planner_spec(spec, job)?;
     let (rate, isl, osl) = opening_load(trace, planner.adjustment_interval_s, &spec.sla);
     let warm = crate::sim::SlaPlanner::new(&planner, Default::default())?.settled_replicas(rate, isl, osl);
