@@ -582,17 +582,16 @@ fn replay_costs(spec: &RunSpec, results: &ResultsDir, scratch: &Path) -> anyhow:
         args: Default::default(),
         dir: scratch.to_path_buf(),
     };
-    let cluster = || -> anyhow::Result<SimCluster> {
-        let reality = Reality::resolve(&spec.reality)?;
-        Ok(SimCluster::aic(
-            &spec.model,
-            &spec.system,
-            spec.backend,
-            reality,
-            spec.seed,
-            None,
-        )?)
-    };
+    // One estimator set and reality for the three clusters (the perf database is read once).
+    let model = profcmp_core::estimator::ModelInfo::resolve(&spec.model)?;
+    let estimators = std::sync::Arc::new(profcmp_core::estimator::EstimatorSet::new(
+        model,
+        &spec.system,
+        spec.backend.as_str(),
+        None,
+    )?);
+    let reality = Reality::resolve(&spec.reality)?;
+    let cluster = || SimCluster::with_estimators(estimators.clone(), spec.backend, reality.clone(), spec.seed);
     let graph = DeployRequest::Graph {
         prefill_workers: warm.0,
         prefill_tp: p,
@@ -600,7 +599,7 @@ fn replay_costs(spec: &RunSpec, results: &ResultsDir, scratch: &Path) -> anyhow:
         decode_tp: d,
     };
     // Each piece gets a cluster whose tables are already built (deploying builds them).
-    let mut sim = cluster()?;
+    let mut sim = cluster();
     let deployment = sim.deploy(&graph)?;
     let (wall, cpu, peak, floor) = measured(|| sim.replay_floor(&deployment, &trace));
     let floor_run = floor?;
@@ -610,13 +609,13 @@ fn replay_costs(spec: &RunSpec, results: &ResultsDir, scratch: &Path) -> anyhow:
         ttft_ms: spec.sla.ttft_ms,
         itl_ms: spec.sla.itl_ms,
     };
-    let mut sim = cluster()?;
+    let mut sim = cluster();
     let deployment = sim.deploy(&graph)?;
     let (wall, cpu, peak, planned) = measured(|| sim.measure_planned(&deployment, &trace, &planner, Some(slo)));
     planned?;
     let planned = (wall, cpu, peak);
     std::fs::create_dir_all(scratch)?;
-    let mut sim = cluster()?;
+    let mut sim = cluster();
     let deployment = sim.deploy(&graph)?;
     sim.teardown(&deployment)?;
     let observer = profcmp_core::stage::Quiet;
